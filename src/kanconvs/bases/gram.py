@@ -1,0 +1,51 @@
+"""Gram polynomials with learnable recurrence coefficients (KAGN)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._base import Basis, check_degree, register_basis
+
+__all__ = ["GramBasis"]
+
+
+@register_basis("gram")
+class GramBasis(Basis):
+    """Gram-style polynomials with a learnable three-term recurrence, followed by an activation.
+
+    ``p_0 = 1``, ``p_1 = t``, ``p_i = t p_{i-1} - β_i p_{i-2}`` with
+    ``β_i = w_{i-1} (2i - 1)(i - 1)^2 (4(i - 1)^2 - 1) / i^2`` and learnable ``w`` (``degree + 1`` entries, as in the
+    reference, whose first and last entries do not enter the recurrence). The activation (SiLU by default, the
+    reference's choice) is applied to every function, ``p_0`` included.
+    """
+
+    def __init__(self, degree: int = 3, activation: nn.Module | None = None) -> None:
+        super().__init__()
+        self.degree = check_degree(degree)
+        self.num_functions = degree + 1
+        self.beta_weights = nn.Parameter(torch.zeros(degree + 1))
+        self.activation = nn.SiLU() if activation is None else activation
+        # Constant multipliers of w_{i-1} for i = 2 … D (index i - 2).
+        mult = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
+        self.register_buffer("beta_scale", torch.tensor(mult, dtype=torch.float32), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self, fan_in: int = 1) -> None:
+        # The reference's choice: N(0, σ) with σ = 1 / (fan_in (D + 1)).
+        nn.init.normal_(self.beta_weights, mean=0.0, std=1.0 / (fan_in * (self.degree + 1)))
+
+    def betas(self) -> Tensor:
+        """β_i for i = 2 … D."""
+        return self.beta_weights[: max(self.degree - 1, 0)] * self.beta_scale
+
+    def evaluate(self, x: Tensor) -> list[Tensor]:
+        p = [torch.ones_like(x), x]
+        beta = self.betas().to(x.dtype)
+        for i in range(2, self.degree + 1):
+            p.append(x * p[i - 1] - beta[i - 2] * p[i - 2])
+        return [self.activation(q) for q in p[: self.num_functions]]
+
+    def extra_repr(self) -> str:
+        return f"degree={self.degree}"
+

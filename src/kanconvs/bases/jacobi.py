@@ -1,0 +1,43 @@
+"""Jacobi polynomials P_n^(α, β) (KAJN)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._base import Basis, check_degree, register_basis
+
+__all__ = ["JacobiBasis"]
+
+
+@register_basis("jacobi")
+class JacobiBasis(Basis):
+    """Jacobi polynomials ``P_n^(α, β)`` on [-1, 1] by their three-term recurrence.
+
+    ``P_0 = 1``, ``P_1 = ((α - β) + (α + β + 2) x) / 2`` and for ``n >= 2``
+    ``P_n = (A_n x + B_n) P_{n-1} - C_n P_{n-2}`` with the standard coefficients. α = β = 0 gives Legendre,
+    α = β = -1/2 Chebyshev (up to scale); the reference conv layers use α = β = 1.
+    """
+
+    def __init__(self, degree: int = 3, alpha: float = 1.0, beta: float = 1.0) -> None:
+        super().__init__()
+        self.degree = check_degree(degree)
+        if not (alpha > -1 and beta > -1):
+            raise ValueError(f"alpha and beta must be > -1, got alpha={alpha!r}, beta={beta!r}")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.num_functions = degree + 1
+
+    def evaluate(self, x: Tensor) -> list[Tensor]:
+        a, b = self.alpha, self.beta
+        p = [torch.ones_like(x), ((a - b) + (a + b + 2) * x) / 2]
+        for n in range(2, self.degree + 1):
+            s = 2 * n + a + b
+            coef_a = s * (s - 1) / (2 * n * (n + a + b))
+            coef_b = (s - 1) * (a * a - b * b) / (2 * n * (n + a + b) * (s - 2))
+            coef_c = (n + a - 1) * (n + b - 1) * s / (n * (n + a + b) * (s - 2))
+            p.append((coef_a * x + coef_b) * p[n - 1] - coef_c * p[n - 2])
+        return p[: self.num_functions]
+
+    def extra_repr(self) -> str:
+        return f"degree={self.degree}, alpha={self.alpha}, beta={self.beta}"

@@ -1,0 +1,101 @@
+"""Mother wavelets ψ(u), and a per-channel wavelet basis with learnable scales and translations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ._base import Basis, broadcast_to_input, check_positive_int, register_basis
+
+__all__ = ["WAVELETS", "WaveletBasis", "get_wavelet", "safe_scale"]
+
+_MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
+
+
+def mexican_hat(u: Tensor) -> Tensor:
+    # The reference's sign convention: (u^2 - 1), the negative of the usual Ricker wavelet.
+    return _MEXICAN_HAT_NORM * (u * u - 1) * torch.exp(-0.5 * u * u)
+
+
+def morlet(u: Tensor) -> Tensor:
+    return torch.cos(5.0 * u) * torch.exp(-0.5 * u * u)
+
+
+def dog(u: Tensor) -> Tensor:
+    """Derivative of a Gaussian (up to sign): ``-u exp(-u^2 / 2)``."""
+    return -u * torch.exp(-0.5 * u * u)
+
+
+def meyer(u: Tensor) -> Tensor:
+    """``sin(π|u|) m(|u|)`` with Meyer's smooth window ``m`` (1 below 1/2, 0 above 1)."""
+    v = u.abs()
+    s = (2 * v - 1).clamp(0, 1)
+    nu = s**4 * (35 - 84 * s + 70 * s * s - 20 * s**3)
+    window = torch.cos(0.5 * math.pi * nu)  # equals 1 for v <= 1/2 and 0 for v >= 1 because of the clamp
+    return torch.sin(math.pi * v) * window
+
+
+def shannon(u: Tensor) -> Tensor:
+    """``sin(u) / u`` (safe at 0). WavKAN additionally weights it by a Hamming window over input channels."""
+    return torch.sinc(u / math.pi)
+
+
+WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
+    "mexican_hat": mexican_hat,
+    "morlet": morlet,
+    "dog": dog,
+    "meyer": meyer,
+    "shannon": shannon,
+}
+
+
+def get_wavelet(name: str) -> Callable[[Tensor], Tensor]:
+    try:
+        return WAVELETS[name]
+    except KeyError:
+        raise ValueError(f"unknown wavelet_type {name!r}; expected one of {sorted(WAVELETS)}") from None
+
+
+def safe_scale(scale: Tensor, eps: float = 1e-4) -> Tensor:
+    """Keep learnable scales away from 0 (same sign, magnitude at least ``eps``): u = (x - t) / s stays finite."""
+    return torch.where(scale.abs() < eps, torch.full_like(scale, eps).copysign(scale), scale)
+
+
+@register_basis("wavelet")
+class WaveletBasis(Basis):
+    """``ψ((x - t_{c,j}) / s_{c,j})`` for ``j = 0 … num_wavelets - 1`` with per-channel learnable ``s`` and ``t``.
+
+    A channel-wise wavelet dictionary that plugs into the generic KA convolution (cost like any other basis).
+    Translations start evenly spread over ``[-1, 1]``, scales at the spacing. The reference WavKAN layer, whose
+    scales and translations are per (output, input) pair, is :class:`~kanconvs.WavKANConv2d`.
+    """
+
+    per_channel = True
+
+    def __init__(self, channels: int, num_wavelets: int = 4, wavelet_type: str = "mexican_hat") -> None:
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.num_functions = check_positive_int("num_wavelets", num_wavelets)
+        self.wavelet_type = wavelet_type
+        self.wavelet = get_wavelet(wavelet_type)
+        self.scale = nn.Parameter(torch.empty(channels, num_wavelets))
+        self.translation = nn.Parameter(torch.empty(channels, num_wavelets))
+        self.reset_parameters()
+
+    def reset_parameters(self, fan_in: int = 1) -> None:
+        n = self.num_functions
+        with torch.no_grad():
+            self.translation.copy_(torch.linspace(-1, 1, n).expand_as(self.translation))
+            self.scale.fill_(2.0 / max(n - 1, 1))
+
+    def evaluate(self, x: Tensor) -> Tensor:
+        repeats = x.shape[1] // self.channels
+        s = broadcast_to_input(safe_scale(self.scale).to(x.dtype).repeat(repeats, 1), x)
+        t = broadcast_to_input(self.translation.to(x.dtype).repeat(repeats, 1), x)
+        return self.wavelet((x.unsqueeze(2) - t) / s)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, num_wavelets={self.num_functions}, wavelet_type={self.wavelet_type!r}"

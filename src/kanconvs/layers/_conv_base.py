@@ -1,0 +1,108 @@
+"""Argument handling shared by every N-D KA convolution."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .factories import to_ntuple
+
+__all__ = ["ConvBase"]
+
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _check_channels(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class ConvBase(nn.Module):
+    """Validates and stores the ``nn.ConvNd`` arguments; subclasses add the Kolmogorov–Arnold part.
+
+    ``ndim`` is fixed by the class for the ``…1d/2d/3d`` names and given explicitly to the ``…Nd`` ones.
+    """
+
+    _ndim: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        ndim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.ndim = self._resolve_ndim(ndim)
+        self.in_channels = _check_channels("in_channels", in_channels)
+        self.out_channels = _check_channels("out_channels", out_channels)
+        self.groups = _check_channels("groups", groups)
+        if in_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if out_channels % groups:
+            raise ValueError(f"out_channels ({out_channels}) must be divisible by groups ({groups})")
+        self.kernel_size = to_ntuple("kernel_size", kernel_size, self.ndim)
+        self.stride = to_ntuple("stride", stride, self.ndim)
+        self.dilation = to_ntuple("dilation", dilation, self.ndim)
+        self.padding: tuple[int, ...] | str
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid', an int or a tuple of ints, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"padding='same' requires stride 1, got stride={stride!r}")
+            self.padding = padding
+        else:
+            self.padding = to_ntuple("padding", padding, self.ndim, minimum=0)
+        self._conv = _CONV_FN[self.ndim]
+
+    @classmethod
+    def _resolve_ndim(cls, ndim: int | None) -> int:
+        if cls._ndim is not None:
+            if ndim is not None and ndim != cls._ndim:
+                raise ValueError(f"{cls.__name__} is {cls._ndim}-dimensional, got ndim={ndim!r}")
+            return cls._ndim
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        return ndim
+
+    def conv(self, x: Tensor, weight: Tensor, bias: Tensor | None = None, groups: int | None = None) -> Tensor:
+        """``F.convNd`` with this layer's stride, padding and dilation."""
+        return self._conv(
+            x, weight, bias, self.stride, self.padding, self.dilation, self.groups if groups is None else groups
+        )
+
+    def check_input(self, x: Tensor) -> None:
+        if x.dim() != self.ndim + 2:
+            dims = ", ".join(("D", "H", "W")[3 - self.ndim :])
+            raise ValueError(
+                f"{type(self).__name__} expects a {self.ndim + 2}-D input (batch, channels, {dims}), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.in_channels} input channels, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)})"
+            )
+
+    def conv_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self.ndim:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self.ndim:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s
+
+    def extra_repr(self) -> str:
+        return self.conv_repr()
+
+    def _factory(self, device: Any, dtype: Any) -> dict[str, Any]:
+        return {"device": device, "dtype": dtype}

@@ -1,0 +1,128 @@
+"""WavKAN convolution: wavelets with a learnable scale and translation per (output, input) channel pair."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..bases.wavelet import get_wavelet, safe_scale
+from ._conv_base import ConvBase
+from .factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm
+from .families import register_family
+
+__all__ = ["WavKANConv1d", "WavKANConv2d", "WavKANConv3d", "WavKANConvNd"]
+
+Size = int | tuple[int, ...]
+
+
+@register_family("wavkan", "y = norm(conv(SiLU x) + W_out · conv_o[ψ((x_i - t_oi)/s_oi)])  (wavelets)")
+class WavKANConvNd(ConvBase):
+    r"""Wavelet KA convolution (WavKANConv).
+
+    For output channel ``o`` of a group, ``z_o = Σ_i conv_{o,i}(ψ((x_i - t_{oi}) / s_{oi}))`` over the group's
+    inputs ``i``; then a 1×1 grouped convolution mixes the ``z_o``, the base branch ``conv(SiLU(x))`` is added and the
+    norm (BatchNorm by default) is applied. Because scales and translations are per (output, input) pair, the
+    wavelet maps cannot be shared across outputs: the branch evaluates ``C_out · C_in / g`` maps. In training they
+    are recomputed in the backward pass instead of being stored (activation checkpointing), so the stored
+    activations are those of an ordinary convolution.
+
+    Parameters: ``(C_in·C_out/g)(2 + 2·k^d) + C_out^2/g`` plus the norm's, as in the reference.
+    """
+
+    family: str
+    formula: str
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Size | str = 0,
+        dilation: Size = 1,
+        groups: int = 1,
+        *,
+        wavelet_type: str = "mexican_hat",
+        dropout: float = 0.0,
+        norm_layer: NormLayer = "batch",
+        norm_kwargs: dict[str, Any] | None = None,
+        base_activation: ActLayer = "silu",
+        activation: ActLayer = None,
+        checkpoint_wavelets: bool = True,
+        ndim: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, ndim)
+        factory = self._factory(device, dtype)
+        c_in, c_out = in_channels // groups, out_channels // groups
+        self.wavelet_type = wavelet_type
+        self.wavelet = get_wavelet(wavelet_type)
+        self.features_per_channel = 2  # one conv over x plus one over the wavelet maps (per output channel)
+        self.checkpoint_wavelets = checkpoint_wavelets
+        self.base_activation = create_activation(base_activation, name="base_activation")
+        self.dropout = create_dropout(dropout, self.ndim)
+        self.norm = create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {}))
+        self.act = create_activation(activation, out_channels, groups)
+        self.scale = nn.Parameter(torch.empty(out_channels, c_in, **factory))
+        self.translation = nn.Parameter(torch.empty(out_channels, c_in, **factory))
+        self.wavelet_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
+        self.base_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
+        self.out_weight = nn.Parameter(torch.empty(out_channels, c_out, *([1] * self.ndim), **factory))
+        window = torch.hamming_window(c_in, periodic=False) if wavelet_type == "shannon" else torch.ones(c_in)
+        self.register_buffer("channel_window", window.to(dtype or torch.float32), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.scale.fill_(1.0)
+            self.translation.zero_()
+        for w in (self.wavelet_weight, self.out_weight):
+            nn.init.kaiming_uniform_(w, nonlinearity="linear")
+        # The reference leaves its base conv at PyTorch's default init: U(±1/√fan_in).
+        nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
+        if hasattr(self.norm, "reset_parameters"):
+            self.norm.reset_parameters()
+
+    def _wavelet_branch(self, x: Tensor, scale: Tensor, translation: Tensor, weight: Tensor) -> Tensor:
+        b, g = x.shape[0], self.groups
+        c_in, c_out = self.in_channels // g, self.out_channels // g
+        spatial = x.shape[2:]
+        ones = (1,) * self.ndim
+        xg = x.view(b, g, 1, c_in, *spatial)
+        t = translation.view(1, g, c_out, c_in, *ones)
+        s = safe_scale(scale).view(1, g, c_out, c_in, *ones)
+        psi = self.wavelet((xg - t) / s) * self.channel_window.to(x.dtype).view(c_in, *ones)
+        # (B, C_out · c_in, *S): output-major, so groups=C_out gives one c_in → 1 conv per output channel.
+        return self.conv(psi.reshape(b, self.out_channels * c_in, *spatial), weight, groups=self.out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        base = self.conv(self.base_activation(x), self.base_weight)
+        x = self.dropout(x)
+        args = (x, self.scale, self.translation, self.wavelet_weight)
+        if self.checkpoint_wavelets and self.training and torch.is_grad_enabled():
+            z = checkpoint(self._wavelet_branch, *args, use_reentrant=False)
+        else:
+            z = self._wavelet_branch(*args)
+        z = self._conv(z, self.out_weight, None, 1, 0, 1, self.groups)
+        return self.act(self.norm(z + base))
+
+    def extra_repr(self) -> str:
+        return f"{self.conv_repr()}, wavelet_type={self.wavelet_type!r}"
+
+
+class WavKANConv1d(WavKANConvNd):
+    _ndim = 1
+
+
+class WavKANConv2d(WavKANConvNd):
+    _ndim = 2
+
+
+class WavKANConv3d(WavKANConvNd):
+    _ndim = 3
