@@ -20,7 +20,12 @@ class BSplineBasis(Basis):
     """
 
     def __init__(
-        self, grid_size: int = 5, spline_order: int = 3, grid_range: tuple[float, float] = (-1.0, 1.0)
+        self,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.grid_size = check_positive_int("grid_size", grid_size)
@@ -29,8 +34,8 @@ class BSplineBasis(Basis):
         self.spline_order = spline_order
         lo, hi = check_range("grid_range", grid_range)
         h = (hi - lo) / grid_size
-        j = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float32)
-        self.register_buffer("knots", lo + j * h)
+        j = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float64)
+        self.register_buffer("knots", (lo + j * h).to(device=device, dtype=dtype or torch.get_default_dtype()))
         self.num_functions = grid_size + spline_order
 
     def evaluate(self, x: Tensor) -> Tensor:

@@ -20,15 +20,16 @@ class GramBasis(Basis):
     reference's choice) is applied to every function, ``p_0`` included.
     """
 
-    def __init__(self, degree: int = 3, activation: nn.Module | None = None) -> None:
+    def __init__(self, degree: int = 3, activation: nn.Module | None = None, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        factory = {"device": device, "dtype": dtype}
         self.degree = check_degree(degree)
         self.num_functions = degree + 1
-        self.beta_weights = nn.Parameter(torch.zeros(degree + 1))
+        self.beta_weights = nn.Parameter(torch.zeros(degree + 1, **factory))
         self.activation = nn.SiLU() if activation is None else activation
         # Constant multipliers of w_{i-1} for i = 2 … D (index i - 2).
         mult = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
-        self.register_buffer("beta_scale", torch.tensor(mult, dtype=torch.float32), persistent=False)
+        self.register_buffer("beta_scale", torch.tensor(mult, device=device, dtype=dtype or torch.get_default_dtype()), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:

@@ -18,7 +18,12 @@ class RBFBasis(Basis):
     """
 
     def __init__(
-        self, grid_size: int = 8, grid_range: tuple[float, float] = (-2.0, 2.0), denominator: float | None = None
+        self,
+        grid_size: int = 8,
+        grid_range: tuple[float, float] = (-2.0, 2.0),
+        denominator: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.grid_size = check_positive_int("grid_size", grid_size)
@@ -28,7 +33,7 @@ class RBFBasis(Basis):
         if not denominator > 0:
             raise ValueError(f"denominator must be > 0, got {denominator!r}")
         self.denominator = float(denominator)
-        self.register_buffer("grid", torch.linspace(lo, hi, grid_size))
+        self.register_buffer("grid", torch.linspace(lo, hi, grid_size, device=device, dtype=dtype))
         self.num_functions = grid_size
 
     def evaluate(self, x: Tensor) -> Tensor:

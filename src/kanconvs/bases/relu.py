@@ -21,19 +21,20 @@ class ReLUBasis(Basis):
 
     per_channel = True
 
-    def __init__(self, channels: int, grid_size: int = 5, order: int = 3, train_phases: bool = True) -> None:
+    def __init__(self, channels: int, grid_size: int = 5, order: int = 3, train_phases: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        factory = {"device": device, "dtype": dtype}
         self.channels = check_positive_int("channels", channels)
         self.grid_size = check_positive_int("grid_size", grid_size)
         self.order = check_positive_int("order", order)
         self.num_functions = grid_size + order
         self.scale = 4.0 * grid_size**2 / (order + 1) ** 2
-        self.phase_low = nn.Parameter(torch.empty(channels, self.num_functions), requires_grad=train_phases)
-        self.phase_high = nn.Parameter(torch.empty(channels, self.num_functions), requires_grad=train_phases)
+        self.phase_low = nn.Parameter(torch.empty(channels, self.num_functions, **factory), requires_grad=train_phases)
+        self.phase_high = nn.Parameter(torch.empty(channels, self.num_functions, **factory), requires_grad=train_phases)
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:
-        low = (torch.arange(self.num_functions, dtype=torch.float32) - self.order) / self.grid_size
+        low = (torch.arange(self.num_functions, dtype=torch.float64) - self.order) / self.grid_size
         with torch.no_grad():
             self.phase_low.copy_(low.expand_as(self.phase_low))
             self.phase_high.copy_((low + (self.order + 1) / self.grid_size).expand_as(self.phase_high))

@@ -75,20 +75,21 @@ class WaveletBasis(Basis):
 
     per_channel = True
 
-    def __init__(self, channels: int, num_wavelets: int = 4, wavelet_type: str = "mexican_hat") -> None:
+    def __init__(self, channels: int, num_wavelets: int = 4, wavelet_type: str = "mexican_hat", device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        factory = {"device": device, "dtype": dtype}
         self.channels = check_positive_int("channels", channels)
         self.num_functions = check_positive_int("num_wavelets", num_wavelets)
         self.wavelet_type = wavelet_type
         self.wavelet = get_wavelet(wavelet_type)
-        self.scale = nn.Parameter(torch.empty(channels, num_wavelets))
-        self.translation = nn.Parameter(torch.empty(channels, num_wavelets))
+        self.scale = nn.Parameter(torch.empty(channels, num_wavelets, **factory))
+        self.translation = nn.Parameter(torch.empty(channels, num_wavelets, **factory))
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:
         n = self.num_functions
         with torch.no_grad():
-            self.translation.copy_(torch.linspace(-1, 1, n).expand_as(self.translation))
+            self.translation.copy_(torch.linspace(-1, 1, n, dtype=torch.float64).expand_as(self.translation))
             self.scale.fill_(2.0 / max(n - 1, 1))
 
     def evaluate(self, x: Tensor) -> Tensor:

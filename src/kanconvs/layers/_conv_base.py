@@ -106,3 +106,9 @@ class ConvBase(nn.Module):
 
     def _factory(self, device: Any, dtype: Any) -> dict[str, Any]:
         return {"device": device, "dtype": dtype}
+
+    @staticmethod
+    def _place(module: nn.Module, factory: dict[str, Any]) -> nn.Module:
+        """Move a sub-module built without factory kwargs (norms, activations) to the layer's device/dtype."""
+        given = {k: v for k, v in factory.items() if v is not None}
+        return module.to(**given) if given else module

@@ -93,7 +93,7 @@ class KAConvNd(ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, ndim)
         factory = self._factory(device, dtype)
         c_in = in_channels // self.groups
-        self.basis = self._build_basis(basis, basis_kwargs, c_in)
+        self.basis = self._build_basis(basis, basis_kwargs, c_in, factory)
         self.use_base = bool(use_base)
         self.features_per_channel = self.basis.num_functions + int(self.use_base)
         self.base_activation = create_activation(base_activation, name="base_activation") if use_base else None
@@ -105,10 +105,10 @@ class KAConvNd(ConvBase):
         if norm_position not in ("output", "input"):
             raise ValueError(f"norm_position must be 'output' or 'input', got {norm_position!r}")
         norm_channels = out_channels if norm_position == "output" else in_channels
-        norm = create_norm(norm_layer, norm_channels, self.ndim, **dict(norm_kwargs or {}))
+        norm = self._place(create_norm(norm_layer, norm_channels, self.ndim, **dict(norm_kwargs or {})), factory)
         self.input_norm = norm if norm_position == "input" else nn.Identity()
         self.norm = norm if norm_position == "output" else nn.Identity()
-        self.act = create_activation(activation, out_channels, self.groups)
+        self.act = self._place(create_activation(activation, out_channels, self.groups), factory)
         if basis_init not in _INITS:
             raise ValueError(f"basis_init must be one of {_INITS}, got {basis_init!r}")
         self.basis_init = basis_init
@@ -118,11 +118,11 @@ class KAConvNd(ConvBase):
             torch.empty(out_channels, c_in, self.features_per_channel, *self.kernel_size, **factory)
         )
         self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
-        if device is not None or dtype is not None:
-            self.basis.to(**{k: v for k, v in factory.items() if v is not None})
         self.reset_parameters()
 
-    def _build_basis(self, basis: str | Basis, kwargs: Mapping[str, Any] | None, channels: int) -> Basis:
+    def _build_basis(
+        self, basis: str | Basis, kwargs: Mapping[str, Any] | None, channels: int, factory: dict[str, Any]
+    ) -> Basis:
         if isinstance(basis, Basis):
             if kwargs:
                 raise ValueError("basis_kwargs must be empty when basis is a Basis instance")
@@ -130,7 +130,7 @@ class KAConvNd(ConvBase):
         if not isinstance(basis, str):
             raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
         cls = get_basis_class(basis)
-        kwargs = dict(kwargs or {})
+        kwargs = {**dict(kwargs or {}), **factory}
         if cls.per_channel:
             kwargs["channels"] = channels
         try:

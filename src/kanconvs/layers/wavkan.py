@@ -66,15 +66,19 @@ class WavKANConvNd(ConvBase):
         self.checkpoint_wavelets = checkpoint_wavelets
         self.base_activation = create_activation(base_activation, name="base_activation")
         self.dropout = create_dropout(dropout, self.ndim)
-        self.norm = create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {}))
-        self.act = create_activation(activation, out_channels, groups)
+        self.norm = self._place(create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {})), factory)
+        self.act = self._place(create_activation(activation, out_channels, groups), factory)
         self.scale = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.translation = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.wavelet_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
         self.base_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
         self.out_weight = nn.Parameter(torch.empty(out_channels, c_out, *([1] * self.ndim), **factory))
-        window = torch.hamming_window(c_in, periodic=False) if wavelet_type == "shannon" else torch.ones(c_in)
-        self.register_buffer("channel_window", window.to(dtype or torch.float32), persistent=False)
+        # The reference weights the Shannon wavelet by a Hamming window over the group's input channels.
+        window = torch.hamming_window(c_in, periodic=False, dtype=torch.float64)
+        window = window if wavelet_type == "shannon" else torch.ones_like(window)
+        self.register_buffer(
+            "channel_window", window.to(device=device, dtype=dtype or torch.get_default_dtype()), persistent=False
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
