@@ -48,7 +48,7 @@ def gram_values(t: np.ndarray, degree: int, w: np.ndarray) -> list[np.ndarray]:
     p = [np.ones_like(t), t]
     for m in range(2, degree + 1):
         n = m - 1
-        beta = (m + n) * (m - n) * n**2 / (m**2 / (4.0 * n**2 - 1.0)) * w[n - 1]
+        beta = (m + n) * (m - n) * n**2 / (m**2 / (4.0 * n**2 - 1.0)) * w[n]
         p.append(t * p[m - 1] - beta * p[m - 2])
     silu = lambda v: v / (1 + np.exp(-v))  # noqa: E731
     return [silu(q) for q in p[: degree + 1]]

@@ -27,24 +27,19 @@ class GramBasis(Basis):
         self.num_functions = degree + 1
         self.beta_weights = nn.Parameter(torch.zeros(degree + 1, **factory))
         self.activation = nn.SiLU() if activation is None else activation
-        # Constant multipliers of w_{i-1} for i = 2 … D (index i - 2).
-        mult = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
-        self.register_buffer("beta_scale", torch.tensor(mult, device=device, dtype=dtype or torch.get_default_dtype()), persistent=False)
+        # Constant multipliers of w_{i-1} for i = 2 … D, kept as Python floats so they are exact in any dtype.
+        self.beta_scale = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:
         # The reference's choice: N(0, σ) with σ = 1 / (fan_in (D + 1)).
         nn.init.normal_(self.beta_weights, mean=0.0, std=1.0 / (fan_in * (self.degree + 1)))
 
-    def betas(self) -> Tensor:
-        """β_i for i = 2 … D."""
-        return self.beta_weights[: max(self.degree - 1, 0)] * self.beta_scale
-
     def evaluate(self, x: Tensor) -> list[Tensor]:
         p = [torch.ones_like(x), x]
-        beta = self.betas().to(x.dtype)
+        w = self.beta_weights.to(x.dtype)
         for i in range(2, self.degree + 1):
-            p.append(x * p[i - 1] - beta[i - 2] * p[i - 2])
+            p.append(x * p[i - 1] - (w[i - 1] * self.beta_scale[i - 2]) * p[i - 2])  # degree i uses w_{i-1}
         return [self.activation(q) for q in p[: self.num_functions]]
 
     def extra_repr(self) -> str:

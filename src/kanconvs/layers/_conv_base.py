@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
 
 __all__ = ["ConvBase"]
@@ -61,6 +62,8 @@ class ConvBase(nn.Module):
         else:
             self.padding = to_ntuple("padding", padding, self.ndim, minimum=0)
         self._conv = _CONV_FN[self.ndim]
+        # Reference (torch-conv-kan) checkpoints load directly: their keys are converted on the way in.
+        self._register_load_state_dict_pre_hook(load_state_dict_pre_hook, with_module=True)
 
     @classmethod
     def _resolve_ndim(cls, ndim: int | None) -> int:

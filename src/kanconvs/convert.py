@@ -1,0 +1,179 @@
+"""Convert torch-conv-kan checkpoints to kanconvs layouts.
+
+The reference keeps one sub-convolution (and one norm) per group in ``ModuleList``s and stacks some polynomial
+weights degree-major (feature ``j·c_in + c``). kanconvs stores one grouped weight ``(C_out, c_in, F, *k)``,
+channel-major. Per group the math is identical, so converted weights give the reference's outputs (for the
+families whose reference math is not broken; see the README's migration notes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["convert_layer_state_dict", "convert_reference_state_dict", "is_reference_layout"]
+
+# Reference key of each family's basis weights and its layout.
+_BASIS_KEYS = {
+    "kan": ("spline_conv", "channel"),
+    "fastkan": ("spline_conv", "channel"),
+    "kacn": ("poly_conv", "channel"),
+    "relukan": ("relukan_conv", "channel"),
+    "kaln": ("poly_weights", "degree"),
+    "kagn": ("poly_weights", "degree"),
+    "kajn": ("poly_weights", "degree"),
+    "kabn": ("poly_weights", "channel"),
+}
+_MARKERS = ("base_conv.0.weight", "poly_conv.0.weight", "poly_weights", "spline_conv.0.weight")
+
+
+def is_reference_layout(state_dict: Mapping[str, Any], prefix: str = "") -> bool:
+    """Whether ``state_dict`` holds a reference (torch-conv-kan) layer under ``prefix``."""
+    return any(prefix + marker in state_dict for marker in _MARKERS)
+
+
+def _pop_groups(sd: MutableMapping[str, Tensor], stem: str, suffix: str, groups: int) -> list[Tensor] | None:
+    """Pop ``stem.{0..g-1}.suffix``; None if absent."""
+    keys = [f"{stem}.{i}.{suffix}" for i in range(groups)]
+    if keys[0] not in sd:
+        return None
+    missing = [k for k in keys if k not in sd]
+    if missing:
+        raise KeyError(f"reference checkpoint is missing {missing} (expected {groups} groups)")
+    return [sd.pop(k) for k in keys]
+
+
+def _pop_norm(sd: MutableMapping[str, Tensor], prefix: str, groups: int, target: str) -> dict[str, Tensor]:
+    """Per-group norms ``layer_norm.{i}.*`` → one norm over all channels (exact for batch/instance norms)."""
+    out: dict[str, Tensor] = {}
+    pattern = re.compile(re.escape(prefix) + r"layer_norm\.0\.(.+)$")
+    for name in [m.group(1) for k in list(sd) if (m := pattern.match(k))]:
+        parts = _pop_groups(sd, prefix + "layer_norm", name, groups)
+        assert parts is not None
+        out[prefix + target + "." + name] = parts[0] if parts[0].dim() == 0 else torch.cat(parts)
+    return out
+
+
+def convert_layer_state_dict(
+    state_dict: MutableMapping[str, Tensor], layer: nn.Module, prefix: str = ""
+) -> MutableMapping[str, Tensor]:
+    """Rewrite, in place, the reference keys of one layer (under ``prefix``) into ``layer``'s keys.
+
+    ``layer`` is a kanconvs family convolution (``KAGNConv2d``, ``WavKANConv2d``, …, or a compat alias); its
+    family, groups and sizes decide the layout. Returns ``state_dict``.
+    """
+    family = getattr(layer, "family", None)
+    groups = int(getattr(layer, "groups", 1))
+    sd = state_dict
+    new: dict[str, Tensor] = {}
+    if family == "wavkan":
+        new.update(_convert_wavkan(sd, prefix, groups))
+    elif family in _BASIS_KEYS:
+        new.update(_convert_kan(sd, layer, family, prefix, groups))
+    else:
+        raise ValueError(f"no reference layout is known for {type(layer).__name__} (family {family!r})")
+    norm_target = "input_norm" if family == "fastkan" else "norm"
+    new.update(_pop_norm(sd, prefix, groups, norm_target))
+    sd.update(new)
+    return sd
+
+
+def _convert_kan(
+    sd: MutableMapping[str, Tensor], layer: nn.Module, family: str, prefix: str, groups: int
+) -> dict[str, Tensor]:
+    key, layout = _BASIS_KEYS[family]
+    c_out = int(layer.out_channels)  # type: ignore[arg-type]
+    c_in = int(layer.in_channels) // groups  # type: ignore[arg-type]
+    n = int(layer.basis.num_functions)  # type: ignore[union-attr, arg-type]
+    kernel = tuple(layer.kernel_size)  # type: ignore[arg-type]
+    out: dict[str, Tensor] = {}
+    if layout == "degree" or family == "kabn":
+        w = sd.pop(prefix + key)  # (g, c_out/g, c_in·n, *k)
+        if layout == "degree":  # feature j·c_in + c → c·n + j
+            w = w.reshape(groups, c_out // groups, n, c_in, *kernel).transpose(2, 3)
+        basis = w.reshape(c_out, c_in, n, *kernel)
+    else:
+        parts = _pop_groups(sd, prefix + key, "weight", groups)
+        if parts is None:
+            raise KeyError(f"reference checkpoint has no '{prefix}{key}.0.weight'")
+        basis = torch.cat(parts).reshape(c_out, c_in, n, *kernel)
+    base = _pop_groups(sd, prefix + "base_conv", "weight", groups)
+    weight = basis if base is None else torch.cat([torch.cat(base).unsqueeze(2), basis], dim=2)
+    out[prefix + "weight"] = weight
+    prelus = _pop_groups(sd, prefix + "prelus", "weight", groups)
+    if prelus is not None:
+        out[prefix + "act.weight"] = torch.cat(prelus)
+    if prefix + "beta_weights" in sd:
+        out[prefix + "basis.beta_weights"] = sd.pop(prefix + "beta_weights")
+    if prefix + "rbf.grid" in sd:
+        out[prefix + "basis.grid"] = sd.pop(prefix + "rbf.grid")
+    for phase in ("phase_low", "phase_high"):
+        if prefix + phase in sd:  # (1, c_in, n, 1…) shared by the groups → (c_in, n)
+            out[prefix + "basis." + phase] = sd.pop(prefix + phase).reshape(c_in, n)
+    sd.pop(prefix + "arange", None)  # KACN's constant 0…D
+    knots = getattr(layer.basis, "knots", None)
+    if isinstance(knots, Tensor):  # the reference keeps its knots outside the state_dict; ours follow its formula
+        out[prefix + "basis.knots"] = knots.detach().clone()
+    return out
+
+
+def _convert_wavkan(sd: MutableMapping[str, Tensor], prefix: str, groups: int) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    base = _pop_groups(sd, prefix + "base_conv", "weight", groups)
+    if base is None:
+        raise KeyError(f"reference checkpoint has no '{prefix}base_conv.0.weight'")
+    out[prefix + "base_weight"] = torch.cat(base)
+    stem = prefix + "wavelet_conv"
+    for name in ("scale", "translation"):  # (1, c_out, c_in, 1…) per group
+        parts = _pop_groups(sd, stem, name, groups)
+        assert parts is not None, name
+        out[prefix + name] = torch.cat([p.reshape(p.shape[1], p.shape[2]) for p in parts])
+    weights = []
+    for i in range(groups):
+        fast = f"{stem}.{i}.wavelet_weights.weight"
+        if fast in sd:  # 'fast' (c_out, c_in, *k) or 'fast_plus_one' (c_out, 1, c_in, *k)
+            w = sd.pop(fast)
+            weights.append(w.squeeze(1) if w.dim() == base[0].dim() + 1 else w)
+        else:  # 'base': one (1, c_in, *k) conv per output channel
+            per_out = re.compile(re.escape(f"{stem}.{i}.wavelet_weights.") + r"(\d+)\.weight$")
+            found = sorted((int(m.group(1)), k) for k in list(sd) if (m := per_out.match(k)))
+            if not found:
+                raise KeyError(f"reference checkpoint has no wavelet weights for group {i} under '{stem}.{i}'")
+            weights.append(torch.cat([sd.pop(k) for _, k in found]))
+    out[prefix + "wavelet_weight"] = torch.cat(weights)
+    outs = _pop_groups(sd, stem, "wavelet_out.weight", groups)
+    assert outs is not None
+    out[prefix + "out_weight"] = torch.cat(outs)
+    return out
+
+
+def convert_reference_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+    """Convert every reference KA conv layer in a checkpoint to the layout of the matching layers of ``model``.
+
+    Keys of other modules pass through unchanged, so the result loads with ``model.load_state_dict``.
+    """
+    sd = dict(state_dict)
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        if getattr(module, "family", None) is not None and is_reference_layout(sd, prefix):
+            convert_layer_state_dict(sd, module, prefix)
+    return sd
+
+
+def load_state_dict_pre_hook(
+    module: nn.Module,
+    state_dict: MutableMapping[str, Tensor],
+    prefix: str,
+    local_metadata: Any,
+    strict: bool,
+    missing_keys: list[str],
+    unexpected_keys: list[str],
+    error_msgs: list[str],
+) -> None:
+    """Lets ``layer.load_state_dict(reference_checkpoint)`` work directly."""
+    if is_reference_layout(state_dict, prefix):
+        convert_layer_state_dict(state_dict, module, prefix)

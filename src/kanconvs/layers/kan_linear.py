@@ -1,0 +1,777 @@
+"""Kolmogorov–Arnold linear layers: every basis family, one ``F.linear``.
+
+The linear counterpart of :class:`~kanconvs.layers.KAConvNd`: each input feature ``x_i`` is expanded into
+``[base_act(x_i), B_1(t_i) … B_K(t_i)]`` with ``t = squash(x)`` and one matrix product mixes them. The named
+families (``KANLinear``, ``KAGNLinear`` …) follow the linear layers of torch-conv-kan's ``kans`` package (their
+norms, activations and initialisations, and their parameter counts), with its bugs fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..bases import Basis, get_basis_class
+from ..bases.wavelet import get_wavelet, safe_scale
+from .factories import ActLayer, NormLayer, create_activation, create_norm, create_squash
+
+__all__ = [
+    "BottleNeckKAGNLinear",
+    "FastKANLinear",
+    "KABNLinear",
+    "KACNLinear",
+    "KAGNLinear",
+    "KAHNLinear",
+    "KAJNLinear",
+    "KALNLinear",
+    "KALinear",
+    "KANLinear",
+    "LinearInit",
+    "ReLUKANLinear",
+    "WavKANLinear",
+    "create_linear",
+    "create_linear_norm",
+    "get_linear_family",
+    "list_linear_families",
+    "register_linear_family",
+]
+
+#: Weight initialisations; ``fan_in = in_features·n`` and ``fan_out = out_features·n`` with ``n`` the functions of
+#: the branch (1 for the base branch, K for the basis):
+#: ``"kaiming"`` U(±√(3 / fan_in)) (Kaiming-uniform, gain 1); ``"xavier"`` U(±√(6 / (fan_in + fan_out)));
+#: ``"normal"`` N(0, σ = 1 / fan_in); ``"uniform"`` U(±1 / √fan_in) (PyTorch's ``nn.Linear`` default).
+LinearInit = Literal["kaiming", "xavier", "normal", "uniform"]
+_INITS = ("kaiming", "xavier", "normal", "uniform")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+# --------------------------------------------------------------------------------------------------------- helpers
+def _check_features(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _init_weight(weight: Tensor, mode: str, fan_in: int, fan_out: int) -> None:
+    with torch.no_grad():
+        if mode == "kaiming":
+            bound = math.sqrt(3.0 / fan_in)
+        elif mode == "xavier":
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+        elif mode == "uniform":
+            bound = 1.0 / math.sqrt(fan_in)
+        else:  # "normal"
+            weight.normal_(0.0, 1.0 / fan_in)
+            return
+        weight.uniform_(-bound, bound)
+
+
+def _check_init(name: str, mode: str) -> str:
+    if mode not in _INITS:
+        raise ValueError(f"{name} must be one of {_INITS}, got {mode!r}")
+    return mode
+
+
+_LINEAR_NORMS: dict[str, Callable[..., nn.Module]] = {
+    "layer": nn.LayerNorm,
+    "batch": nn.BatchNorm1d,
+}
+
+
+def create_linear_norm(norm: NormLayer, num_features: int, **kwargs: Any) -> nn.Module:
+    """A norm over the feature axis of ``(N, num_features)``: ``"layer"``, ``"batch"``, ``"none"``/``None``, a class
+    or a callable ``f(num_features, **kwargs)``.
+
+    ``"layer"`` is :class:`torch.nn.LayerNorm` with its default ``eps=1e-5`` (the reference's choice).
+
+    Example:
+        >>> create_linear_norm("layer", 8)
+        LayerNorm((8,), eps=1e-05, elementwise_affine=True)
+    """
+    if isinstance(norm, str) and norm != "none":
+        if norm not in _LINEAR_NORMS:
+            valid = sorted([*_LINEAR_NORMS, "none"])
+            raise ValueError(f"unknown norm_layer {norm!r} for a linear layer; expected one of {valid} or a class/callable")
+        norm = _LINEAR_NORMS[norm]
+    return create_norm(norm, num_features, ndim=1, **kwargs)
+
+
+def _place(module: nn.Module, device: torch.device | str | None, dtype: torch.dtype | None) -> nn.Module:
+    """Move a sub-module built without factory kwargs (norms, activations) to the layer's device/dtype."""
+    given: dict[str, Any] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    return module.to(**given) if given else module
+
+
+def _build_basis(
+    basis: str | Basis,
+    kwargs: Mapping[str, Any] | None,
+    channels: int,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> Basis:
+    if isinstance(basis, Basis):
+        if kwargs:
+            raise ValueError("basis_kwargs must be empty when basis is a Basis instance")
+        return basis
+    if not isinstance(basis, str):
+        raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
+    cls = get_basis_class(basis)
+    full = {**dict(kwargs or {}), "device": device, "dtype": dtype}
+    if cls.per_channel:
+        full["channels"] = channels
+    try:
+        return cls(**full)
+    except TypeError as err:
+        raise TypeError(f"invalid basis_kwargs for basis {basis!r}: {err}") from err
+
+
+def _flatten_input(layer: nn.Module, x: Tensor, in_features: int) -> Tensor:
+    """``(..., in)`` → ``(N, in)``, as ``nn.Linear`` accepts any leading dims."""
+    if x.dim() == 0 or x.shape[-1] != in_features:
+        raise ValueError(
+            f"{type(layer).__name__} expects an input whose last dimension is in_features={in_features}, "
+            f"got shape {tuple(x.shape)}"
+        )
+    return x.reshape(-1, in_features)
+
+
+# ------------------------------------------------------------------------------------------------ generic layer
+class KALinear(nn.Module):
+    r"""Kolmogorov–Arnold linear layer over any registered basis.
+
+    Every input feature ``x_i`` is expanded into ``F`` features ``[base_act(x_i), B_1(t_i) … B_K(t_i)]`` with
+    ``t = squash(norm_in(x))``; one ``F.linear`` mixes them, then come the norm and the activation:
+
+    .. math:: y = \mathrm{act}\Big(\mathrm{norm}\big(W \cdot [\sigma(x), B(\mathrm{squash}(x))] + b\big)\Big)
+
+    The weight is stored fused as ``weight`` of shape ``(out_features, in_features, F)``; ``weight[:, :, 0]`` is the
+    base branch when ``use_base``. Inputs are ``(..., in_features)`` as for ``nn.Linear``.
+
+    Args:
+        in_features, out_features: sizes of the last input and output dimension.
+        basis: a registered basis name (see :func:`kanconvs.list_bases`) or a :class:`~kanconvs.bases.Basis`.
+        basis_kwargs: keyword arguments of the basis (``degree=``, ``grid_size=`` …) when ``basis`` is a name.
+        squash: map applied before the basis: ``"tanh"``, ``"sigmoid"``, ``"minmax"`` (per sample), ``"none"`` or a
+            callable.
+        use_base: whether the base branch ``W_0 · base_act(x)`` exists.
+        base_activation: activation of the base branch (``None`` for identity).
+        norm_layer: ``"layer"``, ``"batch"``, ``None``, a class or a callable (see :func:`create_linear_norm`);
+            ``norm_kwargs`` go to its constructor.
+        norm_position: ``"output"`` normalises the ``out_features`` outputs; ``"input"`` normalises the
+            ``in_features`` inputs of the basis only (FastKAN).
+        activation: final activation (``"prelu"`` learns one slope).
+        bias: add a learnable bias.
+        base_init, basis_init: initialisation of the two weight blocks (see :data:`LinearInit`).
+
+    Example:
+        >>> layer = KALinear(16, 32, basis="chebyshev", basis_kwargs={"degree": 4})
+        >>> layer(torch.randn(8, 16)).shape
+        torch.Size([8, 32])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        basis: str | Basis = "gram",
+        basis_kwargs: Mapping[str, Any] | None = None,
+        squash: ActLayer = "tanh",
+        use_base: bool = True,
+        base_activation: ActLayer = "silu",
+        norm_layer: NormLayer = "layer",
+        norm_kwargs: Mapping[str, Any] | None = None,
+        norm_position: Literal["output", "input"] = "output",
+        activation: ActLayer = "silu",
+        bias: bool = False,
+        base_init: LinearInit = "kaiming",
+        basis_init: LinearInit = "kaiming",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _check_features("in_features", in_features)
+        self.out_features = _check_features("out_features", out_features)
+        self.basis = _build_basis(basis, basis_kwargs, in_features, device, dtype)
+        self.use_base = bool(use_base)
+        self.features_per_input = self.basis.num_functions + int(self.use_base)
+        self.base_activation = create_activation(base_activation, name="base_activation") if use_base else None
+        self.squash = create_squash(squash)
+        if norm_position not in ("output", "input"):
+            raise ValueError(f"norm_position must be 'output' or 'input', got {norm_position!r}")
+        norm_features = out_features if norm_position == "output" else in_features
+        norm = _place(create_linear_norm(norm_layer, norm_features, **dict(norm_kwargs or {})), device, dtype)
+        self.input_norm = norm if norm_position == "input" else nn.Identity()
+        self.norm = norm if norm_position == "output" else nn.Identity()
+        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.base_init = _check_init("base_init", base_init)
+        self.basis_init = _check_init("basis_init", basis_init)
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        # (out, in, F): flattening dims 1–2 gives the (out, in·F) matrix, input-major like the reference layers.
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, self.features_per_input, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the weights (per ``base_init`` / ``basis_init``), the bias, the basis and the norm."""
+        n_in, n_out, k = self.in_features, self.out_features, self.basis.num_functions
+        start = int(self.use_base)
+        if self.use_base:
+            _init_weight(self.weight[:, :, 0], self.base_init, n_in, n_out)
+        _init_weight(self.weight[:, :, start:], self.basis_init, n_in * k, n_out * k)
+        if self.bias is not None:
+            # As nn.Linear: U(±1/√fan_in) of the branch that owns the bias (the base one when present).
+            bound = 1.0 / math.sqrt(n_in * (1 if self.use_base else k))
+            with torch.no_grad():
+                self.bias.uniform_(-bound, bound)
+        self.basis.reset_parameters(fan_in=n_in)
+        for module in (self.norm, self.input_norm):
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def features(self, x: Tensor, input_norm: bool = True) -> Tensor:
+        """The features fed to the matrix product: ``(N, in_features, F)`` for ``x`` of shape ``(N, in_features)``."""
+        base = self.base_activation(x) if self.base_activation is not None else None
+        h = self.input_norm(x) if input_norm else x
+        if h.dtype in _HALF:  # bases are evaluated in fp32: recurrences lose too much in 16 bits
+            h = h.float()
+        return self.basis(self.squash(h), prepend=base).to(x.dtype)
+
+    def _forward(self, x: Tensor, input_norm: bool = True) -> Tensor:
+        h = _flatten_input(self, x, self.in_features)  # (N, in)
+        y = F.linear(self.features(h, input_norm).flatten(1), self.weight.flatten(1), self.bias)  # (N, out)
+        y = self.act(self.norm(y))
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._forward(x)
+
+    def extra_repr(self) -> str:
+        s = f"in_features={self.in_features}, out_features={self.out_features}"
+        if not self.use_base:
+            s += ", use_base=False"
+        if self.bias is not None:
+            s += ", bias=True"
+        return s
+
+
+# ------------------------------------------------------------------------------------------------------ registry
+_LINEAR_FAMILIES: dict[str, type[nn.Module]] = {}
+L = TypeVar("L", bound=type[nn.Module])
+
+
+def register_linear_family(name: str, formula: str) -> Callable[[L], L]:
+    """Register a linear family class under ``name``; ``formula`` is its one-line summary."""
+
+    def decorator(cls: L) -> L:
+        if name in _LINEAR_FAMILIES:
+            raise ValueError(f"linear family {name!r} is already registered")
+        cls.family = name  # type: ignore[attr-defined]
+        cls.formula = formula  # type: ignore[attr-defined]
+        _LINEAR_FAMILIES[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_linear_families() -> list[str]:
+    """Names of the registered linear families, in registration order."""
+    return list(_LINEAR_FAMILIES)
+
+
+def get_linear_family(name: str) -> type[nn.Module]:
+    """The class of a registered linear family."""
+    try:
+        return _LINEAR_FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown linear family {name!r}; expected one of {list_linear_families()}") from None
+
+
+def create_linear(family: str, in_features: int, out_features: int, **kwargs: Any) -> nn.Module:
+    """Build a KA linear layer of a registered family.
+
+    Example:
+        >>> create_linear("kagn", 16, 32, degree=4)(torch.randn(2, 16)).shape
+        torch.Size([2, 32])
+    """
+    return get_linear_family(family)(in_features, out_features, **kwargs)
+
+
+class _FamilyLinear(KALinear):
+    """A named configuration of :class:`KALinear`; user keywords override the family's fixed choices."""
+
+    family: str
+    formula: str
+    #: Keyword arguments that turn the layer into a plain head (no output norm, no activation).
+    plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}
+
+    def _init_family(
+        self, in_features: int, out_features: int, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+    ) -> None:
+        KALinear.__init__(self, in_features, out_features, **{**defaults, **overrides})
+
+
+# ------------------------------------------------------------------------------------------------------ families
+@register_linear_family("kan", "y = PReLU(LN(W·[GELU(x), B-splines_{G,k}(x)]))")
+class KANLinear(_FamilyLinear):
+    """B-spline KA linear layer (the reference's ``KANLayer``): Cox–de Boor splines on a uniform grid.
+
+    Parameters: ``out·in·(G + k + 1)`` plus the LayerNorm's ``2·out`` and one PReLU slope.
+
+    Example:
+        >>> KANLinear(4, 6)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        base_activation: ActLayer = "gelu",
+        norm_layer: NormLayer = "layer",
+        activation: ActLayer = "prelu",
+        **kwargs: Any,
+    ) -> None:
+        basis = {"grid_size": grid_size, "spline_order": spline_order, "grid_range": tuple(grid_range)}
+        self._init_family(
+            in_features,
+            out_features,
+            {"basis": "bspline", "basis_kwargs": basis, "squash": "none"},
+            {"base_activation": base_activation, "norm_layer": norm_layer, "activation": activation, **kwargs},
+        )
+
+
+@register_linear_family("fastkan", "y = W·[SiLU(x), exp(-((LN(x) - c_j)/h)^2)] + b  (Gaussian RBF)")
+class FastKANLinear(_FamilyLinear):
+    """Gaussian-RBF KA linear layer (the reference's ``FastKANLayer``).
+
+    The LayerNorm acts on the basis input (over ``in_features``); there is no output norm or activation. The basis
+    weights start truncated-normal with std ``spline_weight_init_scale``; the base branch and the bias (present
+    with it) keep ``nn.Linear``'s default init.
+
+    Example:
+        >>> FastKANLinear(4, 6)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    plain_head_kwargs: ClassVar[dict[str, Any]] = {"activation": None}  # its norm acts on the input
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 8,
+        grid_range: tuple[float, float] = (-2.0, 2.0),
+        denominator: float | None = None,
+        use_base: bool = True,
+        base_activation: ActLayer = "silu",
+        spline_weight_init_scale: float = 0.1,
+        norm_layer: NormLayer = "layer",
+        **kwargs: Any,
+    ) -> None:
+        if not spline_weight_init_scale > 0:
+            raise ValueError(f"spline_weight_init_scale must be > 0, got {spline_weight_init_scale!r}")
+        self.spline_weight_init_scale = float(spline_weight_init_scale)
+        basis = {"grid_size": grid_size, "grid_range": tuple(grid_range), "denominator": denominator}
+        self._init_family(
+            in_features,
+            out_features,
+            {
+                "basis": "rbf",
+                "basis_kwargs": basis,
+                "squash": "none",
+                "norm_position": "input",
+                "activation": None,
+                "bias": use_base,
+                "base_init": "uniform",
+            },
+            {"use_base": use_base, "base_activation": base_activation, "norm_layer": norm_layer, **kwargs},
+        )
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        start = int(self.use_base)
+        s = self.spline_weight_init_scale
+        # The reference's SplineLinear: N(0, s) truncated at ±2 (absolute, not ±2s).
+        nn.init.trunc_normal_(self.weight[:, :, start:], mean=0.0, std=s, a=-2.0, b=2.0)
+
+
+class _DegreeLinear(_FamilyLinear):
+    """Families parameterised by a polynomial degree; subclasses set the basis and the fixed configuration."""
+
+    _basis: ClassVar[str]
+    _defaults: ClassVar[Mapping[str, Any]]
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        degree: int = 3,
+        norm_layer: NormLayer = "layer",
+        **kwargs: Any,
+    ) -> None:
+        self.degree = degree
+        self._init_family(
+            in_features,
+            out_features,
+            {"basis": self._basis, "basis_kwargs": {"degree": degree}, **self._defaults},
+            {"norm_layer": norm_layer, **kwargs},
+        )
+
+
+@register_linear_family("kaln", "y = SiLU(LN(W·[SiLU(x), P_0…P_D(minmax(x))]))  (Legendre)")
+class KALNLinear(_DegreeLinear):
+    """Legendre KA linear layer (the reference's ``KALNLayer``).
+
+    The inputs are mapped to [-1, 1] by a per-sample min–max (the reference uses the min and max of the whole
+    batch: batch-coupled, and NaN on a constant input). Parameters: ``out·in·(D + 2) + 2·out``.
+
+    Example:
+        >>> KALNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    _basis = "legendre"
+    _defaults = {"squash": "minmax", "base_activation": "silu", "activation": "silu"}
+
+
+@register_linear_family("kacn", "y = W·T_0…T_D(tanh x)  (Chebyshev, no base branch)")
+class KACNLinear(_DegreeLinear):
+    """Chebyshev KA linear layer (the reference's ``ChebyKANLayer``): no base branch, no norm, no activation.
+
+    ``T_n(tanh x)`` comes from the three-term recurrence, not ``cos(n·arccos)`` whose slope is infinite at ±1.
+
+    Example:
+        >>> KACNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    _basis = "chebyshev"
+    _defaults = {"squash": "tanh", "use_base": False, "activation": None, "basis_init": "normal"}
+
+    def __init__(
+        self, in_features: int, out_features: int, *, degree: int = 3, norm_layer: NormLayer = None, **kwargs: Any
+    ) -> None:
+        super().__init__(in_features, out_features, degree=degree, norm_layer=norm_layer, **kwargs)
+
+
+@register_linear_family("kagn", "y = SiLU(LN(W·[SiLU(x), SiLU(p_0…p_D(tanh x))]))  (Gram, learnable β)")
+class KAGNLinear(_FamilyLinear):
+    """Gram KA linear layer (the reference's ``GRAMLayer``).
+
+    Gram polynomials of ``tanh(x)`` with a learnable three-term recurrence; ``basis_activation`` is applied to every
+    polynomial. Xavier-uniform weights. Parameters: ``out·in·(D + 2) + (D + 1) + 2·out``.
+
+    Example:
+        >>> KAGNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        degree: int = 3,
+        base_activation: ActLayer = "silu",
+        basis_activation: ActLayer = "silu",
+        activation: ActLayer = "silu",
+        norm_layer: NormLayer = "layer",
+        **kwargs: Any,
+    ) -> None:
+        self.degree = degree
+        basis = {"degree": degree, "activation": create_activation(basis_activation, name="basis_activation")}
+        self._init_family(
+            in_features,
+            out_features,
+            {"basis": "gram", "basis_kwargs": basis, "squash": "tanh", "base_init": "xavier", "basis_init": "xavier"},
+            {"base_activation": base_activation, "activation": activation, "norm_layer": norm_layer, **kwargs},
+        )
+
+
+@register_linear_family("kajn", "y = SiLU(LN(W·[SiLU(x), P_0^(a,b)…P_D^(a,b)(tanh x)]))  (Jacobi)")
+class KAJNLinear(_FamilyLinear):
+    """Jacobi KA linear layer (the reference's ``JacobiKANLayer``).
+
+    Example:
+        >>> KAJNLinear(4, 6, degree=3, alpha=1.0, beta=1.0)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        degree: int = 3,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        norm_layer: NormLayer = "layer",
+        **kwargs: Any,
+    ) -> None:
+        self.degree = degree
+        self._init_family(
+            in_features,
+            out_features,
+            {
+                "basis": "jacobi",
+                "basis_kwargs": {"degree": degree, "alpha": alpha, "beta": beta},
+                "squash": "tanh",
+                "base_activation": "silu",
+                "activation": "silu",
+                "base_init": "xavier",
+                "basis_init": "normal",
+            },
+            {"norm_layer": norm_layer, **kwargs},
+        )
+
+
+@register_linear_family("kabn", "y = SiLU(LN(W·[SiLU(x), b_{0,D}…b_{D,D}(sigmoid x)]))  (Bernstein)")
+class KABNLinear(_DegreeLinear):
+    """Bernstein KA linear layer (the reference's ``BernsteinKANLayer``, whose basis is identically 1 there).
+
+    Example:
+        >>> KABNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    _basis = "bernstein"
+    _defaults = {
+        "squash": "sigmoid",
+        "base_activation": "silu",
+        "activation": "silu",
+        "base_init": "xavier",
+        "basis_init": "normal",
+    }
+
+
+@register_linear_family("kahn", "y = SiLU(LN(W·[SiLU(x), H_0…H_D(tanh x)]))  (Hermite)")
+class KAHNLinear(_DegreeLinear):
+    """Hermite KA linear layer: physicists' Hermite polynomials of ``tanh(x)`` (no reference linear counterpart).
+
+    Example:
+        >>> KAHNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    _basis = "hermite"
+    _defaults = {
+        "squash": "tanh",
+        "base_activation": "silu",
+        "activation": "silu",
+        "base_init": "xavier",
+        "basis_init": "normal",
+    }
+
+
+@register_linear_family("relukan", "y = W·(r·relu(x - a_ij)·relu(b_ij - x))^2 + b  (ReLU-KAN)")
+class ReLUKANLinear(_FamilyLinear):
+    """ReLU-KAN linear layer (the reference's ``ReLUKANLayer``): squared ReLU bumps with per-input phases.
+
+    No base branch, no norm, no activation, a bias; ``grid_size`` and ``order`` are the reference's ``g`` and ``k``.
+    Parameters: ``out·in·(g + k) + out + 2·in·(g + k)``.
+
+    Example:
+        >>> ReLUKANLinear(4, 6, grid_size=5, order=3)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 5,
+        order: int = 3,
+        train_phases: bool = True,
+        norm_layer: NormLayer = None,
+        **kwargs: Any,
+    ) -> None:
+        basis = {"grid_size": grid_size, "order": order, "train_phases": train_phases}
+        self._init_family(
+            in_features,
+            out_features,
+            {
+                "basis": "relu",
+                "basis_kwargs": basis,
+                "squash": "none",
+                "use_base": False,
+                "activation": None,
+                "bias": True,
+                "basis_init": "uniform",
+            },
+            {"norm_layer": norm_layer, **kwargs},
+        )
+
+
+@register_linear_family("wavkan", "y = BN(Σ_i w_oi·ψ((x_i - t_oi)/s_oi) + W·SiLU(x))  (wavelets)")
+class WavKANLinear(nn.Module):
+    """Wavelet KA linear layer (the reference's ``WavKANLayer``): a scale and translation per (output, input) pair.
+
+    ``y_o = norm(Σ_i w_oi ψ((x_i - t_oi) / s_oi) + Σ_i v_oi SiLU(x_i))``; the Shannon wavelet is weighted by a
+    Hamming window over the inputs, as in the reference. Scales are kept away from 0 in the forward pass. The
+    wavelet branch evaluates an ``(N, out, in)`` tensor. Parameters: ``4·out·in`` plus the norm's.
+
+    Example:
+        >>> WavKANLinear(4, 6, wavelet_type="morlet").eval()(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    family: str
+    formula: str
+    plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        wavelet_type: str = "mexican_hat",
+        base_activation: ActLayer = "silu",
+        norm_layer: NormLayer = "batch",
+        norm_kwargs: Mapping[str, Any] | None = None,
+        activation: ActLayer = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.in_features = _check_features("in_features", in_features)
+        self.out_features = _check_features("out_features", out_features)
+        self.wavelet_type = wavelet_type
+        self.wavelet = get_wavelet(wavelet_type)
+        self.base_activation = create_activation(base_activation, name="base_activation")
+        self.norm = _place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
+        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.scale = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.translation = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.wavelet_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.base_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        window = torch.hamming_window(in_features, periodic=False, dtype=torch.float64)
+        window = window if wavelet_type == "shannon" else torch.ones_like(window)
+        self.register_buffer(
+            "input_window", window.to(device=device, dtype=dtype or torch.get_default_dtype()), persistent=False
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Scales 1, translations 0, weights U(±1/√in) (``nn.Linear``'s default, as the reference)."""
+        with torch.no_grad():
+            self.scale.fill_(1.0)
+            self.translation.zero_()
+        for w in (self.wavelet_weight, self.base_weight):
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+        if hasattr(self.norm, "reset_parameters"):
+            self.norm.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = _flatten_input(self, x, self.in_features)  # (N, in)
+        hw = h.float() if h.dtype in _HALF else h
+        u = (hw.unsqueeze(1) - self.translation.to(hw.dtype)) / safe_scale(self.scale).to(hw.dtype)  # (N, out, in)
+        psi = self.wavelet(u) * self.input_window.to(hw.dtype)
+        wav = (psi * self.wavelet_weight.to(hw.dtype)).sum(dim=2).to(h.dtype)
+        y = wav + F.linear(self.base_activation(h), self.base_weight)
+        y = self.act(self.norm(y))
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, wavelet_type={self.wavelet_type!r}"
+
+
+@register_linear_family("bottleneck_kagn", "y = SiLU(LN(W·SiLU(x) + P_out·KAGN_{m→m}(tanh(P_in·x))))  (bottleneck)")
+class BottleNeckKAGNLinear(nn.Module):
+    """Gram KA linear layer through a bottleneck (the reference's ``BottleNeckGRAMLayer``).
+
+    ``x`` is projected to ``m`` features, a bias-free Gram KA map ``m → m`` (no base branch, no norm) acts there,
+    and a projection brings it back to ``out_features``; a full-width base branch ``W·act(x)`` is added before the
+    norm and the activation. ``m = int(max(in, out) / dim_reduction)``, or ``min(min_internal, in, out)`` when that
+    is below ``min_internal``.
+
+    Example:
+        >>> BottleNeckKAGNLinear(64, 40, degree=3).inner_features
+        16
+    """
+
+    family: str
+    formula: str
+    plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        degree: int = 3,
+        dim_reduction: float = 8.0,
+        min_internal: int = 16,
+        base_activation: ActLayer = "silu",
+        basis_activation: ActLayer = "silu",
+        activation: ActLayer = "silu",
+        norm_layer: NormLayer = "layer",
+        norm_kwargs: Mapping[str, Any] | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.in_features = _check_features("in_features", in_features)
+        self.out_features = _check_features("out_features", out_features)
+        if isinstance(dim_reduction, bool) or not isinstance(dim_reduction, (int, float)) or not dim_reduction > 0:
+            raise ValueError(f"dim_reduction must be a number > 0, got {dim_reduction!r}")
+        _check_features("min_internal", min_internal)
+        self.degree = degree
+        inner = int(max(in_features / dim_reduction, out_features / dim_reduction))
+        self.inner_features = inner if inner >= min_internal else min(min_internal, in_features, out_features)
+        m = self.inner_features
+        self.base_activation = create_activation(base_activation, name="base_activation")
+        self.base_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.inner_proj = nn.Linear(in_features, m, **factory)
+        self.inner = KALinear(
+            m,
+            m,
+            basis="gram",
+            basis_kwargs={"degree": degree, "activation": create_activation(basis_activation, name="basis_activation")},
+            squash="tanh",
+            use_base=False,
+            norm_layer=None,
+            activation=None,
+            basis_init="xavier",
+            **factory,
+        )
+        self.outer_proj = nn.Linear(m, out_features, **factory)
+        self.norm = _place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
+        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weights (projection biases keep ``nn.Linear``'s default); β ~ N(0, 1/(in·(D + 1)))."""
+        self.inner_proj.reset_parameters()
+        self.outer_proj.reset_parameters()
+        self.inner.reset_parameters()
+        for w in (self.base_weight, self.inner_proj.weight, self.outer_proj.weight):
+            nn.init.xavier_uniform_(w)
+        # The reference scales β by the layer's full input width, not the bottleneck's.
+        self.inner.basis.reset_parameters(fan_in=self.in_features)
+        if hasattr(self.norm, "reset_parameters"):
+            self.norm.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = _flatten_input(self, x, self.in_features)  # (N, in)
+        base = F.linear(self.base_activation(h), self.base_weight)
+        y = self.outer_proj(self.inner(self.inner_proj(h)))
+        y = self.act(self.norm(y + base))
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, inner_features={self.inner_features}"
