@@ -45,7 +45,7 @@ def minmax_per_sample_group(x: np.ndarray, groups: int) -> np.ndarray:
     for b in range(x.shape[0]):
         for g in range(groups):
             chunk = x[b, g * c : (g + 1) * c]
-            out[b, g * c : (g + 1) * c] = 2 * (chunk - chunk.min()) / max(chunk.max() - chunk.min(), 1e-6) - 1
+            out[b, g * c : (g + 1) * c] = 2 * (chunk - chunk.min()) / max(chunk.max() - chunk.min(), 1e-2) - 1
     return out
 
 

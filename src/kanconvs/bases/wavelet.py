@@ -61,7 +61,9 @@ def get_wavelet(name: str) -> Callable[[Tensor], Tensor]:
 
 def safe_scale(scale: Tensor, eps: float = 1e-4) -> Tensor:
     """Keep learnable scales away from 0 (same sign, magnitude at least ``eps``): u = (x - t) / s stays finite."""
-    return torch.where(scale.abs() < eps, torch.full_like(scale, eps).copysign(scale), scale)
+    floor = torch.full_like(scale, eps)
+    floor = torch.where(scale < 0, -floor, floor)  # not copysign: it has no ONNX lowering
+    return torch.where(scale.abs() < eps, floor, scale)
 
 
 @register_basis("wavelet")

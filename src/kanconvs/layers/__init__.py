@@ -15,10 +15,13 @@ from .factories import (
 from .families import *  # noqa: F403
 from .families import __all__ as _families_all
 from .kan_conv import BasisInit, DropoutPlacement, KAConv1d, KAConv2d, KAConv3d, KAConvNd
+from .kan_linear import *  # noqa: F403
+from .kan_linear import __all__ as _kan_linear_all
 from .wavkan import WavKANConv1d, WavKANConv2d, WavKANConv3d, WavKANConvNd
 
 __all__ = [
     *_families_all,
+    *_kan_linear_all,
     "ActLayer",
     "BasisInit",
     "DropoutPlacement",

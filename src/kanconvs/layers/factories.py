@@ -169,10 +169,11 @@ class MinMaxSquash(nn.Module):
 
     The reference (KALN) rescales by the min and max of the whole batch, which couples samples, differs between
     train and eval and divides by zero on a constant input. Here the statistics are per sample and per group (equal
-    to the reference for a batch of one), and the range is floored at ``eps`` so a constant input maps to -1.
+    to the reference for a batch of one), and the range is floored at ``eps`` so a constant input maps to -1 and
+    the gradient (``2 / range`` per element) stays representable in half precision.
     """
 
-    def __init__(self, groups: int = 1, eps: float = 1e-6) -> None:
+    def __init__(self, groups: int = 1, eps: float = 1e-2) -> None:
         super().__init__()
         self.groups, self.eps = groups, eps
 

@@ -71,6 +71,12 @@ def _init_weight(weight: Tensor, mode: str, fan_in: int, fan_out: int) -> None:
         weight.uniform_(-bound, bound)
 
 
+def _reset(module: nn.Module) -> None:
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset):
+        reset()
+
+
 def _check_init(name: str, mode: str) -> str:
     if mode not in _INITS:
         raise ValueError(f"{name} must be one of {_INITS}, got {mode!r}")
@@ -90,13 +96,15 @@ def create_linear_norm(norm: NormLayer, num_features: int, **kwargs: Any) -> nn.
     ``"layer"`` is :class:`torch.nn.LayerNorm` with its default ``eps=1e-5`` (the reference's choice).
 
     Example:
-        >>> create_linear_norm("layer", 8)
-        LayerNorm((8,), eps=1e-05, elementwise_affine=True)
+        >>> create_linear_norm("layer", 8).eps
+        1e-05
     """
     if isinstance(norm, str) and norm != "none":
         if norm not in _LINEAR_NORMS:
             valid = sorted([*_LINEAR_NORMS, "none"])
-            raise ValueError(f"unknown norm_layer {norm!r} for a linear layer; expected one of {valid} or a class/callable")
+            raise ValueError(
+                f"unknown norm_layer {norm!r} for a linear layer; expected one of {valid} or a class/callable"
+            )
         norm = _LINEAR_NORMS[norm]
     return create_norm(norm, num_features, ndim=1, **kwargs)
 
@@ -231,8 +239,7 @@ class KALinear(nn.Module):
                 self.bias.uniform_(-bound, bound)
         self.basis.reset_parameters(fan_in=n_in)
         for module in (self.norm, self.input_norm):
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+            _reset(module)
 
     def features(self, x: Tensor, input_norm: bool = True) -> Tensor:
         """The features fed to the matrix product: ``(N, in_features, F)`` for ``x`` of shape ``(N, in_features)``."""
@@ -240,13 +247,15 @@ class KALinear(nn.Module):
         h = self.input_norm(x) if input_norm else x
         if h.dtype in _HALF:  # bases are evaluated in fp32: recurrences lose too much in 16 bits
             h = h.float()
-        return self.basis(self.squash(h), prepend=base).to(x.dtype)
+        feats: Tensor = self.basis(self.squash(h), prepend=base)
+        return feats.to(x.dtype)
 
     def _forward(self, x: Tensor, input_norm: bool = True) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)
         y = F.linear(self.features(h, input_norm).flatten(1), self.weight.flatten(1), self.bias)  # (N, out)
         y = self.act(self.norm(y))
-        return y.reshape(*x.shape[:-1], self.out_features)
+        out: Tensor = y.reshape(*x.shape[:-1], self.out_features)
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         return self._forward(x)
@@ -443,7 +452,7 @@ class KALNLinear(_DegreeLinear):
     """
 
     _basis = "legendre"
-    _defaults = {"squash": "minmax", "base_activation": "silu", "activation": "silu"}
+    _defaults: ClassVar[Mapping[str, Any]] = {"squash": "minmax", "base_activation": "silu", "activation": "silu"}
 
 
 @register_linear_family("kacn", "y = W·T_0…T_D(tanh x)  (Chebyshev, no base branch)")
@@ -458,7 +467,12 @@ class KACNLinear(_DegreeLinear):
     """
 
     _basis = "chebyshev"
-    _defaults = {"squash": "tanh", "use_base": False, "activation": None, "basis_init": "normal"}
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "tanh",
+        "use_base": False,
+        "activation": None,
+        "basis_init": "normal",
+    }
 
     def __init__(
         self, in_features: int, out_features: int, *, degree: int = 3, norm_layer: NormLayer = None, **kwargs: Any
@@ -547,7 +561,7 @@ class KABNLinear(_DegreeLinear):
     """
 
     _basis = "bernstein"
-    _defaults = {
+    _defaults: ClassVar[Mapping[str, Any]] = {
         "squash": "sigmoid",
         "base_activation": "silu",
         "activation": "silu",
@@ -566,7 +580,7 @@ class KAHNLinear(_DegreeLinear):
     """
 
     _basis = "hermite"
-    _defaults = {
+    _defaults: ClassVar[Mapping[str, Any]] = {
         "squash": "tanh",
         "base_activation": "silu",
         "activation": "silu",
@@ -631,6 +645,7 @@ class WavKANLinear(nn.Module):
     family: str
     formula: str
     plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}
+    input_window: Tensor
 
     def __init__(
         self,
@@ -672,8 +687,7 @@ class WavKANLinear(nn.Module):
             self.translation.zero_()
         for w in (self.wavelet_weight, self.base_weight):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
-        if hasattr(self.norm, "reset_parameters"):
-            self.norm.reset_parameters()
+        _reset(self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)
@@ -683,7 +697,8 @@ class WavKANLinear(nn.Module):
         wav = (psi * self.wavelet_weight.to(hw.dtype)).sum(dim=2).to(h.dtype)
         y = wav + F.linear(self.base_activation(h), self.base_weight)
         y = self.act(self.norm(y))
-        return y.reshape(*x.shape[:-1], self.out_features)
+        out: Tensor = y.reshape(*x.shape[:-1], self.out_features)
+        return out
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, wavelet_type={self.wavelet_type!r}"
@@ -763,15 +778,15 @@ class BottleNeckKAGNLinear(nn.Module):
             nn.init.xavier_uniform_(w)
         # The reference scales β by the layer's full input width, not the bottleneck's.
         self.inner.basis.reset_parameters(fan_in=self.in_features)
-        if hasattr(self.norm, "reset_parameters"):
-            self.norm.reset_parameters()
+        _reset(self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)
         base = F.linear(self.base_activation(h), self.base_weight)
         y = self.outer_proj(self.inner(self.inner_proj(h)))
         y = self.act(self.norm(y + base))
-        return y.reshape(*x.shape[:-1], self.out_features)
+        out: Tensor = y.reshape(*x.shape[:-1], self.out_features)
+        return out
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, inner_features={self.inner_features}"

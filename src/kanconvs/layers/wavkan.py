@@ -63,6 +63,7 @@ class WavKANConvNd(ConvBase):
         self.wavelet_type = wavelet_type
         self.wavelet = get_wavelet(wavelet_type)
         self.features_per_channel = 2  # one conv over x plus one over the wavelet maps (per output channel)
+        self.use_base = True
         self.checkpoint_wavelets = checkpoint_wavelets
         self.base_activation = create_activation(base_activation, name="base_activation")
         self.dropout = create_dropout(dropout, self.ndim)
@@ -97,10 +98,13 @@ class WavKANConvNd(ConvBase):
         c_in, c_out = self.in_channels // g, self.out_channels // g
         spatial = x.shape[2:]
         ones = (1,) * self.ndim
-        xg = x.view(b, g, 1, c_in, *spatial)
-        t = translation.view(1, g, c_out, c_in, *ones)
-        s = safe_scale(scale).view(1, g, c_out, c_in, *ones)
-        psi = self.wavelet((xg - t) / s) * self.channel_window.to(x.dtype).view(c_in, *ones)
+        # Wavelets are evaluated in fp32: in 16 bits u^2 overflows for large inputs and inf·0 gives NaN.
+        compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+        xg = x.view(b, g, 1, c_in, *spatial).to(compute)
+        t = translation.view(1, g, c_out, c_in, *ones).to(compute)
+        s = safe_scale(scale).view(1, g, c_out, c_in, *ones).to(compute)
+        psi = self.wavelet((xg - t) / s) * self.channel_window.to(compute).view(c_in, *ones)
+        psi = psi.to(x.dtype)
         # (B, C_out · c_in, *S): output-major, so groups=C_out gives one c_in → 1 conv per output channel.
         return self.conv(psi.reshape(b, self.out_channels * c_in, *spatial), weight, groups=self.out_channels)
 
