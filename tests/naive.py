@@ -34,7 +34,10 @@ def jacobi_values(x: np.ndarray, degree: int, a: float, b: float) -> list[np.nda
     out = []
     for n in range(degree + 1):
         out.append(
-            sum(gbinom(n + a, n - s) * gbinom(n + b, s) * ((x - 1) / 2) ** s * ((x + 1) / 2) ** (n - s) for s in range(n + 1))
+            sum(
+                gbinom(n + a, n - s) * gbinom(n + b, s) * ((x - 1) / 2) ** s * ((x + 1) / 2) ** (n - s)
+                for s in range(n + 1)
+            )
         )
     return out
 
@@ -120,11 +123,14 @@ def conv_loop(feats: Tensor, weight: Tensor, groups: int, stride, padding, dilat
 
     feats: (B, C_in, F, *S) features per input channel; weight: (C_out, C_in/g, F, *k). Zero padding per side.
     """
-    b, c_in, n_feat, *spatial = feats.shape
+    b, _, _, *spatial = feats.shape
     c_out, c_in_g, _, *kernel = weight.shape
     nd = len(spatial)
     padded = F.pad(feats, [p for pad in reversed(padding) for p in (pad, pad)])
-    out_size = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(spatial, padding, dilation, kernel, stride)]
+    out_size = [
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, p, d, k, st in zip(spatial, padding, dilation, kernel, stride, strict=True)
+    ]
     out = torch.zeros(b, c_out, *out_size, dtype=feats.dtype)
     c_out_g = c_out // groups
     for o in range(c_out):

@@ -119,11 +119,12 @@ def reference_forward(family: str, sd: dict[str, torch.Tensor], x: torch.Tensor,
     conv = lambda z, w: CONV[ndim](z, w, padding=1)  # noqa: E731
     outs = []
     for i, xi in enumerate(torch.split(x, CI, 1)):
-        def norm(y: torch.Tensor) -> torch.Tensor:
+
+        def norm(y: torch.Tensor, i: int = i) -> torch.Tensor:
             shape = (1, -1) + (1,) * ndim
             return instance_norm(y) * sd[f"layer_norm.{i}.weight"].view(shape) + sd[f"layer_norm.{i}.bias"].view(shape)
 
-        base = lambda z: conv(z, sd[f"base_conv.{i}.weight"])  # noqa: E731
+        base = lambda z, i=i: conv(z, sd[f"base_conv.{i}.weight"])  # noqa: E731
         if family == "kan":
             y = base(F.gelu(xi)) + conv(channel_major(bspline(xi)), sd[f"spline_conv.{i}.weight"])
             y = F.prelu(norm(y), sd[f"prelus.{i}.weight"])
@@ -230,7 +231,7 @@ def test_wavkan_reference_versions_load(version: str) -> None:
         z = torch.cat([F.conv2d(psi[:, o], w[o : o + 1], padding=1) for o in range(CO)], 1)
         z = F.conv2d(z, sd[f"wavelet_conv.{i}.wavelet_out.weight"])
         y = z + F.conv2d(F.silu(xi), sd[f"base_conv.{i}.weight"], padding=1)
-        bn = lambda n: sd[f"layer_norm.{i}.{n}"].view(1, -1, 1, 1)  # noqa: E731
+        bn = lambda n, i=i: sd[f"layer_norm.{i}.{n}"].view(1, -1, 1, 1)  # noqa: E731
         outs.append((y - bn("running_mean")) / torch.sqrt(bn("running_var") + 1e-5) * bn("weight") + bn("bias"))
     expected = torch.cat(outs, 1)
 
@@ -246,8 +247,9 @@ REFERENCE_SIGNATURES = {
     "KANConv3DLayer": "(input_dim, output_dim, kernel_size, spline_order=3, groups=1, padding=0, stride=1, dilation=1, "
     "grid_size=5, base_activation=<class 'torch.nn.modules.activation.GELU'>, grid_range=(-1, 1), dropout=0.0, "
     "norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm3d'>, **norm_kwargs)",
-    "ReLUKANConv1DLayer": "(input_dim, output_dim, kernel_size, g=5, k=3, train_ab=True, groups=1, padding=0, stride=1, "
-    "dilation=1, dropout=0.0, norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm1d'>, **norm_kwargs)",
+    "ReLUKANConv1DLayer": "(input_dim, output_dim, kernel_size, g=5, k=3, train_ab=True, groups=1, padding=0, "
+    "stride=1, dilation=1, dropout=0.0, norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm1d'>, "
+    "**norm_kwargs)",
     "WavKANConv2DLayer": "(input_dim, output_dim, kernel_size, groups=1, padding=0, stride=1, dilation=1, dropout=0.0, "
     "wavelet_type='mexican_hat', norm_layer=<class 'torch.nn.modules.batchnorm.BatchNorm2d'>, wav_version='fast', "
     "**norm_kwargs)",

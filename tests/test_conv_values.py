@@ -22,7 +22,6 @@ from naive import (
     jacobi_values,
     legendre_values,
     rbf_values,
-    relu_values,
 )
 
 FAMILIES = kanconvs.list_families()
@@ -131,7 +130,12 @@ def naive_wavkan(layer, x: torch.Tensor) -> torch.Tensor:
     out_w = layer.out_weight.detach().double()[:, :, None]
     z = conv_loop(z[:, :, None], out_w, g, (1,) * nd, (0,) * nd, (1,) * nd)
     base = conv_loop(
-        F.silu(x)[:, :, None], layer.base_weight.detach().double()[:, :, None], g, layer.stride, layer.padding, layer.dilation
+        F.silu(x)[:, :, None],
+        layer.base_weight.detach().double()[:, :, None],
+        g,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
     )
     return (z + base) / math.sqrt(1 + 1e-5)  # BatchNorm in eval mode at its initial running statistics
 

@@ -20,7 +20,9 @@ class BernsteinBasis(Basis):
     ``t = 0`` and ``t = 1`` (``d/dt t^0`` through ``pow`` is ``0 * t^-1``).
     """
 
-    def __init__(self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
         self.num_functions = degree + 1

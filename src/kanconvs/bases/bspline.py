@@ -19,6 +19,8 @@ class BSplineBasis(Basis):
     The knots are a buffer (they follow ``.to()`` and live in the ``state_dict``).
     """
 
+    knots: Tensor
+
     def __init__(
         self,
         grid_size: int = 5,

@@ -18,7 +18,9 @@ class ChebyshevBasis(Basis):
     the input saturates (the reference's half-precision failure).
     """
 
-    def __init__(self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
         self.num_functions = degree + 1

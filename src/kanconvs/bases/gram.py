@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -20,9 +22,15 @@ class GramBasis(Basis):
     reference's choice) is applied to every function, ``p_0`` included.
     """
 
-    def __init__(self, degree: int = 3, activation: nn.Module | None = None, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        degree: int = 3,
+        activation: nn.Module | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.degree = check_degree(degree)
         self.num_functions = degree + 1
         self.beta_weights = nn.Parameter(torch.zeros(degree + 1, **factory))
@@ -44,4 +52,3 @@ class GramBasis(Basis):
 
     def extra_repr(self) -> str:
         return f"degree={self.degree}"
-

@@ -14,7 +14,9 @@ __all__ = ["HermiteBasis"]
 class HermiteBasis(Basis):
     """Physicists' Hermite polynomials: ``H_0 = 1``, ``H_1 = 2x``, ``H_{n+1} = 2x H_n - 2n H_{n-1}``."""
 
-    def __init__(self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
         self.num_functions = degree + 1

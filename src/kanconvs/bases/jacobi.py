@@ -19,7 +19,14 @@ class JacobiBasis(Basis):
     α = β = -1/2 Chebyshev (up to scale); the reference conv layers use α = β = 1.
     """
 
-    def __init__(self, degree: int = 3, alpha: float = 1.0, beta: float = 1.0, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        degree: int = 3,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
         if not (alpha > -1 and beta > -1):

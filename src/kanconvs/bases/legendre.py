@@ -17,7 +17,9 @@ class LegendreBasis(Basis):
     ``P_0 = 1``, ``P_1 = x``, ``P_{n+1} = ((2n + 1) x P_n - n P_{n-1}) / (n + 1)``.
     """
 
-    def __init__(self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
         self.num_functions = degree + 1

@@ -17,6 +17,8 @@ class RBFBasis(Basis):
     ``δ`` defaults to the centre spacing ``(r1 - r0) / (G - 1)`` (the full range when ``G = 1``).
     """
 
+    grid: Tensor
+
     def __init__(
         self,
         grid_size: int = 8,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -21,9 +23,17 @@ class ReLUBasis(Basis):
 
     per_channel = True
 
-    def __init__(self, channels: int, grid_size: int = 5, order: int = 3, train_phases: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        grid_size: int = 5,
+        order: int = 3,
+        train_phases: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.channels = check_positive_int("channels", channels)
         self.grid_size = check_positive_int("grid_size", grid_size)
         self.order = check_positive_int("order", order)

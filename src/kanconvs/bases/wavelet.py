@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -77,9 +78,16 @@ class WaveletBasis(Basis):
 
     per_channel = True
 
-    def __init__(self, channels: int, num_wavelets: int = 4, wavelet_type: str = "mexican_hat", device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        num_wavelets: int = 4,
+        wavelet_type: str = "mexican_hat",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.channels = check_positive_int("channels", channels)
         self.num_functions = check_positive_int("num_wavelets", num_wavelets)
         self.wavelet_type = wavelet_type

@@ -80,7 +80,7 @@ class KANConvNDLayer(KANConvNd, _ReferenceAttributes):
         rank = _check_rank(ndim, conv_class)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            grid_size=grid_size, spline_order=spline_order, grid_range=tuple(grid_range),
+            grid_size=grid_size, spline_order=spline_order, grid_range=(grid_range[0], grid_range[1]),
             base_activation=base_activation, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
         )  # fmt: skip
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
@@ -108,8 +108,8 @@ class FastKANConvNDLayer(FastKANConvNd, _ReferenceAttributes):
         rank = _check_rank(ndim, conv_class)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            grid_size=grid_size, grid_range=tuple(grid_range), base_activation=base_activation, dropout=dropout,
-            norm_layer=norm_class, norm_kwargs=norm_kwargs,
+            grid_size=grid_size, grid_range=(grid_range[0], grid_range[1]), base_activation=base_activation,
+            dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
         )  # fmt: skip
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
@@ -302,7 +302,7 @@ def _make_wrapper(name: str, base: type, params: list[inspect.Parameter], ndim: 
         for p in params
     ]
     signature = inspect.Signature([*_REQUIRED, *params, _P("norm_kwargs", _P.VAR_KEYWORD)])
-    base_params = inspect.signature(base.__init__).parameters
+    base_params = inspect.signature(base.__init__).parameters  # type: ignore[misc]
 
     def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
         bound = signature.bind(*args, **kwargs)
@@ -315,7 +315,7 @@ def _make_wrapper(name: str, base: type, params: list[inspect.Parameter], ndim: 
             fixed["conv_w_fun"] = conv_fun
         if "conv_class_plus1" in base_params:
             fixed["conv_class_plus1"] = {1: nn.Conv2d, 2: nn.Conv3d}.get(ndim)
-        base.__init__(self, **fixed, **values, **norm_kwargs)
+        base.__init__(self, **fixed, **values, **norm_kwargs)  # type: ignore[misc]
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [_P("self", _P.POSITIONAL_OR_KEYWORD), *signature.parameters.values()]

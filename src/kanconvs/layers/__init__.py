@@ -1,5 +1,6 @@
 """KA convolution layers: the generic N-D layer, the named families and the factories they use."""
 
+from . import families, kan_linear
 from .factories import (
     ActLayer,
     GroupPReLU,
@@ -13,15 +14,11 @@ from .factories import (
     list_squashes,
 )
 from .families import *  # noqa: F403
-from .families import __all__ as _families_all
 from .kan_conv import BasisInit, DropoutPlacement, KAConv1d, KAConv2d, KAConv3d, KAConvNd
 from .kan_linear import *  # noqa: F403
-from .kan_linear import __all__ as _kan_linear_all
 from .wavkan import WavKANConv1d, WavKANConv2d, WavKANConv3d, WavKANConvNd
 
 __all__ = [
-    *_families_all,
-    *_kan_linear_all,
     "ActLayer",
     "BasisInit",
     "DropoutPlacement",
@@ -43,3 +40,5 @@ __all__ = [
     "list_norms",
     "list_squashes",
 ]
+__all__ += families.__all__
+__all__ += kan_linear.__all__

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
 
-__all__ = ["ConvBase"]
+__all__ = ["ConvBase", "reset_parameters_of"]
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -19,6 +19,14 @@ def _check_channels(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def reset_parameters_of(*modules: nn.Module) -> None:
+    """Call ``reset_parameters()`` on the modules that have one (norms, activations with learnable slopes)."""
+    for module in modules:
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
 
 
 class ConvBase(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,10 +26,10 @@ __all__ = [
 
 #: A norm given by name (``"instance"``, ``"batch"``, ``"layer"``, ``"group"``, ``"none"``), by class
 #: (``nn.BatchNorm2d``), by a callable ``f(num_features, **kwargs) -> nn.Module``, or ``None`` for no norm.
-NormLayer = Union[str, Callable[..., nn.Module], None]
+NormLayer = str | Callable[..., nn.Module] | None
 #: An activation given by name (``"silu"``, ``"gelu"``, …), class (``nn.GELU``), module instance, tensor function
 #: (``torch.tanh``), or ``None`` for identity.
-ActLayer = Union[str, Callable[..., Any], nn.Module, None]
+ActLayer = str | Callable[..., Any] | nn.Module | None
 
 
 def to_ntuple(name: str, value: int | tuple[int, ...] | list[int], ndim: int, minimum: int = 1) -> tuple[int, ...]:
@@ -149,7 +149,7 @@ def create_activation(act: ActLayer, channels: int = 1, groups: int = 1, name: s
     if isinstance(act, type) and issubclass(act, nn.Module):
         return act()
     if callable(act):
-        return Lambda(act)
+        return Lambda(act)  # type: ignore[arg-type]
     raise TypeError(f"{name} must be a name, an nn.Module class or instance, or a callable, got {act!r}")
 
 

@@ -8,7 +8,7 @@ still be overridden (``squash=``, ``activation=``, ``dropout_placement=``, ``bia
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch.nn as nn
 
@@ -116,7 +116,13 @@ class _FamilyConv(KAConvNd):
 
 # The signature every family shares (torch-style positional conv arguments, family options keyword-only).
 def _conv_args(
-    in_channels: int, out_channels: int, kernel_size: Size, stride: Size, padding: Size | str, dilation: Size, groups: int
+    in_channels: int,
+    out_channels: int,
+    kernel_size: Size,
+    stride: Size,
+    padding: Size | str,
+    dilation: Size,
+    groups: int,
 ) -> tuple[Any, ...]:
     return in_channels, out_channels, kernel_size, stride, padding, dilation, groups
 
@@ -191,8 +197,8 @@ class FastKANConvNd(_FamilyConv):
 class _DegreeFamily(_FamilyConv):
     """Families parameterised by a polynomial degree; subclasses set the basis and the fixed configuration."""
 
-    _basis: str
-    _defaults: Mapping[str, Any]
+    _basis: ClassVar[str]
+    _defaults: ClassVar[Mapping[str, Any]]
 
     def __init__(
         self,
@@ -223,13 +229,13 @@ class KALNConvNd(_DegreeFamily):
     """Legendre KA convolution (KALNConv): per-sample min–max to [-1, 1], identity base branch."""
 
     _basis = "legendre"
-    _defaults = {
-            "squash": "minmax",
-            "base_activation": None,
-            "activation": "silu",
-            "dropout_placement": "squashed",
-            "basis_init": "kaiming_stacked",
-        }
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "minmax",
+        "base_activation": None,
+        "activation": "silu",
+        "dropout_placement": "squashed",
+        "basis_init": "kaiming_stacked",
+    }
 
 
 @register_family("kacn", "y = norm(conv[T_0…T_D(tanh x)])  (Chebyshev, no base branch)")
@@ -237,7 +243,13 @@ class KACNConvNd(_DegreeFamily):
     """Chebyshev KA convolution (KACNConv): three-term recurrence on tanh(x); no base branch, no activation."""
 
     _basis = "chebyshev"
-    _defaults = {"squash": "tanh", "use_base": False, "activation": None, "dropout_placement": "output", "basis_init": "normal"}
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "tanh",
+        "use_base": False,
+        "activation": None,
+        "dropout_placement": "output",
+        "basis_init": "normal",
+    }
 
 
 @register_family("kagn", "y = SiLU(norm(conv[SiLU(x), SiLU(p_0…p_D(tanh x))]))  (Gram, learnable β)")
@@ -245,13 +257,13 @@ class KAGNConvNd(_DegreeFamily):
     """Gram KA convolution (KAGNConv): Gram polynomials of tanh(x) with learnable recurrence, SiLU on the basis."""
 
     _basis = "gram"
-    _defaults = {
-            "squash": "tanh",
-            "base_activation": "silu",
-            "activation": "silu",
-            "dropout_placement": "squashed",
-            "basis_init": "kaiming_stacked",
-        }
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "tanh",
+        "base_activation": "silu",
+        "activation": "silu",
+        "dropout_placement": "squashed",
+        "basis_init": "kaiming_stacked",
+    }
 
 
 @register_family("kabn", "y = SiLU(norm(conv[x, b_{0,D}…b_{D,D}(sigmoid x)]))  (Bernstein)")
@@ -259,13 +271,13 @@ class KABNConvNd(_DegreeFamily):
     """Bernstein KA convolution (KABNConv): the Bernstein basis of sigmoid(x), identity base branch."""
 
     _basis = "bernstein"
-    _defaults = {
-            "squash": "sigmoid",
-            "base_activation": None,
-            "activation": "silu",
-            "dropout_placement": "squashed",
-            "basis_init": "kaiming_stacked",
-        }
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "sigmoid",
+        "base_activation": None,
+        "activation": "silu",
+        "dropout_placement": "squashed",
+        "basis_init": "kaiming_stacked",
+    }
 
 
 @register_family("kahn", "y = SiLU(norm(conv[SiLU(x), H_0…H_D(tanh x)]))  (Hermite)")
@@ -273,13 +285,13 @@ class KAHNConvNd(_DegreeFamily):
     """Hermite KA convolution (KAHNConv): physicists' Hermite polynomials of tanh(x), as RKAN uses them."""
 
     _basis = "hermite"
-    _defaults = {
-            "squash": "tanh",
-            "base_activation": "silu",
-            "activation": "silu",
-            "dropout_placement": "squashed",
-            "basis_init": "normal",
-        }
+    _defaults: ClassVar[Mapping[str, Any]] = {
+        "squash": "tanh",
+        "base_activation": "silu",
+        "activation": "silu",
+        "dropout_placement": "squashed",
+        "basis_init": "normal",
+    }
 
 
 @register_family("kajn", "y = SiLU(norm(conv[x, P_0^(a,b)…P_D^(a,b)(tanh x)]))  (Jacobi)")

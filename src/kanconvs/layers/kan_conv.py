@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..bases import Basis, get_basis_class
-from ._conv_base import ConvBase
+from ._conv_base import ConvBase, reset_parameters_of
 from .factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm, create_squash
 
 __all__ = ["BasisInit", "DropoutPlacement", "KAConv1d", "KAConv2d", "KAConv3d", "KAConvNd"]
@@ -157,9 +157,7 @@ class KAConvNd(ConvBase):
                 bound = 1.0 / math.sqrt(c_in * self.features_per_channel * receptive)
                 self.bias.uniform_(-bound, bound)
         self.basis.reset_parameters(fan_in=self.in_channels * receptive)
-        for module in (self.norm, self.input_norm):
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset_parameters_of(self.norm, self.input_norm)
 
     def features(self, x: Tensor) -> Tensor:
         """The feature maps fed to the convolution: ``(B, C_in · F, *S)``, channel-major."""

@@ -8,6 +8,7 @@ norms, activations and initialisations, and their parameter counts), with its bu
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
@@ -322,7 +323,17 @@ class _FamilyLinear(KALinear):
     def _init_family(
         self, in_features: int, out_features: int, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
     ) -> None:
+        unknown = sorted(set(overrides) - _kalinear_options())
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword arguments {unknown}; besides its own options it "
+                f"accepts those of KALinear: {sorted(_kalinear_options())}"
+            )
         KALinear.__init__(self, in_features, out_features, **{**defaults, **overrides})
+
+
+def _kalinear_options() -> set[str]:
+    return set(inspect.signature(KALinear.__init__).parameters) - {"self", "in_features", "out_features"}
 
 
 # ------------------------------------------------------------------------------------------------------ families

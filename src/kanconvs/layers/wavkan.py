@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..bases.wavelet import get_wavelet, safe_scale
-from ._conv_base import ConvBase
+from ._conv_base import ConvBase, reset_parameters_of
 from .factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm
 from .families import register_family
 
@@ -35,6 +35,7 @@ class WavKANConvNd(ConvBase):
 
     family: str
     formula: str
+    channel_window: Tensor
 
     def __init__(
         self,
@@ -90,8 +91,7 @@ class WavKANConvNd(ConvBase):
             nn.init.kaiming_uniform_(w, nonlinearity="linear")
         # The reference leaves its base conv at PyTorch's default init: U(±1/√fan_in).
         nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
-        if hasattr(self.norm, "reset_parameters"):
-            self.norm.reset_parameters()
+        reset_parameters_of(self.norm)
 
     def _wavelet_branch(self, x: Tensor, scale: Tensor, translation: Tensor, weight: Tensor) -> Tensor:
         b, g = x.shape[0], self.groups

@@ -1,0 +1,50 @@
+# kanconvs developer commands. Every target that needs Python sets up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kanconvs-install.stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint typecheck pytest bench-gpu clean
+
+help:
+	@echo "make venv       create $(VENV) and install kanconvs[dev] (pinned by constraints.txt)"
+	@echo "make demo       venv + layer benchmark on CPU (prints the table)"
+	@echo "make test       venv + ruff check + ruff format --check + mypy + pytest"
+	@echo "make lint       venv + ruff check + ruff format --check"
+	@echo "make bench-gpu  venv + layer benchmark on CUDA"
+	@echo "make clean      remove $(VENV), caches and build outputs"
+
+venv: $(STAMP)
+
+# Re-installs only when the package metadata or the pins change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(BIN)/kanconvs bench-layers --device cpu
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy src/kanconvs
+
+# pytest exits 5 when it collects no tests; that is a failure here, not a pass.
+pytest: venv
+	@rc=0; $(BIN)/pytest -n 2 || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+test: lint typecheck pytest
+
+bench-gpu: venv
+	$(BIN)/kanconvs bench-layers --device cuda
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

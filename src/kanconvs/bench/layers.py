@@ -1,0 +1,535 @@
+"""Layer benchmark: train-step time and memory of each family's conv layer beside plain-conv baselines.
+
+For every registered family this builds ``create_conv(family, C_in, C_out, 3, padding=1)`` and times one
+optimizer-free training step (forward + backward, gradients for the input and all parameters) next to
+
+- (a) ``Conv2d(C_in, C_out) + BatchNorm2d + ReLU``: the layer a KA conv replaces, and
+- (b) ``Conv2d(F·C_in, C_out, groups=layer.groups)`` with ``F = layer.features_per_channel``: the single
+  grouped conv the KA layer feeds, i.e. the same conv arithmetic without the basis expansion — the floor.
+
+The three are timed in interleaved rounds in one process, so the ratios compare like with like. Each figure is
+the median over ``--repeats`` rounds of ``--iters`` steps, after ``--warmup`` steps.
+
+Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` during one step minus what was allocated before it
+(parameters and input excluded; activations, gradients and workspaces included). On CPU, the bytes of the
+unique storages autograd saves for backward plus the output (``torch.autograd.graph.saved_tensors_hooks``).
+
+Example:
+    python benchmarks/layers.py --device cpu --families kagn,kan --markdown reports/layers-cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import kanconvs
+
+__all__ = [
+    "DESCRIPTION",
+    "BenchConfig",
+    "FamilyResult",
+    "Measurement",
+    "add_arguments",
+    "format_markdown",
+    "format_table",
+    "main",
+    "resolve_config",
+    "run_benchmark",
+    "run_from_args",
+]
+
+DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_KERNEL_SIZE = 3
+_PADDING = 1
+
+# Defaults per device type: the CUDA ones are the issue's reference shape; the CPU ones keep a full run of all
+# families on a 2-core machine within a few minutes.
+_DEFAULTS: dict[str, dict[str, int]] = {
+    "cuda": {"batch": 64, "size": 32, "warmup": 10, "iters": 20, "repeats": 5},
+    "cpu": {"batch": 8, "size": 16, "warmup": 2, "iters": 4, "repeats": 5},
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Resolved benchmark settings (no ``None`` left)."""
+
+    device: torch.device
+    families: tuple[str, ...]
+    batch: int
+    size: int
+    in_channels: int
+    out_channels: int
+    warmup: int
+    iters: int
+    repeats: int
+    dtype: str
+    compile: bool
+
+    @property
+    def memory_measure(self) -> str:
+        """One sentence saying how "peak mem" was measured on this device."""
+        if self.device.type == "cuda":
+            return (
+                "CUDA: torch.cuda.max_memory_allocated during one fwd+bwd step minus memory allocated before it "
+                "(activations, gradients and workspaces; parameters and input excluded)"
+            )
+        return (
+            "CPU: bytes of the unique storages saved for backward (torch.autograd.graph.saved_tensors_hooks) "
+            "plus the output"
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median milliseconds per fwd+bwd step and peak memory in bytes (``None`` if it could not be measured)."""
+
+    ms: float
+    mem_bytes: int | None
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    """One table row: the KA layer of ``family`` and the two baselines measured beside it."""
+
+    family: str
+    features_per_channel: int | None = None
+    params: int | None = None
+    layer: Measurement | None = None
+    baseline: Measurement | None = None  # (a) Conv2d + BatchNorm2d + ReLU
+    floor: Measurement | None = None  # (b) Conv2d with F·C_in input channels
+    error: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------- arguments
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/layers.py``)."""
+    cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
+
+    def per_device(key: str) -> str:
+        return f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
+
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--families", default=None, help="comma-separated family names (default: all of kanconvs.list_families())"
+    )
+    parser.add_argument("--batch", type=_positive_int, default=None, help=f"batch size ({per_device('batch')})")
+    parser.add_argument("--size", type=_positive_int, default=None, help=f"input height = width ({per_device('size')})")
+    parser.add_argument("--in-channels", type=_positive_int, default=64, help="input channels (default: 64)")
+    parser.add_argument("--out-channels", type=_positive_int, default=128, help="output channels (default: 128)")
+    parser.add_argument(
+        "--warmup", type=_non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})"
+    )
+    parser.add_argument("--iters", type=_positive_int, default=None, help=f"steps per round ({per_device('iters')})")
+    parser.add_argument(
+        "--repeats", type=_positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
+    )
+    parser.add_argument(
+        "--dtype", choices=sorted(_DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile every layer (the baselines too)")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
+
+
+def resolve_config(args: argparse.Namespace) -> BenchConfig:
+    """Turn parsed arguments into a :class:`BenchConfig`, filling per-device defaults.
+
+    Raises:
+        ValueError: unknown family, or a CUDA device requested where none is available.
+    """
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
+    available = list(kanconvs.list_families())
+    if args.families:
+        families = tuple(name.strip() for name in args.families.split(",") if name.strip())
+        unknown = [name for name in families if name not in available]
+        if unknown:
+            raise ValueError(f"--families: unknown {', '.join(unknown)}; expected some of {', '.join(available)}")
+    else:
+        families = tuple(available)
+    if not families:
+        raise ValueError("--families: no family selected")
+    defaults = _DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+
+    def pick(key: str) -> int:
+        value = getattr(args, key)
+        return defaults[key] if value is None else int(value)
+
+    return BenchConfig(
+        device=device,
+        families=families,
+        batch=pick("batch"),
+        size=pick("size"),
+        in_channels=args.in_channels,
+        out_channels=args.out_channels,
+        warmup=pick("warmup"),
+        iters=pick("iters"),
+        repeats=pick("repeats"),
+        dtype=args.dtype,
+        compile=args.compile,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- measuring
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Runner:
+    """One module and its input, with a train step, a timer and a memory probe."""
+
+    def __init__(self, module: nn.Module, in_channels: int, config: BenchConfig) -> None:
+        module = module.to(config.device).train()
+        self.module: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if config.compile else module
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.device = config.device
+        self.autocast_dtype = _DTYPES[config.dtype]
+        shape = (config.batch, in_channels, config.size, config.size)
+        # The input needs a gradient too: a layer inside a network back-propagates into its input.
+        self.x = torch.randn(shape, device=config.device, requires_grad=True)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.autocast_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _zero_grad(self) -> None:
+        self.x.grad = None
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        self._zero_grad()
+        with self._autocast():
+            y = self.module(self.x)
+        y.float().sum().backward()
+
+    def time_ms(self, steps: int) -> float:
+        """Mean milliseconds per step over ``steps`` back-to-back steps."""
+        _synchronize(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        _synchronize(self.device)
+        return (time.perf_counter() - start) * 1e3 / steps
+
+    def peak_memory(self) -> int | None:
+        self._zero_grad()
+        if self.device.type == "cuda":
+            _synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            self.step()
+            _synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) - before
+        return self._saved_bytes()
+
+    def _saved_bytes(self) -> int | None:
+        storages: dict[int, int] = {}
+
+        def record(t: torch.Tensor) -> None:
+            storage = t.untyped_storage()
+            if storage.data_ptr():
+                storages[storage.data_ptr()] = storage.nbytes()
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            record(t)
+            return t
+
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), self._autocast():
+                y = self.module(self.x)
+        except RuntimeError:  # e.g. a compiled graph that refuses saved-tensor hooks
+            return None
+        record(y)
+        y.float().sum().backward()
+        self._zero_grad()
+        return sum(storages.values())
+
+
+def _measure(runners: dict[str, _Runner], config: BenchConfig) -> dict[str, Measurement]:
+    """Warm up, then time the runners in interleaved rounds; the median round of each is reported."""
+    for runner in runners.values():
+        for _ in range(config.warmup):
+            runner.step()
+    rounds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(config.repeats):
+        for name, runner in runners.items():
+            rounds[name].append(runner.time_ms(config.iters))
+    return {
+        name: Measurement(ms=statistics.median(rounds[name]), mem_bytes=runner.peak_memory())
+        for name, runner in runners.items()
+    }
+
+
+def _required_int(layer: nn.Module, name: str, family: str) -> int:
+    value = getattr(layer, name, None)
+    if not isinstance(value, int):
+        raise TypeError(f"create_conv({family!r}, ...) returned {type(layer).__name__} without an int .{name}")
+    return value
+
+
+def _baseline(config: BenchConfig) -> nn.Module:
+    conv = nn.Conv2d(config.in_channels, config.out_channels, _KERNEL_SIZE, padding=_PADDING, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(config.out_channels), nn.ReLU(inplace=True))
+
+
+def _floor(config: BenchConfig, features: int, groups: int) -> nn.Module:
+    in_channels = features * config.in_channels
+    return nn.Conv2d(in_channels, config.out_channels, _KERNEL_SIZE, padding=_PADDING, groups=groups, bias=False)
+
+
+def _bench_family(
+    family: str, config: BenchConfig, baseline: _Runner, floors: dict[tuple[int, int], _Runner]
+) -> FamilyResult:
+    layer = kanconvs.create_conv(
+        family, config.in_channels, config.out_channels, _KERNEL_SIZE, ndim=2, padding=_PADDING
+    )
+    features = _required_int(layer, "features_per_channel", family)
+    groups = _required_int(layer, "groups", family)
+    key = (features, groups)
+    if key not in floors:
+        floors[key] = _Runner(_floor(config, features, groups), features * config.in_channels, config)
+    runners = {"layer": _Runner(layer, config.in_channels, config), "baseline": baseline, "floor": floors[key]}
+    measured = _measure(runners, config)
+    return FamilyResult(
+        family=family,
+        features_per_channel=features,
+        params=sum(p.numel() for p in layer.parameters()),
+        layer=measured["layer"],
+        baseline=measured["baseline"],
+        floor=measured["floor"],
+    )
+
+
+def run_benchmark(config: BenchConfig, log: Callable[[str], None] | None = None) -> list[FamilyResult]:
+    """Benchmark every family in ``config``; a family that fails gets a row with ``error`` set.
+
+    Args:
+        config: resolved settings, see :func:`resolve_config`.
+        log: called with one progress line per family (e.g. ``print`` to stderr); ``None`` for silence.
+    """
+    torch.manual_seed(0)
+    baseline = _Runner(_baseline(config), config.in_channels, config)
+    floors: dict[tuple[int, int], _Runner] = {}
+    results = []
+    for index, family in enumerate(config.families, 1):
+        if log is not None:
+            log(f"[{index}/{len(config.families)}] {family}")
+        try:
+            results.append(_bench_family(family, config, baseline, floors))
+        except Exception as exc:  # one broken family must not hide the others' figures
+            results.append(FamilyResult(family=family, error=f"{type(exc).__name__}: {exc}"))
+        if config.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- reporting
+
+_HEADERS = (
+    "family",
+    "F",
+    "params",
+    "ms/step",
+    "(a) ms",
+    "(b) ms",
+    "× (a)",
+    "× (b)",
+    "peak mem",
+    "mem × (a)",
+    "mem × (b)",
+)
+
+
+def _mib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    return "n/a" if num is None or not den else f"{num / den:.2f}×"
+
+
+def _rows(results: Sequence[FamilyResult]) -> list[tuple[str, ...]]:
+    """One row of cells per family; a failed family gets ``error`` under ms/step and dashes elsewhere."""
+    rows = []
+    for r in results:
+        if r.layer is None or r.baseline is None or r.floor is None:
+            rows.append((r.family, "—", "—", "error", *("—",) * (len(_HEADERS) - 4)))
+            continue
+        mem, mem_a, mem_b = r.layer.mem_bytes, r.baseline.mem_bytes, r.floor.mem_bytes
+        rows.append(
+            (
+                r.family,
+                str(r.features_per_channel),
+                f"{r.params:,}",
+                f"{r.layer.ms:.2f}",
+                f"{r.baseline.ms:.2f}",
+                f"{r.floor.ms:.2f}",
+                _ratio(r.layer.ms, r.baseline.ms),
+                _ratio(r.layer.ms, r.floor.ms),
+                _mib(mem),
+                _ratio(mem, mem_a),
+                _ratio(mem, mem_b),
+            )
+        )
+    return rows
+
+
+def _errors(results: Sequence[FamilyResult]) -> list[str]:
+    return [f"error in {r.family}: {r.error}" for r in results if r.error is not None]
+
+
+def _legend(config: BenchConfig) -> list[str]:
+    shape = f"{config.batch}×{config.in_channels}×{config.size}×{config.size}"
+    return [
+        f"layer: create_conv(family, {config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}, "
+        f"padding={_PADDING}) on input {shape}, dtype {config.dtype}{', torch.compile' if config.compile else ''}",
+        "ms/step: median over rounds of the mean fwd+bwd step time (no optimizer)",
+        f"(a): Conv2d({config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}) + BatchNorm2d + ReLU",
+        f"(b): Conv2d(F·{config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}, groups=layer.groups), "
+        "F = layer.features_per_channel: the KA layer's conv arithmetic without the basis (the floor)",
+        f"peak mem: {config.memory_measure}",
+        f"timing: {config.warmup} warm-up steps, then {config.repeats} interleaved rounds of {config.iters} steps",
+    ]
+
+
+def format_table(results: Sequence[FamilyResult], config: BenchConfig) -> str:
+    """The results as an aligned plain-text table followed by its legend and any errors."""
+    rows = [_HEADERS, *_rows(results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines += ["", *_legend(config)]
+    errors = _errors(results)
+    if errors:
+        lines += ["", *errors]
+    return "\n".join(lines)
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+
+
+def _command_line() -> str:
+    """The command as the user typed it, as nearly as ``sys.argv`` allows."""
+    program = sys.argv[0] if sys.argv else "kanconvs"
+    main_module = sys.modules.get("__main__")
+    spec = getattr(main_module, "__spec__", None)
+    if spec is not None and spec.name:  # python -m kanconvs[.cli]
+        program = f"python -m {spec.name.removesuffix('.__main__')}"
+    elif program.endswith(".py"):
+        program = f"python {os.path.relpath(program)}"
+    else:
+        program = os.path.basename(program)
+    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, command: str | None = None) -> str:
+    """The results as a Markdown report: machine, versions and command, then the table and its legend."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = [
+        "# Layer benchmark",
+        "",
+        f"- machine: {_machine(config.device)}",
+        f"- torch: {torch.__version__}; kanconvs: {_version()}; Python {platform.python_version()}",
+        f"- command: `{command if command is not None else _command_line()}`",
+        f"- date: {now}",
+        "",
+    ]
+    table = [
+        "| " + " | ".join(_HEADERS) + " |",
+        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(_HEADERS))) + "|",
+    ]
+    table += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    notes = [f"- {line}" for line in [*_legend(config), *_errors(results)]]
+    return "\n".join([*header, *table, "", *notes, ""])
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kanconvs")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# ----------------------------------------------------------------------------------------------- entry points
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run with parsed options: print the table, optionally write Markdown. Returns the exit code."""
+    try:
+        config = resolve_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _log(f"machine: {_machine(config.device)}; torch {torch.__version__}")
+    results = run_benchmark(config, log=_log)
+    print(format_table(results, config))
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(format_markdown(results, config), encoding="utf-8")
+        print(f"\nwrote {args.markdown}")
+    return 1 if any(r.error is not None for r in results) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``benchmarks/layers.py``."""
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

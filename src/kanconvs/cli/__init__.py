@@ -1,0 +1,37 @@
+"""The ``kanconvs`` command line.
+
+One module per subcommand, each exposing ``add_parser(subparsers)`` (which registers the subcommand and sets
+``func``) and ``run(args) -> int``. Commands are plain functions, so tests can call them directly.
+
+Example:
+    >>> from kanconvs.cli import main
+    >>> main(["list"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from kanconvs.cli import bench_layers, list_cmd
+
+__all__ = ["build_parser", "main"]
+
+_COMMANDS = (list_cmd, bench_layers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="kanconvs", description="Kolmogorov-Arnold convolutions for PyTorch.")
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True)
+    for command in _COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen subcommand and return its exit code."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,5 @@
+"""``python -m kanconvs.cli``."""
+
+from kanconvs.cli import main
+
+raise SystemExit(main())
