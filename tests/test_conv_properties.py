@@ -361,3 +361,25 @@ def test_cuda_matches_cpu(family: str) -> None:
     layer = make(family).eval()
     x = torch.randn(2, 4, 6, 6)
     torch.testing.assert_close(layer.cuda()(x.cuda()).cpu(), layer.cpu()(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "wavkan"])
+def test_basis_checkpointing_gives_identical_gradients(family: str) -> None:
+    torch.manual_seed(3)
+    a = make(family, checkpoint_basis=True).train()
+    b = make(family, checkpoint_basis=False).train()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 4, 5, 5)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    w = torch.randn(2, 4, 5, 5)
+    (a(xa) * w).sum().backward()
+    (b(xb) * w).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa.grad, pb.grad, msg=name)
+
+
+def test_top_level_exports_every_layer_name() -> None:
+    assert set(kanconvs.layers.__all__) <= set(kanconvs.__all__)
+    for name in kanconvs.__all__:
+        assert hasattr(kanconvs, name), name

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Basis", "create_basis", "list_bases", "register_basis"]
+__all__ = ["Basis", "DegreeBasis", "create_basis", "list_bases", "register_basis"]
 
 
 class Basis(nn.Module):
@@ -46,6 +46,23 @@ class Basis(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_functions={self.num_functions}"
+
+
+class DegreeBasis(Basis):
+    """A basis of polynomials of degree 0 … ``degree`` (``degree + 1`` functions) without learnable state.
+
+    ``device`` and ``dtype`` are accepted for a uniform factory interface.
+    """
+
+    def __init__(
+        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
+        super().__init__()
+        self.degree = check_degree(degree)
+        self.num_functions = degree + 1
+
+    def extra_repr(self) -> str:
+        return f"degree={self.degree}"
 
 
 _BASES: dict[str, type[Basis]] = {}

@@ -7,25 +7,18 @@ from math import comb
 import torch
 from torch import Tensor
 
-from ._base import Basis, check_degree, register_basis
+from ._base import DegreeBasis, register_basis
 
 __all__ = ["BernsteinBasis"]
 
 
 @register_basis("bernstein")
-class BernsteinBasis(Basis):
+class BernsteinBasis(DegreeBasis):
     """Bernstein basis ``b_{j,D}(t) = C(D, j) t^j (1 - t)^(D - j)`` on [0, 1], ``j = 0 … D``.
 
     Powers are built by repeated multiplication rather than ``pow`` so that the gradient stays finite at
     ``t = 0`` and ``t = 1`` (``d/dt t^0`` through ``pow`` is ``0 * t^-1``).
     """
-
-    def __init__(
-        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> None:
-        super().__init__()
-        self.degree = check_degree(degree)
-        self.num_functions = degree + 1
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         d = self.degree
@@ -36,6 +29,3 @@ class BernsteinBasis(Basis):
             up.append(up[-1] * x)
             down.append(down[-1] * s)
         return [comb(d, j) * up[j] * down[d - j] for j in range(d + 1)]
-
-    def extra_repr(self) -> str:
-        return f"degree={self.degree}"

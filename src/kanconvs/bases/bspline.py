@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ._base import Basis, broadcast_to_input, check_positive_int, check_range, register_basis
 
 __all__ = ["BSplineBasis"]
+
+
+def _safe(den: Tensor) -> Tensor:
+    # Coincident knots make a denominator 0; the matching lower-order spline is then 0 too, so 0/0 -> 0.
+    return torch.where(den == 0, 1, den)
+
+
+def _cox_de_boor(x: Tensor, t: Tensor, order: int) -> Tensor:
+    """Splines of ``order`` at ``x`` (B, C, 1, *S) for knots ``t`` (1, 1, n, 1…): (B, C, n - 1 - order, *S)."""
+    basis = ((x >= t[:, :, :-1]) & (x < t[:, :, 1:])).to(x.dtype)  # order 0
+    for p in range(1, order + 1):
+        left = (x - t[:, :, : -(p + 1)]) / _safe(t[:, :, p:-1] - t[:, :, : -(p + 1)])
+        right = (t[:, :, p + 1 :] - x) / _safe(t[:, :, p + 1 :] - t[:, :, 1:-p])
+        basis = left * basis[:, :, :-1] + right * basis[:, :, 1:]
+    return basis
+
+
+class _BSpline(torch.autograd.Function):
+    """Cox–de Boor with an analytic backward: only ``x`` is saved, not the recursion's intermediates.
+
+    ``d/dx B_{j,k} = k B_{j,k-1} / (t_{j+k} - t_j) - k B_{j+1,k-1} / (t_{j+k+1} - t_{j+1})``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, knots: Tensor, order: int) -> Tensor:
+        ctx.save_for_backward(x, knots)
+        ctx.order = order
+        return _cox_de_boor(x.unsqueeze(2), knots, order)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
+        x, t = ctx.saved_tensors
+        k = ctx.order
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        if k == 0:  # piecewise constant
+            return torch.zeros_like(x), None, None
+        lower = _cox_de_boor(x.unsqueeze(2), t, k - 1)  # (B, C, G + k + 1, *S)
+        left = k / _safe(t[:, :, k:-1] - t[:, :, : -(k + 1)])
+        right = k / _safe(t[:, :, k + 1 :] - t[:, :, 1:-k])
+        slope = lower[:, :, :-1] * left - lower[:, :, 1:] * right
+        return (grad * slope).sum(2), None, None
 
 
 @register_basis("bspline")
@@ -41,17 +87,8 @@ class BSplineBasis(Basis):
         self.num_functions = grid_size + spline_order
 
     def evaluate(self, x: Tensor) -> Tensor:
-        t = broadcast_to_input(self.knots.to(x.dtype), x)  # (1, 1, G + 2k + 1, 1…)
-        x = x.unsqueeze(2)  # (B, C, 1, *S)
-        basis = ((x >= t[:, :, :-1]) & (x < t[:, :, 1:])).to(x.dtype)  # order 0: (B, C, G + 2k, *S)
-        for p in range(1, self.spline_order + 1):
-            left_den = t[:, :, p:-1] - t[:, :, : -(p + 1)]
-            right_den = t[:, :, p + 1 :] - t[:, :, 1:-p]
-            # Coincident knots make a denominator 0; the matching lower-order spline is then 0 too, so 0/0 -> 0.
-            left = (x - t[:, :, : -(p + 1)]) / torch.where(left_den == 0, 1, left_den)
-            right = (t[:, :, p + 1 :] - x) / torch.where(right_den == 0, 1, right_den)
-            basis = left * basis[:, :, :-1] + right * basis[:, :, 1:]
-        return basis
+        knots = broadcast_to_input(self.knots.to(x.dtype), x)  # (1, 1, G + 2k + 1, 1…)
+        return _BSpline.apply(x, knots, self.spline_order)
 
     def extra_repr(self) -> str:
         lo, hi = self.knots[self.spline_order].item(), self.knots[-1 - self.spline_order].item()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from ._base import Basis, check_degree, register_basis
+from ._base import DegreeBasis, register_basis
 
 __all__ = ["GramBasis"]
 
 
 @register_basis("gram")
-class GramBasis(Basis):
+class GramBasis(DegreeBasis):
     """Gram-style polynomials with a learnable three-term recurrence, followed by an activation.
 
     ``p_0 = 1``, ``p_1 = t``, ``p_i = t p_{i-1} - β_i p_{i-2}`` with
@@ -29,11 +27,8 @@ class GramBasis(Basis):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.degree = check_degree(degree)
-        self.num_functions = degree + 1
-        self.beta_weights = nn.Parameter(torch.zeros(degree + 1, **factory))
+        super().__init__(degree)
+        self.beta_weights = nn.Parameter(torch.zeros(degree + 1, device=device, dtype=dtype))
         self.activation = nn.SiLU() if activation is None else activation
         # Constant multipliers of w_{i-1} for i = 2 … D, kept as Python floats so they are exact in any dtype.
         self.beta_scale = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]

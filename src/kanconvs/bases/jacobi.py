@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import Basis, check_degree, register_basis
+from ._base import DegreeBasis, register_basis
 
 __all__ = ["JacobiBasis"]
 
 
 @register_basis("jacobi")
-class JacobiBasis(Basis):
+class JacobiBasis(DegreeBasis):
     """Jacobi polynomials ``P_n^(α, β)`` on [-1, 1] by their three-term recurrence.
 
     ``P_0 = 1``, ``P_1 = ((α - β) + (α + β + 2) x) / 2`` and for ``n >= 2``
@@ -27,13 +27,11 @@ class JacobiBasis(Basis):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.degree = check_degree(degree)
+        super().__init__(degree)
         if not (alpha > -1 and beta > -1):
             raise ValueError(f"alpha and beta must be > -1, got alpha={alpha!r}, beta={beta!r}")
         self.alpha = float(alpha)
         self.beta = float(beta)
-        self.num_functions = degree + 1
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         a, b = self.alpha, self.beta

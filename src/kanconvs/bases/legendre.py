@@ -5,30 +5,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import Basis, check_degree, register_basis
+from ._base import DegreeBasis, register_basis
 
 __all__ = ["LegendreBasis"]
 
 
 @register_basis("legendre")
-class LegendreBasis(Basis):
+class LegendreBasis(DegreeBasis):
     """Legendre polynomials on [-1, 1] by Bonnet's recurrence.
 
     ``P_0 = 1``, ``P_1 = x``, ``P_{n+1} = ((2n + 1) x P_n - n P_{n-1}) / (n + 1)``.
     """
-
-    def __init__(
-        self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> None:
-        super().__init__()
-        self.degree = check_degree(degree)
-        self.num_functions = degree + 1
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         p = [torch.ones_like(x), x]
         for n in range(1, self.degree):
             p.append(((2 * n + 1) * x * p[n] - n * p[n - 1]) / (n + 1))
         return p[: self.num_functions]
-
-    def extra_repr(self) -> str:
-        return f"degree={self.degree}"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..bases import Basis, get_basis_class
 from ._conv_base import ConvBase, reset_parameters_of
@@ -56,6 +57,8 @@ class KAConvNd(ConvBase):
         dropout: channel-wise dropout probability, applied at ``dropout_placement``.
         bias: add a learnable bias to the convolution.
         basis_init: initialisation of the basis weights (see :data:`BasisInit`).
+        checkpoint_basis: in training, recompute the basis functions in the backward pass instead of storing their
+            intermediates (less memory for a little time; the features fed to the convolution are stored either way).
 
     Example:
         >>> layer = KAConv2d(16, 32, 3, padding=1, basis="chebyshev", basis_kwargs={"degree": 4})
@@ -87,6 +90,7 @@ class KAConvNd(ConvBase):
         dropout_placement: DropoutPlacement = "squashed",
         bias: bool = False,
         basis_init: BasisInit = "kaiming",
+        checkpoint_basis: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -112,6 +116,7 @@ class KAConvNd(ConvBase):
         if basis_init not in _INITS:
             raise ValueError(f"basis_init must be one of {_INITS}, got {basis_init!r}")
         self.basis_init = basis_init
+        self.checkpoint_basis = bool(checkpoint_basis)
 
         # (C_out, C_in / g, F, *k): flattening dims 1–2 gives the grouped conv weight with no copy.
         self.weight = nn.Parameter(
@@ -177,7 +182,11 @@ class KAConvNd(ConvBase):
             values = self.dropout(values.flatten(1, 2)).view_as(values)
             feats = values if base is None else torch.cat([base.unsqueeze(2).to(values.dtype), values], dim=2)
         else:
-            feats = self.basis(h, prepend=base)  # (B, C, F, *S)
+            if self.checkpoint_basis and self.training and torch.is_grad_enabled():
+                # Recompute the basis in the backward pass: only its inputs are stored, not every recurrence step.
+                feats = checkpoint(self.basis, h, base, use_reentrant=False)
+            else:
+                feats = self.basis(h, prepend=base)  # (B, C, F, *S)
         return feats.flatten(1, 2).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
