@@ -21,13 +21,14 @@ def make(family: str, ndim: int = 2, groups: int = 2, c_in: int = 4, c_out: int 
 
 
 # ---------------------------------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_gradcheck_float64(family: str, ndim: int) -> None:
+def test_gradcheck_float64(family: str, ndim: int, groups: int) -> None:
     kw = {"degree": 2} if family in POLYNOMIAL else {}
     if family == "kan":
         kw = {"grid_size": 3, "spline_order": 2}
-    layer = make(family, ndim, groups=2, c_in=2, c_out=2, dtype=torch.float64, **kw).eval()
+    layer = make(family, ndim, groups=groups, c_in=2, c_out=2, dtype=torch.float64, **kw).eval()
     names, params = zip(
         *[(n, p.detach().clone().requires_grad_(True)) for n, p in layer.named_parameters()], strict=True
     )

@@ -196,3 +196,58 @@ def test_output_shape_matches_nn_conv() -> None:
         for kw in ({"stride": 2, "padding": 1}, {"dilation": 2}, {"padding": "same"}, {"padding": "valid"}):
             ours = kanconvs.KAGNConvNd(4, 8, 3, ndim=ndim, **kw)(x)
             assert ours.shape == conv(4, 8, 3, **kw)(x).shape
+
+
+def naive_basis(basis, t: np.ndarray) -> list[np.ndarray]:
+    """Every registered basis, from its parameters, with the formulas of tests/naive.py."""
+    name = type(basis).__name__
+    if name == "BSplineBasis":
+        lo, hi = basis.knots[basis.spline_order].item(), basis.knots[-1 - basis.spline_order].item()
+        return bspline_values(t, basis.grid_size, basis.spline_order, lo, hi)
+    if name == "RBFBasis":
+        return rbf_values(t, basis.grid_size, basis.grid[0].item(), basis.grid[-1].item())
+    if name == "LegendreBasis":
+        return legendre_values(t, basis.degree)
+    if name == "ChebyshevBasis":
+        return chebyshev_values(t, basis.degree)
+    if name == "HermiteBasis":
+        return hermite_values(t, basis.degree)
+    if name == "JacobiBasis":
+        return jacobi_values(t, basis.degree, basis.alpha, basis.beta)
+    if name == "BernsteinBasis":
+        return bernstein_values(t, basis.degree)
+    if name == "GramBasis":
+        return gram_values(t, basis.degree, basis.beta_weights.detach().double().numpy())
+    if name in ("ReLUBasis", "WaveletBasis"):
+        rows = np.arange(t.shape[1]) % basis.channels
+        shape = (1, t.shape[1]) + (1,) * (t.ndim - 2)
+        if name == "ReLUBasis":
+            lo, hi = basis.phase_low.detach().double().numpy(), basis.phase_high.detach().double().numpy()
+            return [
+                (
+                    basis.scale
+                    * np.maximum(t - lo[rows, j].reshape(shape), 0)
+                    * np.maximum(hi[rows, j].reshape(shape) - t, 0)
+                )
+                ** 2
+                for j in range(lo.shape[1])
+            ]
+        s, tr = basis.scale.detach().double().numpy(), basis.translation.detach().double().numpy()
+        psi = WAVELETS[basis.wavelet_type]
+        return [psi((t - tr[rows, j].reshape(shape)) / s[rows, j].reshape(shape)) for j in range(s.shape[1])]
+    raise AssertionError(f"no naive formula for {name}: add one when registering a basis")
+
+
+@pytest.mark.parametrize("groups", GROUPS)
+@pytest.mark.parametrize("ndim", NDIMS)
+@pytest.mark.parametrize("basis", kanconvs.list_bases())
+def test_every_registered_basis_in_the_generic_layer(basis: str, ndim: int, groups: int) -> None:
+    layer = kanconvs.KAConvNd(4, 6, 3, padding=1, groups=groups, ndim=ndim, basis=basis, dtype=torch.float64).eval()
+    randomise(layer)
+    x = torch.randn(2, 4, *SPATIAL[ndim], dtype=torch.float64)
+    t = np.tanh(x.numpy())
+    feats = [silu(x.numpy()), *naive_basis(layer.basis, t)]
+    stacked = torch.from_numpy(np.stack(feats, axis=2))
+    one = (1,) * ndim
+    y = conv_loop(stacked, layer.weight.detach().double(), groups, one, one, one)
+    torch.testing.assert_close(layer(x), F.silu(instance_norm(y)), rtol=1e-9, atol=1e-9)
