@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,23 +10,15 @@ from torch import Tensor, nn
 from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
 
-__all__ = ["ConvBase", "reset_parameters_of"]
+__all__ = ["ConvBase", "check_positive"]
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def _check_channels(name: str, value: int) -> int:
+def check_positive(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
-
-
-def reset_parameters_of(*modules: nn.Module) -> None:
-    """Call ``reset_parameters()`` on the modules that have one (norms, activations with learnable slopes)."""
-    for module in modules:
-        reset = getattr(module, "reset_parameters", None)
-        if callable(reset):
-            reset()
 
 
 class ConvBase(nn.Module):
@@ -50,9 +42,9 @@ class ConvBase(nn.Module):
     ) -> None:
         super().__init__()
         self.ndim = self._resolve_ndim(ndim)
-        self.in_channels = _check_channels("in_channels", in_channels)
-        self.out_channels = _check_channels("out_channels", out_channels)
-        self.groups = _check_channels("groups", groups)
+        self.in_channels = check_positive("in_channels", in_channels)
+        self.out_channels = check_positive("out_channels", out_channels)
+        self.groups = check_positive("groups", groups)
         if in_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
@@ -114,12 +106,3 @@ class ConvBase(nn.Module):
 
     def extra_repr(self) -> str:
         return self.conv_repr()
-
-    def _factory(self, device: Any, dtype: Any) -> dict[str, Any]:
-        return {"device": device, "dtype": dtype}
-
-    @staticmethod
-    def _place(module: nn.Module, factory: dict[str, Any]) -> nn.Module:
-        """Move a sub-module built without factory kwargs (norms, activations) to the layer's device/dtype."""
-        given = {k: v for k, v in factory.items() if v is not None}
-        return module.to(**given) if given else module

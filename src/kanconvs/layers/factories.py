@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ..bases import Basis, get_basis_class
 
 __all__ = [
     "ActLayer",
     "GroupPReLU",
     "MinMaxSquash",
     "NormLayer",
+    "build_basis",
     "create_activation",
     "create_dropout",
     "create_norm",
@@ -21,6 +24,8 @@ __all__ = [
     "list_activations",
     "list_norms",
     "list_squashes",
+    "place",
+    "reset_parameters_of",
     "to_ntuple",
 ]
 
@@ -40,6 +45,45 @@ def to_ntuple(name: str, value: int | tuple[int, ...] | list[int], ndim: int, mi
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items):
         raise ValueError(f"{name} entries must be integers >= {minimum}, got {value!r}")
     return tuple(items)
+
+
+# ------------------------------------------------------------------------------------------------ shared helpers
+def build_basis(
+    basis: str | Basis,
+    kwargs: Mapping[str, Any] | None,
+    channels: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Basis:
+    """A basis given by name (with ``kwargs``) or as an instance; per-channel bases get ``channels=``."""
+    if isinstance(basis, Basis):
+        if kwargs:
+            raise ValueError("basis_kwargs must be empty when basis is a Basis instance")
+        return basis
+    if not isinstance(basis, str):
+        raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
+    cls = get_basis_class(basis)
+    full = {**dict(kwargs or {}), "device": device, "dtype": dtype}
+    if cls.per_channel:
+        full["channels"] = channels
+    try:
+        return cls(**full)
+    except TypeError as err:
+        raise TypeError(f"invalid basis_kwargs for basis {basis!r}: {err}") from err
+
+
+def place(module: nn.Module, device: torch.device | str | None, dtype: torch.dtype | None) -> nn.Module:
+    """Move a sub-module built without factory kwargs (norms, activations) to the layer's device/dtype."""
+    given: dict[str, Any] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    return module.to(**given) if given else module
+
+
+def reset_parameters_of(*modules: nn.Module) -> None:
+    """Call ``reset_parameters()`` on the modules that have one (norms, activations with learnable slopes)."""
+    for module in modules:
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
 
 
 # --------------------------------------------------------------------------------------------------------- norms

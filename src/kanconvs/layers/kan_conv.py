@@ -10,9 +10,19 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..bases import Basis, get_basis_class
-from ._conv_base import ConvBase, reset_parameters_of
-from .factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm, create_squash
+from ..bases import Basis
+from ._conv_base import ConvBase
+from .factories import (
+    ActLayer,
+    NormLayer,
+    build_basis,
+    create_activation,
+    create_dropout,
+    create_norm,
+    create_squash,
+    place,
+    reset_parameters_of,
+)
 
 __all__ = ["BasisInit", "DropoutPlacement", "KAConv1d", "KAConv2d", "KAConv3d", "KAConvNd"]
 
@@ -95,9 +105,9 @@ class KAConvNd(ConvBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, ndim)
-        factory = self._factory(device, dtype)
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         c_in = in_channels // self.groups
-        self.basis = self._build_basis(basis, basis_kwargs, c_in, factory)
+        self.basis = build_basis(basis, basis_kwargs, c_in, device, dtype)
         self.use_base = bool(use_base)
         self.features_per_channel = self.basis.num_functions + int(self.use_base)
         self.base_activation = create_activation(base_activation, name="base_activation") if use_base else None
@@ -109,10 +119,10 @@ class KAConvNd(ConvBase):
         if norm_position not in ("output", "input"):
             raise ValueError(f"norm_position must be 'output' or 'input', got {norm_position!r}")
         norm_channels = out_channels if norm_position == "output" else in_channels
-        norm = self._place(create_norm(norm_layer, norm_channels, self.ndim, **dict(norm_kwargs or {})), factory)
+        norm = place(create_norm(norm_layer, norm_channels, self.ndim, **dict(norm_kwargs or {})), device, dtype)
         self.input_norm = norm if norm_position == "input" else nn.Identity()
         self.norm = norm if norm_position == "output" else nn.Identity()
-        self.act = self._place(create_activation(activation, out_channels, self.groups), factory)
+        self.act = place(create_activation(activation, out_channels, self.groups), device, dtype)
         if basis_init not in _INITS:
             raise ValueError(f"basis_init must be one of {_INITS}, got {basis_init!r}")
         self.basis_init = basis_init
@@ -124,24 +134,6 @@ class KAConvNd(ConvBase):
         )
         self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
         self.reset_parameters()
-
-    def _build_basis(
-        self, basis: str | Basis, kwargs: Mapping[str, Any] | None, channels: int, factory: dict[str, Any]
-    ) -> Basis:
-        if isinstance(basis, Basis):
-            if kwargs:
-                raise ValueError("basis_kwargs must be empty when basis is a Basis instance")
-            return basis
-        if not isinstance(basis, str):
-            raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
-        cls = get_basis_class(basis)
-        kwargs = {**dict(kwargs or {}), **factory}
-        if cls.per_channel:
-            kwargs["channels"] = channels
-        try:
-            return cls(**kwargs)
-        except TypeError as err:
-            raise TypeError(f"invalid basis_kwargs for basis {basis!r}: {err}") from err
 
     def reset_parameters(self) -> None:
         receptive = math.prod(self.kernel_size)

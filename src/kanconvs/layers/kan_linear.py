@@ -17,9 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..bases import Basis, get_basis_class
+from ..bases import Basis
 from ..bases.wavelet import get_wavelet, safe_scale
-from .factories import ActLayer, NormLayer, create_activation, create_norm, create_squash
+from ._conv_base import check_positive
+from .factories import (
+    ActLayer,
+    NormLayer,
+    build_basis,
+    create_activation,
+    create_norm,
+    create_squash,
+    place,
+    reset_parameters_of,
+)
 
 __all__ = [
     "BottleNeckKAGNLinear",
@@ -52,12 +62,6 @@ _HALF = (torch.float16, torch.bfloat16)
 
 
 # --------------------------------------------------------------------------------------------------------- helpers
-def _check_features(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _init_weight(weight: Tensor, mode: str, fan_in: int, fan_out: int) -> None:
     with torch.no_grad():
         if mode == "kaiming":
@@ -70,12 +74,6 @@ def _init_weight(weight: Tensor, mode: str, fan_in: int, fan_out: int) -> None:
             weight.normal_(0.0, 1.0 / fan_in)
             return
         weight.uniform_(-bound, bound)
-
-
-def _reset(module: nn.Module) -> None:
-    reset = getattr(module, "reset_parameters", None)
-    if callable(reset):
-        reset()
 
 
 def _check_init(name: str, mode: str) -> str:
@@ -108,35 +106,6 @@ def create_linear_norm(norm: NormLayer, num_features: int, **kwargs: Any) -> nn.
             )
         norm = _LINEAR_NORMS[norm]
     return create_norm(norm, num_features, ndim=1, **kwargs)
-
-
-def _place(module: nn.Module, device: torch.device | str | None, dtype: torch.dtype | None) -> nn.Module:
-    """Move a sub-module built without factory kwargs (norms, activations) to the layer's device/dtype."""
-    given: dict[str, Any] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
-    return module.to(**given) if given else module
-
-
-def _build_basis(
-    basis: str | Basis,
-    kwargs: Mapping[str, Any] | None,
-    channels: int,
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
-) -> Basis:
-    if isinstance(basis, Basis):
-        if kwargs:
-            raise ValueError("basis_kwargs must be empty when basis is a Basis instance")
-        return basis
-    if not isinstance(basis, str):
-        raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
-    cls = get_basis_class(basis)
-    full = {**dict(kwargs or {}), "device": device, "dtype": dtype}
-    if cls.per_channel:
-        full["channels"] = channels
-    try:
-        return cls(**full)
-    except TypeError as err:
-        raise TypeError(f"invalid basis_kwargs for basis {basis!r}: {err}") from err
 
 
 def _flatten_input(layer: nn.Module, x: Tensor, in_features: int) -> Tensor:
@@ -204,9 +173,9 @@ class KALinear(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_features("in_features", in_features)
-        self.out_features = _check_features("out_features", out_features)
-        self.basis = _build_basis(basis, basis_kwargs, in_features, device, dtype)
+        self.in_features = check_positive("in_features", in_features)
+        self.out_features = check_positive("out_features", out_features)
+        self.basis = build_basis(basis, basis_kwargs, in_features, device, dtype)
         self.use_base = bool(use_base)
         self.features_per_input = self.basis.num_functions + int(self.use_base)
         self.base_activation = create_activation(base_activation, name="base_activation") if use_base else None
@@ -214,10 +183,10 @@ class KALinear(nn.Module):
         if norm_position not in ("output", "input"):
             raise ValueError(f"norm_position must be 'output' or 'input', got {norm_position!r}")
         norm_features = out_features if norm_position == "output" else in_features
-        norm = _place(create_linear_norm(norm_layer, norm_features, **dict(norm_kwargs or {})), device, dtype)
+        norm = place(create_linear_norm(norm_layer, norm_features, **dict(norm_kwargs or {})), device, dtype)
         self.input_norm = norm if norm_position == "input" else nn.Identity()
         self.norm = norm if norm_position == "output" else nn.Identity()
-        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.act = place(create_activation(activation, out_features), device, dtype)
         self.base_init = _check_init("base_init", base_init)
         self.basis_init = _check_init("basis_init", basis_init)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -239,8 +208,7 @@ class KALinear(nn.Module):
             with torch.no_grad():
                 self.bias.uniform_(-bound, bound)
         self.basis.reset_parameters(fan_in=n_in)
-        for module in (self.norm, self.input_norm):
-            _reset(module)
+        reset_parameters_of(self.norm, self.input_norm)
 
     def features(self, x: Tensor, input_norm: bool = True) -> Tensor:
         """The features fed to the matrix product: ``(N, in_features, F)`` for ``x`` of shape ``(N, in_features)``."""
@@ -673,13 +641,13 @@ class WavKANLinear(nn.Module):
     ) -> None:
         super().__init__()
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features = _check_features("in_features", in_features)
-        self.out_features = _check_features("out_features", out_features)
+        self.in_features = check_positive("in_features", in_features)
+        self.out_features = check_positive("out_features", out_features)
         self.wavelet_type = wavelet_type
         self.wavelet = get_wavelet(wavelet_type)
         self.base_activation = create_activation(base_activation, name="base_activation")
-        self.norm = _place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
-        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.norm = place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
+        self.act = place(create_activation(activation, out_features), device, dtype)
         self.scale = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.translation = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.wavelet_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
@@ -698,7 +666,7 @@ class WavKANLinear(nn.Module):
             self.translation.zero_()
         for w in (self.wavelet_weight, self.base_weight):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
-        _reset(self.norm)
+        reset_parameters_of(self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)
@@ -751,11 +719,11 @@ class BottleNeckKAGNLinear(nn.Module):
     ) -> None:
         super().__init__()
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features = _check_features("in_features", in_features)
-        self.out_features = _check_features("out_features", out_features)
+        self.in_features = check_positive("in_features", in_features)
+        self.out_features = check_positive("out_features", out_features)
         if isinstance(dim_reduction, bool) or not isinstance(dim_reduction, (int, float)) or not dim_reduction > 0:
             raise ValueError(f"dim_reduction must be a number > 0, got {dim_reduction!r}")
-        _check_features("min_internal", min_internal)
+        check_positive("min_internal", min_internal)
         self.degree = degree
         inner = int(max(in_features / dim_reduction, out_features / dim_reduction))
         self.inner_features = inner if inner >= min_internal else min(min_internal, in_features, out_features)
@@ -776,8 +744,8 @@ class BottleNeckKAGNLinear(nn.Module):
             **factory,
         )
         self.outer_proj = nn.Linear(m, out_features, **factory)
-        self.norm = _place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
-        self.act = _place(create_activation(activation, out_features), device, dtype)
+        self.norm = place(create_linear_norm(norm_layer, out_features, **dict(norm_kwargs or {})), device, dtype)
+        self.act = place(create_activation(activation, out_features), device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -789,7 +757,7 @@ class BottleNeckKAGNLinear(nn.Module):
             nn.init.xavier_uniform_(w)
         # The reference scales β by the layer's full input width, not the bottleneck's.
         self.inner.basis.reset_parameters(fan_in=self.in_features)
-        _reset(self.norm)
+        reset_parameters_of(self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)

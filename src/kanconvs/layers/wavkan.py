@@ -10,8 +10,16 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..bases.wavelet import get_wavelet, safe_scale
-from ._conv_base import ConvBase, reset_parameters_of
-from .factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm
+from ._conv_base import ConvBase
+from .factories import (
+    ActLayer,
+    NormLayer,
+    create_activation,
+    create_dropout,
+    create_norm,
+    place,
+    reset_parameters_of,
+)
 from .families import register_family
 
 __all__ = ["WavKANConv1d", "WavKANConv2d", "WavKANConv3d", "WavKANConvNd"]
@@ -59,7 +67,7 @@ class WavKANConvNd(ConvBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, ndim)
-        factory = self._factory(device, dtype)
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         c_in, c_out = in_channels // groups, out_channels // groups
         self.wavelet_type = wavelet_type
         self.wavelet = get_wavelet(wavelet_type)
@@ -68,8 +76,8 @@ class WavKANConvNd(ConvBase):
         self.checkpoint_wavelets = checkpoint_wavelets
         self.base_activation = create_activation(base_activation, name="base_activation")
         self.dropout = create_dropout(dropout, self.ndim)
-        self.norm = self._place(create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {})), factory)
-        self.act = self._place(create_activation(activation, out_channels, groups), factory)
+        self.norm = place(create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {})), device, dtype)
+        self.act = place(create_activation(activation, out_channels, groups), device, dtype)
         self.scale = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.translation = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.wavelet_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
