@@ -8,6 +8,8 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor, nn
 
+from .._registry import Registry
+
 __all__ = ["Basis", "DegreeBasis", "create_basis", "list_bases", "register_basis"]
 
 
@@ -65,7 +67,7 @@ class DegreeBasis(Basis):
         return f"degree={self.degree}"
 
 
-_BASES: dict[str, type[Basis]] = {}
+_BASES: Registry[type[Basis]] = Registry("basis")
 B = TypeVar("B", bound=type[Basis])
 
 
@@ -73,9 +75,7 @@ def register_basis(name: str) -> Callable[[B], B]:
     """Class decorator adding a :class:`Basis` subclass to the registry under ``name``."""
 
     def decorator(cls: B) -> B:
-        if name in _BASES:
-            raise ValueError(f"basis {name!r} is already registered (by {_BASES[name].__qualname__})")
-        _BASES[name] = cls
+        _BASES.add(name, cls)
         return cls
 
     return decorator
@@ -87,10 +87,7 @@ def list_bases() -> list[str]:
 
 
 def get_basis_class(name: str) -> type[Basis]:
-    try:
-        return _BASES[name]
-    except KeyError:
-        raise ValueError(f"unknown basis {name!r}; expected one of {list_bases()}") from None
+    return _BASES.get(name)
 
 
 def create_basis(name: str, **kwargs: Any) -> Basis:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch.nn as nn
 
+from .._registry import Registry
 from ._conv_base import ConvBase
 from .factories import ActLayer, NormLayer
 from .kan_conv import KAConvNd
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 Size = int | tuple[int, ...]
-_FAMILIES: dict[str, type[ConvBase]] = {}
+_FAMILIES: Registry[type[ConvBase]] = Registry("family")
 C = TypeVar("C", bound=type[ConvBase])
 
 
@@ -68,11 +69,9 @@ def register_family(name: str, formula: str) -> Callable[[C], C]:
     """Register an N-D family class under ``name``; ``formula`` is its one-line summary (README, ``kanconvs list``)."""
 
     def decorator(cls: C) -> C:
-        if name in _FAMILIES:
-            raise ValueError(f"family {name!r} is already registered")
+        _FAMILIES.add(name, cls)
         cls.family = name  # type: ignore[attr-defined]
         cls.formula = formula  # type: ignore[attr-defined]
-        _FAMILIES[name] = cls
         return cls
 
     return decorator
@@ -80,14 +79,11 @@ def register_family(name: str, formula: str) -> Callable[[C], C]:
 
 def list_families() -> list[str]:
     """Names of the registered convolution families, in registration order."""
-    return list(_FAMILIES)
+    return _FAMILIES.names()
 
 
 def get_family(name: str) -> type[ConvBase]:
-    try:
-        return _FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown family {name!r}; expected one of {list_families()}") from None
+    return _FAMILIES.get(name)
 
 
 def create_conv(

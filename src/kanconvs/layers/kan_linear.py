@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._registry import Registry
 from ..bases import Basis
 from ..bases.wavelet import get_wavelet, safe_scale
 from ._conv_base import check_positive
@@ -239,7 +240,7 @@ class KALinear(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------------ registry
-_LINEAR_FAMILIES: dict[str, type[nn.Module]] = {}
+_LINEAR_FAMILIES: Registry[type[nn.Module]] = Registry("linear family")
 L = TypeVar("L", bound=type[nn.Module])
 
 
@@ -247,11 +248,9 @@ def register_linear_family(name: str, formula: str) -> Callable[[L], L]:
     """Register a linear family class under ``name``; ``formula`` is its one-line summary."""
 
     def decorator(cls: L) -> L:
-        if name in _LINEAR_FAMILIES:
-            raise ValueError(f"linear family {name!r} is already registered")
+        _LINEAR_FAMILIES.add(name, cls)
         cls.family = name  # type: ignore[attr-defined]
         cls.formula = formula  # type: ignore[attr-defined]
-        _LINEAR_FAMILIES[name] = cls
         return cls
 
     return decorator
@@ -259,15 +258,12 @@ def register_linear_family(name: str, formula: str) -> Callable[[L], L]:
 
 def list_linear_families() -> list[str]:
     """Names of the registered linear families, in registration order."""
-    return list(_LINEAR_FAMILIES)
+    return _LINEAR_FAMILIES.names()
 
 
 def get_linear_family(name: str) -> type[nn.Module]:
     """The class of a registered linear family."""
-    try:
-        return _LINEAR_FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown linear family {name!r}; expected one of {list_linear_families()}") from None
+    return _LINEAR_FAMILIES.get(name)
 
 
 def create_linear(family: str, in_features: int, out_features: int, **kwargs: Any) -> nn.Module:
