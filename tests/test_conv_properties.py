@@ -384,3 +384,10 @@ def test_top_level_exports_every_layer_name() -> None:
     assert set(kanconvs.layers.__all__) <= set(kanconvs.__all__)
     for name in kanconvs.__all__:
         assert hasattr(kanconvs, name), name
+
+
+def test_layer_norm_class_normalises_channels() -> None:
+    layer = kanconvs.KAGNConv2d(4, 6, 3, padding=1, norm_layer=nn.LayerNorm, activation=None).eval()
+    y = layer(torch.randn(2, 4, 5, 7))
+    torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 5, 7), atol=1e-2, rtol=0)  # eps 1e-5

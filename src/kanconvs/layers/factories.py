@@ -87,21 +87,21 @@ def reset_parameters_of(*modules: nn.Module) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------- norms
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channel axis of ``(B, C, *S)`` at every position (timm's LayerNorm2d for any rank)."""
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channel axis of ``(B, C, *S)`` at every position (timm's LayerNorm2d for any rank).
 
-    def __init__(self, num_features: int, eps: float = 1e-6, affine: bool = True, **factory: Any) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(num_features, eps=eps, elementwise_affine=affine, **factory)
+    Passing ``nn.LayerNorm`` as a conv layer's norm means this: the reference special-cases it and only gets it
+    right for 1×1 feature maps.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 
 
 _NORMS: dict[str, Callable[[int], Callable[..., nn.Module]]] = {
     "instance": lambda ndim: (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[ndim - 1],
     "batch": lambda ndim: (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[ndim - 1],
-    "layer": lambda ndim: ChannelLayerNorm,
+    "layer": lambda ndim: lambda num_features, eps=1e-6, **kw: ChannelLayerNorm(num_features, eps=eps, **kw),
     "group": lambda ndim: lambda num_features, num_groups=32, **kw: nn.GroupNorm(num_groups, num_features, **kw),
 }
 
@@ -120,6 +120,8 @@ def create_norm(norm: NormLayer, num_features: int, ndim: int, **kwargs: Any) ->
         if norm not in _NORMS:
             raise ValueError(f"unknown norm_layer {norm!r}; expected one of {list_norms()} or a class/callable")
         norm = _NORMS[norm](ndim)
+    if norm is nn.LayerNorm and ndim > 0:
+        norm = ChannelLayerNorm  # normalise channels, not the last spatial axis
     if not callable(norm):
         raise TypeError(f"norm_layer must be a name, a class or a callable, got {type(norm).__name__}")
     try:
