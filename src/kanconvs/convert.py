@@ -28,7 +28,7 @@ _BASIS_KEYS = {
     "kajn": ("poly_weights", "degree"),
     "kabn": ("poly_weights", "channel"),
 }
-_MARKERS = ("base_conv.0.weight", "poly_conv.0.weight", "poly_weights", "spline_conv.0.weight")
+_MARKERS = ("base_conv.0.weight", "poly_conv.0.weight", "poly_weights", "spline_conv.0.weight", "inner_proj.0.weight")
 
 
 def is_reference_layout(state_dict: Mapping[str, Any], prefix: str = "") -> bool:
@@ -70,7 +70,9 @@ def convert_layer_state_dict(
     groups = int(getattr(layer, "groups", 1))
     sd = state_dict
     new: dict[str, Tensor] = {}
-    if family == "wavkan":
+    if prefix + "inner_proj.0.weight" in sd and hasattr(layer, "inner"):
+        new.update(_convert_bottleneck(sd, layer, prefix, groups))
+    elif family == "wavkan":
         new.update(_convert_wavkan(sd, prefix, groups))
     elif family in _BASIS_KEYS:
         new.update(_convert_kan(sd, layer, family, prefix, groups))
@@ -118,6 +120,26 @@ def _convert_kan(
     knots = getattr(layer.basis, "knots", None)
     if isinstance(knots, Tensor):  # the reference keeps its knots outside the state_dict; ours follow its formula
         out[prefix + "basis.knots"] = knots.detach().clone()
+    return out
+
+
+def _convert_bottleneck(
+    sd: MutableMapping[str, Tensor], layer: nn.Module, prefix: str, groups: int
+) -> dict[str, Tensor]:
+    """Bottleneck: per-group base / 1×1 in / 1×1 out convs, and the inner KA weights of the narrow space."""
+    out: dict[str, Tensor] = {}
+    for ref, ours in (("base_conv", "base_weight"), ("inner_proj", "squeeze_weight"), ("out_proj", "expand_weight")):
+        parts = _pop_groups(sd, prefix + ref, "weight", groups)
+        if parts is None:
+            raise KeyError(f"reference checkpoint has no '{prefix}{ref}.0.weight'")
+        out[prefix + ours] = torch.cat(parts)
+    inner = prefix + "inner."
+    for key in [k for k in list(sd) if k.startswith(prefix)]:
+        rest = key[len(prefix) :]
+        if rest.startswith(("poly_weights", "beta_weights", "phase_", "relukan_conv.", "poly_conv.", "spline_conv.")):
+            sd[inner + rest] = sd.pop(key)
+    inner_layer = layer.get_submodule("inner")
+    out.update(_convert_kan(sd, inner_layer, str(inner_layer.family), inner, groups))
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers.bottleneck import BottleneckKAConvNd
 from ..layers.families import (
     FastKANConvNd,
     KABNConvNd,
@@ -278,6 +279,76 @@ class WavKANConvNDLayer(WavKANConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
+class BottleNeckKAGNConvNDLayer(BottleneckKAConvNd, _ReferenceAttributes):
+    """The reference's Gram bottleneck: noise injection on the input when ``dropout > 0``."""
+
+    def __init__(
+        self,
+        conv_class: type[nn.Module],
+        norm_class: Callable[..., nn.Module],
+        conv_w_fun: Callable[..., Any],
+        input_dim: int,
+        output_dim: int,
+        degree: int,
+        kernel_size: int,
+        groups: int = 1,
+        padding: int = 0,
+        stride: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        ndim: int = 2,
+        dim_reduction: float = 4,
+        min_internal: int = 16,
+        **norm_kwargs: Any,
+    ) -> None:
+        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        super().__init__(
+            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="kagn",
+            degree=degree, dim_reduction=dim_reduction, min_internal=min_internal, dropout=dropout,
+            dropout_type="noise", norm_layer=norm_class, norm_kwargs=norm_kwargs,
+        )  # fmt: skip
+        self.degree = degree
+        self.conv_w_fun = conv_w_fun
+        self.inner_dim = self.inner_channels
+        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
+
+
+class BottleNeckReLUConvNDLayer(BottleneckKAConvNd, _ReferenceAttributes):
+    """The reference's ReLU-KAN bottleneck: channel dropout on the input when ``dropout > 0``."""
+
+    def __init__(
+        self,
+        conv_class: type[nn.Module],
+        norm_class: Callable[..., nn.Module],
+        conv_w_fun: Callable[..., Any],
+        input_dim: int,
+        output_dim: int,
+        kernel_size: int,
+        g: int = 5,
+        k: int = 3,
+        groups: int = 1,
+        padding: int = 0,
+        stride: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        ndim: int = 2,
+        train_ab: bool = True,
+        dim_reduction: float = 4,
+        min_internal: int = 16,
+        **norm_kwargs: Any,
+    ) -> None:
+        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        super().__init__(
+            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="relukan",
+            grid_size=g, order=k, train_phases=train_ab, dim_reduction=dim_reduction, min_internal=min_internal,
+            dropout=dropout, dropout_type="dropout", norm_layer=norm_class, norm_kwargs=norm_kwargs,
+        )  # fmt: skip
+        self.g, self.k, self.train_ab = g, k, train_ab
+        self.conv_w_fun = conv_w_fun
+        self.inner_dim = self.inner_channels
+        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
+
+
 # ------------------------------------------------------------------------------------------ fixed-rank wrappers
 # Each reference family has three wrappers that differ only in rank; they are generated from one parameter list so
 # that ``inspect.signature`` shows exactly the reference's signature.
@@ -366,6 +437,16 @@ _WRAPPER_PARAMS: dict[str, tuple[type, list[inspect.Parameter]]] = {
         ReLUConvNDLayer,
         _params(("g", 5), ("k", 3), ("train_ab", True), *_GEOMETRY, ("dropout", 0.0), ("norm_layer", _NORM_DEFAULT)),
     ),
+    "BottleNeckKAGNConv{d}DLayer": (
+        BottleNeckKAGNConvNDLayer,
+        _params(
+            ("degree", 3), *_GEOMETRY, ("dropout", 0.0), ("norm_layer", _NORM_DEFAULT), ("dim_reduction", 4),
+        ),
+    ),
+    "BottleNeckReLUKANConv{d}DLayer": (
+        BottleNeckReLUConvNDLayer,
+        _params(("g", 5), ("k", 3), ("train_ab", True), *_GEOMETRY, ("dropout", 0.0), ("norm_layer", _NORM_DEFAULT)),
+    ),
 }  # fmt: skip
 
 for _template, (_base, _wrapper_params) in _WRAPPER_PARAMS.items():
@@ -374,6 +455,8 @@ for _template, (_base, _wrapper_params) in _WRAPPER_PARAMS.items():
         globals()[_name] = _make_wrapper(_name, _base, _wrapper_params, _d)
 
 __all__ = [
+    "BottleNeckKAGNConvNDLayer",
+    "BottleNeckReLUConvNDLayer",
     "FastKANConvNDLayer",
     "KABNConvNDLayer",
     "KACNConvNDLayer",

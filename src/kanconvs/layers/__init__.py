@@ -1,6 +1,7 @@
 """KA convolution layers: the generic N-D layer, the named families and the factories they use."""
 
-from . import families, kan_linear
+from . import bottleneck, families, kan_linear, regularization
+from .bottleneck import *  # noqa: F403
 from .factories import (
     ActLayer,
     GroupPReLU,
@@ -16,6 +17,7 @@ from .factories import (
 from .families import *  # noqa: F403
 from .kan_conv import BasisInit, DropoutPlacement, KAConv1d, KAConv2d, KAConv3d, KAConvNd
 from .kan_linear import *  # noqa: F403
+from .regularization import *  # noqa: F403
 from .wavkan import WavKANConv1d, WavKANConv2d, WavKANConv3d, WavKANConvNd
 
 __all__ = [
@@ -42,3 +44,5 @@ __all__ = [
 ]
 __all__ += families.__all__
 __all__ += kan_linear.__all__
+__all__ += bottleneck.__all__
+__all__ += regularization.__all__

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
+from .regularization import PenaltyMixin
 
 __all__ = ["ConvBase", "check_positive"]
 
@@ -21,7 +22,7 @@ def check_positive(name: str, value: int) -> int:
     return value
 
 
-class ConvBase(nn.Module):
+class ConvBase(PenaltyMixin, nn.Module):
     """Validates and stores the ``nn.ConvNd`` arguments; subclasses add the Kolmogorov–Arnold part.
 
     ``ndim`` is fixed by the class for the ``…1d/2d/3d`` names and given explicitly to the ``…Nd`` ones.

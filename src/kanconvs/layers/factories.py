@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..bases import Basis, get_basis_class
+from .regularization import MultiplicativeNoiseInjection, NoiseInjection
 
 __all__ = [
     "ActLayer",
@@ -200,12 +201,22 @@ def create_activation(act: ActLayer, channels: int = 1, groups: int = 1, name: s
 
 
 # ------------------------------------------------------------------------------------------------------ dropout
-def create_dropout(p: float, ndim: int, name: str = "dropout") -> nn.Module:
-    """Channel-wise dropout (``DropoutNd``) as in the reference; identity for ``p == 0``."""
+DROPOUT_TYPES = ("dropout", "noise", "multiplicative_noise")
+
+
+def create_dropout(p: float, ndim: int, kind: str = "dropout", name: str = "dropout") -> nn.Module:
+    """Identity for ``p == 0``; else ``kind``: channel-wise dropout (``DropoutNd``, as the reference), ``"noise"``
+    (:class:`NoiseInjection`) or ``"multiplicative_noise"`` (:class:`MultiplicativeNoiseInjection`)."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
         raise ValueError(f"{name} must be a float in [0, 1), got {p!r}")
+    if kind not in DROPOUT_TYPES:
+        raise ValueError(f"dropout_type must be one of {DROPOUT_TYPES}, got {kind!r}")
     if p == 0:
         return nn.Identity()
+    if kind == "noise":
+        return NoiseInjection(p)
+    if kind == "multiplicative_noise":
+        return MultiplicativeNoiseInjection(p)
     return (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)[ndim - 1](p)
 
 

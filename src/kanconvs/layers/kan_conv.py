@@ -64,8 +64,11 @@ class KAConvNd(ConvBase):
         norm_layer: norm after the convolution (or before the basis, with ``norm_position="input"``): a name,
             a class, a callable or ``None``. ``norm_kwargs`` go to its constructor (e.g. ``affine=True``).
         activation: final activation (``"prelu"`` learns one slope per group).
-        dropout: channel-wise dropout probability, applied at ``dropout_placement``.
+        dropout: probability of the regulariser ``dropout_type`` (``"dropout"``: channel-wise dropout,
+            ``"noise"``: :class:`NoiseInjection`, ``"multiplicative_noise"``), applied at ``dropout_placement``.
         bias: add a learnable bias to the convolution.
+        activation_l1, activation_l2, weight_l1, weight_l2: penalty coefficients, reported by
+            ``regularization_loss()`` (see :class:`~kanconvs.layers.regularization.PenaltyMixin`).
         basis_init: initialisation of the basis weights (see :data:`BasisInit`).
         checkpoint_basis: in training, recompute the basis functions in the backward pass instead of storing their
             intermediates (less memory for a little time; the features fed to the convolution are stored either way).
@@ -98,9 +101,14 @@ class KAConvNd(ConvBase):
         activation: ActLayer = "silu",
         dropout: float = 0.0,
         dropout_placement: DropoutPlacement = "squashed",
+        dropout_type: str = "dropout",
         bias: bool = False,
         basis_init: BasisInit = "kaiming",
         checkpoint_basis: bool = True,
+        activation_l1: float = 0.0,
+        activation_l2: float = 0.0,
+        weight_l1: float = 0.0,
+        weight_l2: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -114,7 +122,7 @@ class KAConvNd(ConvBase):
         self.squash = create_squash(squash, self.groups)
         if dropout_placement not in _PLACEMENTS:
             raise ValueError(f"dropout_placement must be one of {_PLACEMENTS}, got {dropout_placement!r}")
-        self.dropout = create_dropout(dropout, self.ndim)
+        self.dropout = create_dropout(dropout, self.ndim, dropout_type)
         self.dropout_placement = dropout_placement
         if norm_position not in ("output", "input"):
             raise ValueError(f"norm_position must be 'output' or 'input', got {norm_position!r}")
@@ -127,6 +135,7 @@ class KAConvNd(ConvBase):
             raise ValueError(f"basis_init must be one of {_INITS}, got {basis_init!r}")
         self.basis_init = basis_init
         self.checkpoint_basis = bool(checkpoint_basis)
+        self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)
 
         # (C_out, C_in / g, F, *k): flattening dims 1–2 gives the grouped conv weight with no copy.
         self.weight = nn.Parameter(
@@ -187,7 +196,7 @@ class KAConvNd(ConvBase):
         y = self.act(self.norm(y))
         if self.dropout_placement == "output":
             y = self.dropout(y)
-        return y
+        return self._record_activation(y)
 
     def extra_repr(self) -> str:
         s = self.conv_repr()

@@ -62,6 +62,12 @@ class WavKANConvNd(ConvBase):
         base_activation: ActLayer = "silu",
         activation: ActLayer = None,
         checkpoint_wavelets: bool = True,
+        use_base: bool = True,
+        dropout_type: str = "dropout",
+        activation_l1: float = 0.0,
+        activation_l2: float = 0.0,
+        weight_l1: float = 0.0,
+        weight_l2: float = 0.0,
         ndim: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -72,16 +78,19 @@ class WavKANConvNd(ConvBase):
         self.wavelet_type = wavelet_type
         self.wavelet = get_wavelet(wavelet_type)
         self.features_per_channel = 2  # one conv over x plus one over the wavelet maps (per output channel)
-        self.use_base = True
+        self.use_base = bool(use_base)
+        self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)
         self.checkpoint_wavelets = checkpoint_wavelets
         self.base_activation = create_activation(base_activation, name="base_activation")
-        self.dropout = create_dropout(dropout, self.ndim)
+        self.dropout = create_dropout(dropout, self.ndim, dropout_type)
         self.norm = place(create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {})), device, dtype)
         self.act = place(create_activation(activation, out_channels, groups), device, dtype)
         self.scale = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.translation = nn.Parameter(torch.empty(out_channels, c_in, **factory))
         self.wavelet_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
-        self.base_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
+        self.base_weight = (
+            nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory)) if use_base else None
+        )
         self.out_weight = nn.Parameter(torch.empty(out_channels, c_out, *([1] * self.ndim), **factory))
         # The reference weights the Shannon wavelet by a Hamming window over the group's input channels.
         window = torch.hamming_window(c_in, periodic=False, dtype=torch.float64)
@@ -98,7 +107,8 @@ class WavKANConvNd(ConvBase):
         for w in (self.wavelet_weight, self.out_weight):
             nn.init.kaiming_uniform_(w, nonlinearity="linear")
         # The reference leaves its base conv at PyTorch's default init: U(±1/√fan_in).
-        nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
+        if self.base_weight is not None:
+            nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
         reset_parameters_of(self.norm)
 
     def _wavelet_branch(self, x: Tensor, scale: Tensor, translation: Tensor, weight: Tensor) -> Tensor:
@@ -118,7 +128,7 @@ class WavKANConvNd(ConvBase):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        base = self.conv(self.base_activation(x), self.base_weight)
+        base = self.conv(self.base_activation(x), self.base_weight) if self.base_weight is not None else None
         x = self.dropout(x)
         args = (x, self.scale, self.translation, self.wavelet_weight)
         if self.checkpoint_wavelets and self.training and torch.is_grad_enabled():
@@ -126,7 +136,8 @@ class WavKANConvNd(ConvBase):
         else:
             z = self._wavelet_branch(*args)
         z = self._conv(z, self.out_weight, None, 1, 0, 1, self.groups)
-        return self.act(self.norm(z + base))
+        y = self.act(self.norm(z if base is None else z + base))
+        return self._record_activation(y)
 
     def extra_repr(self) -> str:
         return f"{self.conv_repr()}, wavelet_type={self.wavelet_type!r}"
