@@ -82,6 +82,7 @@ class BenchConfig:
     repeats: int
     dtype: str
     compile: bool
+    variant: str = "conv"
 
     @property
     def memory_measure(self) -> str:
@@ -161,6 +162,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=sorted(_DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile every layer (the baselines too)")
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default="conv",
+        help="which layer of each family: the KA conv (default) or a variant built on it",
+    )
     parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
 
 
@@ -201,6 +208,7 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
         repeats=pick("repeats"),
         dtype=args.dtype,
         compile=args.compile,
+        variant=args.variant,
     )
 
 
@@ -316,14 +324,30 @@ def _floor(config: BenchConfig, features: int, groups: int) -> nn.Module:
     return nn.Conv2d(in_channels, config.out_channels, _KERNEL_SIZE, padding=_PADDING, groups=groups, bias=False)
 
 
+def _plain(family: str, c_in: int, c_out: int) -> nn.Module:
+    return kanconvs.create_conv(family, c_in, c_out, _KERNEL_SIZE, ndim=2, padding=_PADDING)
+
+
+def _bottleneck(family: str, c_in: int, c_out: int) -> nn.Module:
+    return kanconvs.BottleneckKAConv2d(c_in, c_out, _KERNEL_SIZE, padding=_PADDING, family=family)
+
+
+#: Layer builders ``(family, C_in, C_out) -> module``. For a variant, (b) stays the floor of the family's plain
+#: KA conv, so a ratio below 1 is what the variant saves.
+VARIANTS: dict[str, Callable[[str, int, int], nn.Module]] = {"conv": _plain, "bottleneck": _bottleneck}
+_VARIANT_LEGEND = {
+    "conv": "create_conv(family, {c_in}, {c_out}, 3, padding=1)",
+    "bottleneck": "BottleneckKAConv2d({c_in}, {c_out}, 3, padding=1, family=family)",
+}
+
+
 def _bench_family(
     family: str, config: BenchConfig, baseline: _Runner, floors: dict[tuple[int, int], _Runner]
 ) -> FamilyResult:
-    layer = kanconvs.create_conv(
-        family, config.in_channels, config.out_channels, _KERNEL_SIZE, ndim=2, padding=_PADDING
-    )
-    features = _required_int(layer, "features_per_channel", family)
-    groups = _required_int(layer, "groups", family)
+    layer = VARIANTS[config.variant](family, config.in_channels, config.out_channels)
+    plain = layer if config.variant == "conv" else _plain(family, config.in_channels, config.out_channels)
+    features = _required_int(plain, "features_per_channel", family)
+    groups = _required_int(plain, "groups", family)
     key = (features, groups)
     if key not in floors:
         floors[key] = _Runner(_floor(config, features, groups), features * config.in_channels, config)
@@ -420,12 +444,14 @@ def _errors(results: Sequence[FamilyResult]) -> list[str]:
 def _legend(config: BenchConfig) -> list[str]:
     shape = f"{config.batch}×{config.in_channels}×{config.size}×{config.size}"
     return [
-        f"layer: create_conv(family, {config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}, "
-        f"padding={_PADDING}) on input {shape}, dtype {config.dtype}{', torch.compile' if config.compile else ''}",
+        "layer: "
+        + _VARIANT_LEGEND[config.variant].format(c_in=config.in_channels, c_out=config.out_channels)
+        + f" on input {shape}, dtype {config.dtype}{', torch.compile' if config.compile else ''}",
         "ms/step: median over rounds of the mean fwd+bwd step time (no optimizer)",
         f"(a): Conv2d({config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}) + BatchNorm2d + ReLU",
         f"(b): Conv2d(F·{config.in_channels}, {config.out_channels}, {_KERNEL_SIZE}, groups=layer.groups), "
-        "F = layer.features_per_channel: the KA layer's conv arithmetic without the basis (the floor)",
+        "F = features per input channel of the family's plain KA conv: its conv arithmetic without the basis "
+        "(the floor; for a variant, ratios below 1 are what the variant saves)",
         f"peak mem: {config.memory_measure}",
         f"timing: {config.warmup} warm-up steps, then {config.repeats} interleaved rounds of {config.iters} steps",
     ]
