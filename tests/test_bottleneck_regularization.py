@@ -206,3 +206,16 @@ def test_dropout_placements_and_types(placement: str, kind: str) -> None:
 def test_mlp_l1_decay_reaches_the_hook() -> None:
     mlp = kanconvs.KANMLP([4, 8, 3], family="kagn", l1_decay=1e-3)
     assert regularization_loss(mlp).item() > 0
+
+
+def test_layers_with_recorded_penalties_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    layer = kanconvs.KAGNConv2d(3, 4, 3, activation_l1=1e-3).train()
+    layer(torch.randn(2, 3, 5, 5))
+    assert regularization_loss(layer).item() > 0
+    clone = copy.deepcopy(layer)
+    assert clone._activation_penalty is None
+    restored = pickle.loads(pickle.dumps(layer))
+    torch.testing.assert_close(restored.weight, layer.weight)

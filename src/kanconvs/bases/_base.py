@@ -34,7 +34,11 @@ class Basis(nn.Module):
 
     def forward(self, x: Tensor, prepend: Tensor | None = None) -> Tensor:
         """Evaluate the basis; ``prepend`` (shaped like ``x``) becomes function index 0 (the layer's base branch)."""
-        values = self.evaluate(x)
+        return self.stack(self.evaluate(x), prepend)
+
+    @staticmethod
+    def stack(values: Tensor | list[Tensor], prepend: Tensor | None = None) -> Tensor:
+        """``(B, C, K, *S)`` from a stacked tensor or a list of ``K`` maps, with ``prepend`` as function 0."""
         if isinstance(values, Tensor):
             if prepend is None:
                 return values

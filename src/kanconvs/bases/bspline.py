@@ -34,11 +34,17 @@ class _BSpline(torch.autograd.Function):
     ``d/dx B_{j,k} = k B_{j,k-1} / (t_{j+k} - t_j) - k B_{j+1,k-1} / (t_{j+k+1} - t_{j+1})``.
     """
 
+    generate_vmap_rule = True  # MoE experts evaluate bases under torch.vmap
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, knots: Tensor, order: int) -> Tensor:
+    def forward(x: Tensor, knots: Tensor, order: int) -> Tensor:
+        return _cox_de_boor(x.unsqueeze(2), knots, order)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, int], output: Tensor) -> None:
+        x, knots, order = inputs
         ctx.save_for_backward(x, knots)
         ctx.order = order
-        return _cox_de_boor(x.unsqueeze(2), knots, order)
 
     @staticmethod
     @once_differentiable

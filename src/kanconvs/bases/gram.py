@@ -7,7 +7,21 @@ from torch import Tensor, nn
 
 from ._base import DegreeBasis, register_basis
 
-__all__ = ["GramBasis"]
+__all__ = ["GramBasis", "gram_beta_scale", "gram_functions"]
+
+
+def gram_beta_scale(degree: int) -> list[float]:
+    """Constant multipliers of ``w_{i-1}`` in ``β_i`` for ``i = 2 … degree`` (Python floats: exact in any dtype)."""
+    return [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
+
+
+def gram_functions(x: Tensor, degree: int, weights: Tensor, activation: nn.Module) -> list[Tensor]:
+    """``activation(p_0 … p_degree)`` of ``x`` with recurrence coefficients ``weights`` (degree i uses w_{i-1})."""
+    p = [torch.ones_like(x), x]
+    w = weights.to(x.dtype)
+    for i, scale in enumerate(gram_beta_scale(degree), start=2):
+        p.append(x * p[i - 1] - (w[i - 1] * scale) * p[i - 2])
+    return [activation(q) for q in p[: degree + 1]]
 
 
 @register_basis("gram")
@@ -30,8 +44,7 @@ class GramBasis(DegreeBasis):
         super().__init__(degree)
         self.beta_weights = nn.Parameter(torch.zeros(degree + 1, device=device, dtype=dtype))
         self.activation = nn.SiLU() if activation is None else activation
-        # Constant multipliers of w_{i-1} for i = 2 … D, kept as Python floats so they are exact in any dtype.
-        self.beta_scale = [(2 * i - 1) * (i - 1) ** 2 * (4 * (i - 1) ** 2 - 1) / i**2 for i in range(2, degree + 1)]
+        self.beta_scale = gram_beta_scale(degree)
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:
@@ -39,11 +52,7 @@ class GramBasis(DegreeBasis):
         nn.init.normal_(self.beta_weights, mean=0.0, std=1.0 / (fan_in * (self.degree + 1)))
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
-        p = [torch.ones_like(x), x]
-        w = self.beta_weights.to(x.dtype)
-        for i in range(2, self.degree + 1):
-            p.append(x * p[i - 1] - (w[i - 1] * self.beta_scale[i - 2]) * p[i - 2])  # degree i uses w_{i-1}
-        return [self.activation(q) for q in p[: self.num_functions]]
+        return gram_functions(x, self.degree, self.beta_weights, self.activation)
 
     def extra_repr(self) -> str:
         return f"degree={self.degree}"

@@ -1,6 +1,7 @@
 """KA convolution layers: the generic N-D layer, the named families and the factories they use."""
 
-from . import bottleneck, families, kan_linear, regularization
+from . import attention, bottleneck, families, kan_linear, moe, peft, regularization
+from .attention import *  # noqa: F403
 from .bottleneck import *  # noqa: F403
 from .factories import (
     ActLayer,
@@ -17,6 +18,8 @@ from .factories import (
 from .families import *  # noqa: F403
 from .kan_conv import BasisInit, DropoutPlacement, KAConv1d, KAConv2d, KAConv3d, KAConvNd
 from .kan_linear import *  # noqa: F403
+from .moe import *  # noqa: F403
+from .peft import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .wavkan import WavKANConv1d, WavKANConv2d, WavKANConv3d, WavKANConvNd
 
@@ -46,3 +49,6 @@ __all__ += families.__all__
 __all__ += kan_linear.__all__
 __all__ += bottleneck.__all__
 __all__ += regularization.__all__
+__all__ += moe.__all__
+__all__ += peft.__all__
+__all__ += attention.__all__

@@ -135,7 +135,7 @@ class _ConvBuilder:
         return self.ndim
 
 
-def _same_padding(kernel_size: int | Sequence[int], dilation: int | Sequence[int]) -> int | tuple[int, ...]:
+def same_padding(kernel_size: int | Sequence[int], dilation: int | Sequence[int]) -> int | tuple[int, ...]:
     """``dilation·(k−1)/2`` per axis: the output keeps the input's size. Odd kernels only (symmetric padding)."""
     ks = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
     ds = (dilation,) if isinstance(dilation, int) else tuple(dilation)
@@ -171,8 +171,8 @@ class AxialRoPE(nn.Module):
     by the angle ``⟨p, f_j⟩`` at position ``p ∈ ℤ^ndim``. Axial frequencies give each axis ``d/(2·ndim)`` planes with
     ``f = e_axis · θ^{-2·ndim·i/d}``; ``mixed=True`` (RoPE-Mixed, Heo et al., 2024) makes the frequency vectors
     learnable, initialised as the axial ones under a random rotation of the axes per head. Either way the score
-    ``⟨R_p q, R_{p'} k⟩`` depends on positions only through ``p − p'``. Angles are computed in float32 (positions
-    times frequencies lose too much in 16 bits), and nothing depends on a fixed grid size.
+    ``⟨R_p q, R_{p'} k⟩`` depends on positions only through ``p − p'``. Angles are computed in at least float32
+    (positions times frequencies lose too much in 16 bits), and nothing depends on a fixed grid size.
 
     Args:
         head_dim: features per head; must be divisible by ``2·ndim``.
@@ -217,10 +217,10 @@ class AxialRoPE(nn.Module):
             self.freqs = nn.Parameter(torch.empty(ndim, num_heads, head_dim // 2, device=device, dtype=dtype))
             self.reset_parameters()
 
-    def axial_frequencies(self, device: torch.device | None = None) -> Tensor:
+    def axial_frequencies(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
         """Axial frequencies ``(ndim, 1, d/2)``: planes ``[a·m, (a+1)·m)`` turn with axis ``a`` (``m = d/(2·ndim)``)."""
         m = self.head_dim // (2 * self.ndim)
-        mag = self.theta ** (-torch.arange(m, device=device, dtype=torch.float32) * (2 * self.ndim) / self.head_dim)
+        mag = self.theta ** (-torch.arange(m, device=device, dtype=dtype) * (2 * self.ndim) / self.head_dim)
         return torch.block_diag(*([mag] * self.ndim)).unsqueeze(1)  # (ndim, 1, ndim·m)
 
     def reset_parameters(self) -> None:
@@ -233,10 +233,12 @@ class AxialRoPE(nn.Module):
         with torch.no_grad():
             self.freqs.copy_(torch.einsum("hab,bhj->ahj", q, axial.expand(-1, self.num_heads, -1)))
 
-    def angles(self, shape: Sequence[int], device: torch.device | None = None) -> Tensor:
-        """Rotation angles ``(heads or 1, N, d/2)`` in float32 for the positions of a ``shape`` grid (row-major)."""
-        freqs = self.freqs.float() if self.freqs is not None else self.axial_frequencies(device)
-        axes = [torch.arange(s, device=freqs.device, dtype=torch.float32) for s in shape]
+    def angles(
+        self, shape: Sequence[int], device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> Tensor:
+        """Rotation angles ``(heads or 1, N, d/2)`` for the positions of a ``shape`` grid (row-major order)."""
+        freqs = self.freqs.to(dtype) if self.freqs is not None else self.axial_frequencies(device, dtype)
+        axes = [torch.arange(s, device=freqs.device, dtype=dtype) for s in shape]
         pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, self.ndim)  # (N, ndim)
         # Broadcast-and-sum rather than a matmul: autocast would run a matmul in 16 bits.
         return (pos[:, :, None, None] * freqs).sum(1).transpose(0, 1)  # (heads, N, d/2)
@@ -247,17 +249,17 @@ class AxialRoPE(nn.Module):
             raise ValueError(
                 f"AxialRoPE({self.head_dim}, ndim={self.ndim}) got x of shape {tuple(x.shape)} for grid {tuple(shape)}"
             )
-        theta = self.angles(shape, x.device)
+        work = torch.promote_types(x.dtype, torch.float32)  # at least float32: positions × frequencies
+        theta = self.angles(shape, x.device, work)
         cos, sin = theta.cos(), theta.sin()
-        pairs = x.float().unflatten(-1, (-1, 2))  # (B, h, N, d/2, 2)
+        pairs = x.to(work).unflatten(-1, (-1, 2))  # (B, h, N, d/2, 2)
         x0, x1 = pairs[..., 0], pairs[..., 1]
         out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
         return out.flatten(-2).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"head_dim={self.head_dim}, ndim={self.ndim}, num_heads={self.num_heads}, theta={self.theta}, " + (
-            f"mixed={self.mixed}"
-        )
+        shape = f"head_dim={self.head_dim}, ndim={self.ndim}, num_heads={self.num_heads}"
+        return f"{shape}, theta={self.theta}, mixed={self.mixed}"
 
 
 # -------------------------------------------------------------------------------------------- self-attention
@@ -334,7 +336,7 @@ class KASelfAttentionNd(nn.Module):
             raise ValueError(f"attn_dropout must be a float in [0, 1), got {attn_dropout!r}")
         self.attn_dropout = float(attn_dropout)
         self.kernel_size = kernel_size
-        padding = _same_padding(kernel_size, dilation)
+        padding = same_padding(kernel_size, dilation)
 
         ndim = _resolve_ndim(self._ndim, ndim, family, type(self).__name__)
         build = _ConvBuilder(family, ndim, family_kwargs, device, dtype)
@@ -448,7 +450,8 @@ class KAFocalModulationNd(nn.Module):
         global_context: ``"focalnet"`` (GELU of the spatial mean of the last level, as FocalNet) or
             ``"reference"`` (spatial mean of the gated sum of the levels, no activation, as torch-conv-kan).
         focal_activation: extra activation after each focal convolution (FocalNet's GELU after a plain depthwise
-            conv; KA convolutions already end in their family's activation, hence ``None``).
+            conv; KA convolutions already end in their family's activation, hence ``None``). One module serves
+            every level, so a learnable one (``"prelu"``) is shared.
         **family_kwargs: passed to every KA convolution (``degree=``, ``norm_layer=``, ``dropout=`` …).
 
     Example:
@@ -514,12 +517,9 @@ class KAFocalModulationNd(nn.Module):
         if focal_family is not None:
             focal_build = _ConvBuilder(focal_family, self.ndim, family_kwargs, device, dtype)
         self.focal_layers = nn.ModuleList(
-            nn.Sequential(
-                focal_build(channels, channels, k, padding=k // 2, groups=channels),
-                place(create_activation(focal_activation, name="focal_activation"), device, dtype),
-            )
-            for k in self.kernel_sizes
+            focal_build(channels, channels, k, padding=k // 2, groups=channels) for k in self.kernel_sizes
         )
+        self.focal_act = place(create_activation(focal_activation, name="focal_activation"), device, dtype)
         self.global_act = nn.GELU() if global_context == "focalnet" else nn.Identity()
         norm = create_norm(post_norm, channels, self.ndim, **dict(post_norm_kwargs or {}))
         self.post_norm = place(norm, device, dtype)
@@ -531,7 +531,7 @@ class KAFocalModulationNd(nn.Module):
         q, ctx, gates = torch.split(self.f(x), [c, c, levels + 1], dim=1)
         ctx_all = torch.zeros_like(ctx)
         for level, layer in enumerate(self.focal_layers):  # levels are sequential: each widens the last
-            ctx = layer(ctx)
+            ctx = self.focal_act(layer(ctx))
             ctx_all = ctx_all + ctx * gates[:, level : level + 1]
         source = ctx if self.global_context == "focalnet" else ctx_all
         ctx_global = self.global_act(source.mean(space, keepdim=True))

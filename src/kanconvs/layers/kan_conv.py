@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import torch
@@ -165,8 +165,12 @@ class KAConvNd(ConvBase):
         self.basis.reset_parameters(fan_in=self.in_channels * receptive)
         reset_parameters_of(self.norm, self.input_norm)
 
-    def features(self, x: Tensor) -> Tensor:
-        """The feature maps fed to the convolution: ``(B, C_in · F, *S)``, channel-major."""
+    def features(self, x: Tensor, basis: Callable[..., Tensor] | None = None) -> Tensor:
+        """The feature maps fed to the convolution: ``(B, C_in · F, *S)``, channel-major.
+
+        ``basis(h, prepend=None)`` replaces ``self.basis`` (PEFT evaluates an extended basis through the same path).
+        """
+        basis = self.basis if basis is None else basis
         placement = self.dropout_placement
         if placement == "full":
             x = self.dropout(x)
@@ -179,15 +183,15 @@ class KAConvNd(ConvBase):
         if placement == "squashed":
             h = self.dropout(h)
         if placement == "basis":
-            values = self.basis(h)  # (B, C, K, *S)
+            values = basis(h)  # (B, C, K, *S)
             values = self.dropout(values.flatten(1, 2)).view_as(values)
             feats = values if base is None else torch.cat([base.unsqueeze(2).to(values.dtype), values], dim=2)
         else:
             if self.checkpoint_basis and self.training and torch.is_grad_enabled():
                 # Recompute the basis in the backward pass: only its inputs are stored, not every recurrence step.
-                feats = checkpoint(self.basis, h, base, use_reentrant=False)
+                feats = checkpoint(basis, h, base, use_reentrant=False)
             else:
-                feats = self.basis(h, prepend=base)  # (B, C, F, *S)
+                feats = basis(h, base)  # (B, C, F, *S)
         return feats.flatten(1, 2).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:

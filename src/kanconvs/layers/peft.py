@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from ..bases.gram import GramBasis
+from ..bases import Basis
+from ..bases.gram import GramBasis, gram_functions
 from .families import KAGNConvNd
 
 __all__ = ["PEFTKAGNConv", "count_trainable_parameters", "merge_kagn", "wrap_kagn"]
-
-_HALF = (torch.float16, torch.bfloat16)
 
 
 def _check_degrees(trainable_degrees: Sequence[int], degree: int) -> tuple[int, ...]:
@@ -61,18 +60,20 @@ class PEFTKAGNConv(nn.Module):
     entry                         value
     ============================  =====================================================================
     ``0 … D-1``                   ``w_j``, plus ``beta_delta[k]`` when degree ``j + 1`` is trainable
-    ``D … N-1`` (new degrees)     ``beta_extra``: degree ``D + j`` uses ``beta_extra[j - 1]``
+    ``D … N-1`` (new degrees)     ``beta_extra``: new degree ``D + j`` uses ``beta_extra[j - 1]`` (``D ≥ 1``)
     ``N``                         ``w_D`` (unused by the recurrence, as in the original layer)
     ============================  =====================================================================
 
     Degrees 0 and 1 have no coefficient, so ``beta_delta`` only has entries for the trainable degrees ``≥ 2``
-    (``beta_delta_degrees``) and ``beta_extra`` only for new degrees ``≥ 2`` (all of them unless ``D = 0``): every
-    parameter enters the output (no unused parameters under ``DistributedDataParallel``). :meth:`fuse` copies
-    exactly these tensors into a plain layer, so its output equals this module's.
+    (``beta_delta_degrees``) and ``beta_extra`` only for new degrees ``≥ 2`` (``beta_extra_degrees``; all new degrees
+    unless ``D = 0``, where degree 2 uses ``beta_extra[0]``): every parameter enters the output (no unused parameters
+    under ``DistributedDataParallel``). :meth:`fuse` copies exactly these tensors into a plain layer, so its output
+    equals this module's.
 
     The wrapped layer's parameters are shared, not copied, and frozen in place (``requires_grad=False``); with
     ``freeze_norm=False`` the norm's parameters are made trainable. Running statistics of a batch norm still update
-    in training mode (put the norm in ``eval()`` to keep them).
+    in training mode (put the norm in ``eval()`` to keep them). The layer's penalties (``activation_l1`` …) apply to
+    this module's output and, for the weight penalties, to the new weights as well (:meth:`regularization_loss`).
 
     Args:
         layer: the pretrained Gram convolution (any ``ndim``, any ``groups``; a compat ``KAGNConv2DLayer`` too).
@@ -128,8 +129,6 @@ class PEFTKAGNConv(nn.Module):
         self.freeze_norm = bool(freeze_norm)
         self.beta_delta_degrees = tuple(d for d in self.trainable_degrees if d >= 2)
         self.beta_extra_degrees = tuple(d for d in range(degree + 1, self.new_degree + 1) if d >= 2)
-        # The Gram recurrence constants up to degree N, from GramBasis itself (a meta-device instance costs nothing).
-        self._beta_scale = GramBasis(self.new_degree, device="meta").beta_scale
         # Geometry, as on the wrapped layer (models read these).
         self.in_channels, self.out_channels = layer.in_channels, layer.out_channels
         self.kernel_size, self.stride, self.padding = layer.kernel_size, layer.stride, layer.padding
@@ -164,10 +163,14 @@ class PEFTKAGNConv(nn.Module):
             if p is not None:
                 nn.init.zeros_(p)
 
+    @property
+    def _gram(self) -> GramBasis:
+        return cast(GramBasis, self.layer.basis)  # checked in __init__
+
     # ------------------------------------------------------------------------------------------ effective tensors
     def effective_weight(self) -> Tensor:
         """The convolution weight of degrees ``0 … N``: ``(C_out, C_in / groups, F + E, *kernel_size)``."""
-        weight = self.layer.weight
+        weight: Tensor = self.layer.weight
         if self.weight_extra is not None:
             weight = torch.cat([weight, self.weight_extra], dim=2)
         if self.weight_delta is not None:
@@ -176,51 +179,23 @@ class PEFTKAGNConv(nn.Module):
 
     def effective_beta(self) -> Tensor:
         """The recurrence coefficients of a degree-``N`` Gram basis (see the table above): ``(N + 1,)``."""
-        beta = self.layer.basis.beta_weights
+        beta: Tensor = self._gram.beta_weights
         d = self.degree
         full = torch.cat([beta[:d], beta.new_zeros(self.extra_degrees), beta[d:]])  # w_D moves to the unused end
-        added = [p for p in (self.beta_delta, self.beta_extra) if p is not None]
+        added: list[Tensor] = [p for p in (self.beta_delta, self.beta_extra) if p is not None]
         if added:
             full = full.index_add(0, self.beta_index, added[0] if len(added) == 1 else torch.cat(added))
         return full
 
     # --------------------------------------------------------------------------------------------------- forward
-    def _basis(self, h: Tensor, beta: Tensor, prepend: Tensor | None) -> Tensor:
-        """Gram functions ``0 … N`` of ``h`` with coefficients ``beta``, as :class:`GramBasis` computes them."""
-        w = beta.to(h.dtype)
-        p = [torch.ones_like(h), h]
-        for i in range(2, self.new_degree + 1):
-            p.append(h * p[i - 1] - (w[i - 1] * self._beta_scale[i - 2]) * p[i - 2])  # degree i uses w_{i-1}
-        activation = self.layer.basis.activation
-        values = [activation(q) for q in p[: self.new_degree + 1]]
-        if prepend is not None:
-            values = [prepend.to(values[0].dtype), *values]
-        return torch.stack(values, dim=2)  # (B, C, F', *S)
+    def _basis(self, h: Tensor, beta: Tensor, prepend: Tensor | None = None) -> Tensor:
+        """Gram functions ``0 … N`` of ``h`` with coefficients ``beta``, stacked as :class:`GramBasis` does."""
+        return Basis.stack(gram_functions(h, self.new_degree, beta, self._gram.activation), prepend)
 
     def features(self, x: Tensor) -> Tensor:
         """The wrapped layer's feature maps, with the basis extended to degree ``N``: ``(B, C_in · (F + E), *S)``."""
-        layer = self.layer  # the same pipeline as KAConvNd.features, with the extended basis
-        placement = layer.dropout_placement
-        if placement == "full":
-            x = layer.dropout(x)
-        base = layer.base_activation(x) if layer.base_activation is not None else None
-        h = layer.dropout(x) if placement == "basis_input" else x
-        h = layer.input_norm(h)
-        if h.dtype in _HALF:
-            h = h.float()
-        h = layer.squash(h)
-        if placement == "squashed":
-            h = layer.dropout(h)
         beta = self.effective_beta()
-        if placement == "basis":
-            values = self._basis(h, beta, None)
-            values = layer.dropout(values.flatten(1, 2)).view_as(values)
-            feats = values if base is None else torch.cat([base.unsqueeze(2).to(values.dtype), values], dim=2)
-        elif layer.checkpoint_basis and layer.training and torch.is_grad_enabled():
-            feats = checkpoint(self._basis, h, beta, base, use_reentrant=False)
-        else:
-            feats = self._basis(h, beta, base)
-        return feats.flatten(1, 2).to(x.dtype)
+        return self.layer.features(x, basis=lambda h, prepend=None: self._basis(h, beta, prepend))
 
     def forward(self, x: Tensor) -> Tensor:
         layer = self.layer
@@ -229,7 +204,22 @@ class PEFTKAGNConv(nn.Module):
         y = layer.act(layer.norm(y))
         if layer.dropout_placement == "output":
             y = layer.dropout(y)
-        return y
+        return layer._record_activation(y)  # the layer's activation penalties see the PEFT output
+
+    def regularization_loss(self) -> Tensor | None:
+        """The wrapped layer's weight penalties (``weight_l1``, ``weight_l2``) on the new weights.
+
+        On ``weight_delta`` they pull the fine-tuned weights toward the pretrained ones. (The wrapped layer reports
+        its activation penalty, now of this module's output, and the constant penalty of its frozen weight.)
+        """
+        l1, l2 = self.layer.weight_l1, self.layer.weight_l2
+        terms: list[Tensor] = []
+        for p in (self.weight_delta, self.weight_extra):
+            if p is not None and l1:
+                terms.append(l1 * p.abs().sum())
+            if p is not None and l2:
+                terms.append(l2 * p.square().sum())
+        return torch.stack([t.float() for t in terms]).sum() if terms else None
 
     # ------------------------------------------------------------------------------------------------------ fuse
     @torch.no_grad()
@@ -241,16 +231,18 @@ class PEFTKAGNConv(nn.Module):
         """
         layer = self.layer
         beta = self.effective_beta()
-        basis = GramBasis(
-            self.new_degree, copy.deepcopy(layer.basis.activation), device=beta.device, dtype=beta.dtype
-        )
+        basis = GramBasis(self.new_degree, copy.deepcopy(self._gram.activation), device=beta.device, dtype=beta.dtype)
         basis.beta_weights.copy_(beta)
         weight = nn.Parameter(self.effective_weight().detach().clone())
-        # deepcopy with the new weight and basis pre-seeded in the memo: the old ones are never copied.
-        fused = copy.deepcopy(layer, memo={id(layer.weight): weight, id(layer.basis): basis})
+        # deepcopy with the new weight and basis pre-seeded in the memo: the old ones are never copied. A recorded
+        # activation penalty is part of an autograd graph, which deepcopy refuses: the copy starts without one.
+        memo: dict[int, object] = {id(layer.weight): weight, id(layer.basis): basis}
+        if layer._activation_penalty is not None:
+            memo[id(layer._activation_penalty)] = None
+        fused = copy.deepcopy(layer, memo)
         fused.features_per_channel = weight.shape[2]
         if isinstance(getattr(fused, "degree", None), int):  # the reference-compatible classes record their degree
-            fused.degree = self.new_degree
+            setattr(fused, "degree", self.new_degree)  # noqa: B010
         fused.requires_grad_(True)
         return fused
 
@@ -267,7 +259,7 @@ class PEFTKAGNConv(nn.Module):
 
 # ------------------------------------------------------------------------------------------------- whole models
 def _replace(model: nn.Module, target: type[nn.Module], build: Callable[[nn.Module], nn.Module]) -> nn.Module:
-    """Replace every ``target`` sub-module by ``build(module)``; all are built before any is replaced.
+    """Replace every ``target`` sub-module by ``build(module)``; all are built before any is replaced (atomic).
 
     Shared sub-modules are built once (and stay shared). Nothing is searched below a replaced module. Returns the
     model, or ``build(model)`` when the model itself is a ``target``.
@@ -277,7 +269,9 @@ def _replace(model: nn.Module, target: type[nn.Module], build: Callable[[nn.Modu
     sites: list[tuple[nn.Module, str, nn.Module]] = []
 
     def visit(parent: nn.Module) -> None:
-        for name, child in parent.named_children():
+        for name, child in parent._modules.items():  # not named_children(): it skips repeats of a shared module
+            if child is None:
+                continue
             if isinstance(child, target):
                 sites.append((parent, name, child))
             elif not isinstance(child, PEFTKAGNConv):  # never re-enter a wrapper
@@ -285,9 +279,15 @@ def _replace(model: nn.Module, target: type[nn.Module], build: Callable[[nn.Modu
 
     visit(model)
     built: dict[int, nn.Module] = {}
-    for _, _, child in sites:
-        if id(child) not in built:
-            built[id(child)] = build(child)
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for _, _, child in sites:
+            if id(child) not in built:
+                built[id(child)] = build(child)
+    except Exception:
+        for p, flag in flags:  # building a wrapper freezes its layer: undo that too
+            p.requires_grad_(flag)
+        raise
     for parent, name, child in sites:
         setattr(parent, name, built[id(child)])
     return model

@@ -125,6 +125,12 @@ class PenaltyMixin:
             self._activation_penalty = term
         return y
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The recorded term is a live autograd tensor: copies and pickles start without it.
+        state = self.__dict__.copy()
+        state["_activation_penalty"] = None
+        return state
+
     def regularization_loss(self) -> Tensor | None:
         terms: list[Tensor] = []
         if self._activation_penalty is not None:

@@ -1,0 +1,273 @@
+"""torch-conv-kan's attention layers (``kan_convs/attention_conv.py``) with the reference's names and signatures.
+
+Thin subclasses of :class:`~kanconvs.layers.attention.KASelfAttentionNd` and
+:class:`~kanconvs.layers.attention.KAFocalModulationNd`, so code written for torch-conv-kan runs unchanged and gets
+the fixed layers:
+
+- γ scales the attention (``norm(x + γ·attn)``), so a fresh block returns ``norm(x)`` instead of ``norm(attn)``;
+- scores are scaled by 1/√C and computed by ``scaled_dot_product_attention``;
+- q, k, v always keep the spatial size: ``padding`` may be the reference's default 0 or the size-preserving
+  ``dilation·(kernel_size−1)/2`` (both mean the latter; the reference crashed on 0), anything else raises, and so does
+  ``stride != 1`` (the residual needs the input's shape);
+- the RoPE variants rotate by the real feature-map grid (any shape, any rank), with no CLS-token offset;
+- ``BottleNeckSelfReLUKANtention3D`` is 3-D (the reference built the 2-D layer);
+- the depthwise focal convolutions have the correct channel-major basis layout.
+
+What stays as in the reference: single head; the outer norm (``norm_layer(input_dim, affine=…)``, by default
+BatchNorm1d / channel LayerNorm (eps 1e-6, timm's ``LayerNorm2d``) / BatchNorm3d) after the residual sum; focal
+modulation's global context is the mean of the gated sum of the levels (``global_context="reference"``; FocalNet's
+GELU of the last level is available in :class:`~kanconvs.layers.attention.KAFocalModulationNd`).
+
+The ``…ND`` classes take the convolution class as ``conv_kan_layer``: a compat class (``KAGNConv2DLayer`` …) or a
+torch-style class of :mod:`kanconvs` (``KAGNConv2d``, or ``KAGNConvNd`` with ``ndim=`` in the keyword arguments).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from torch import nn
+
+from ..layers.attention import AxialRoPE, ConvFactory, KAFocalModulationNd, KASelfAttentionNd, same_padding
+from ..layers.factories import create_norm
+from . import kan_convs
+
+_BATCH_NORMS: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+
+
+def _is_unit(value: Any) -> bool:
+    return value == 1 or (isinstance(value, (tuple, list)) and all(v == 1 for v in value))
+
+
+def _check_padding(padding: Any, same: int | tuple[int, ...]) -> None:
+    """The reference default 0 and the size-preserving padding are accepted (both give the latter)."""
+    values = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,)
+    wanted = same if isinstance(same, tuple) else (same,)
+    if all(v == 0 for v in values) or values == wanted or (len(set(wanted)) == 1 and set(values) == set(wanted)):
+        return
+    raise ValueError(
+        f"padding must be 0 (the reference default) or the size-preserving {same!r} for self-attention, got "
+        f"{padding!r}: q, k and v must keep the input's spatial size"
+    )
+
+
+class SelfKANtentionND(KASelfAttentionNd):
+    """torch-conv-kan's ``SelfKANtentionND(input_dim, conv_kan_layer, inner_projection=None, **kankwargs)``.
+
+    ``kankwargs`` must contain ``kernel_size``; ``stride``, ``padding``, ``dilation`` and ``groups`` set the q, k, v
+    convolutions' geometry (see the module notes), every other keyword goes to ``conv_kan_layer``. ``norm_layer`` (and
+    ``affine``, default ``True``) also build the outer norm.
+
+    Example:
+        >>> import torch
+        >>> from kanconvs.compat import KAGNConv2DLayer
+        >>> attn = SelfKANtentionND(8, KAGNConv2DLayer, kernel_size=3, padding=1, norm_layer=nn.BatchNorm2d)
+        >>> attn(torch.randn(2, 8, 5, 7)).shape
+        torch.Size([2, 8, 5, 7])
+    """
+
+    def __init__(
+        self, input_dim: int, conv_kan_layer: ConvFactory, inner_projection: int | None = None, **kankwargs: Any
+    ) -> None:
+        if "kernel_size" not in kankwargs:
+            raise TypeError(f"{type(self).__name__} requires the keyword argument kernel_size")
+        kernel_size = kankwargs.pop("kernel_size")
+        stride = kankwargs.pop("stride", 1)
+        if not _is_unit(stride):
+            raise ValueError(
+                f"stride must be 1 for self-attention (the residual needs the input's shape), got {stride!r}"
+            )
+        dilation = kankwargs.pop("dilation", 1)
+        _check_padding(kankwargs.pop("padding", 0), same_padding(kernel_size, dilation))
+        groups = kankwargs.pop("groups", 1)
+        norm_layer = kankwargs.get("norm_layer")
+        affine = kankwargs.get("affine", True)
+        super().__init__(
+            input_dim, kernel_size, family=conv_kan_layer, inner_projection=inner_projection, dilation=dilation,
+            groups=groups, **kankwargs,
+        )  # fmt: skip
+        if norm_layer is None:  # the reference's defaults per rank (timm's LayerNorm2d in 2-D)
+            self.norm = create_norm("layer", input_dim, 2) if self.ndim == 2 else _BATCH_NORMS[self.ndim](input_dim)
+        else:
+            self.norm = create_norm(norm_layer, input_dim, self.ndim, affine=affine)
+        self.input_dim = input_dim
+
+
+class RoPESelfKANtentionND(SelfKANtentionND):
+    """torch-conv-kan's ``RoPESelfKANtentionND(*args, rope_theta=10.0, rope_mixed=True, **kwargs)``.
+
+    Rotary position embedding over the actual grid of any 1-, 2- or 3-D input (:class:`AxialRoPE`, one head); the
+    attention width (``inner_projection`` or ``input_dim``) must be divisible by ``2·ndim``.
+
+    Example:
+        >>> import torch
+        >>> from kanconvs.compat import KAGNConv2DLayer
+        >>> attn = RoPESelfKANtentionND(8, KAGNConv2DLayer, kernel_size=3, padding=1)
+        >>> attn(torch.randn(2, 8, 5, 7)).shape
+        torch.Size([2, 8, 5, 7])
+    """
+
+    def __init__(self, *args: Any, rope_theta: float = 10.0, rope_mixed: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rope_mixed = rope_mixed
+        self.rope = AxialRoPE(self.head_dim, self.ndim, self.num_heads, rope_theta, rope_mixed)
+
+
+class KANFocalModulationND(KAFocalModulationNd):
+    """torch-conv-kan's ``KANFocalModulationND(dim, conv_kan_layer, focal_norm_layer, focal_window, focal_level, …)``.
+
+    ``focal_norm_layer`` is ``{"layer": norm class, "params": kwargs}`` for the post-modulation norm (used when
+    ``use_postln_in_modulation``); ``kan_params`` go to every KA convolution.
+
+    Example:
+        >>> import torch
+        >>> from kanconvs.compat import KAGNConv2DLayer
+        >>> fm = KANFocalModulationND(8, KAGNConv2DLayer, {"layer": nn.BatchNorm2d, "params": {}}, 3, 2)
+        >>> fm(torch.randn(2, 8, 6, 5)).shape
+        torch.Size([2, 8, 6, 5])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        conv_kan_layer: ConvFactory,
+        focal_norm_layer: Mapping[str, Any],
+        focal_window: int,
+        focal_level: int,
+        focal_factor: int = 2,
+        use_postln_in_modulation: bool = False,
+        normalize_modulator: bool = False,
+        full_kan: bool = True,
+        **kan_params: Any,
+    ) -> None:
+        if not isinstance(focal_norm_layer, Mapping) or "layer" not in focal_norm_layer:
+            raise ValueError(
+                f"focal_norm_layer must be a dict {{'layer': norm class, 'params': {{}}}}, got {focal_norm_layer!r}"
+            )
+        super().__init__(
+            dim, family=conv_kan_layer, focal_family=_FOCAL_SUBSTITUTES.get(conv_kan_layer), focal_level=focal_level,
+            focal_window=focal_window, focal_factor=focal_factor, normalize_modulator=normalize_modulator,
+            post_norm=focal_norm_layer["layer"] if use_postln_in_modulation else None,
+            post_norm_kwargs=focal_norm_layer.get("params") if use_postln_in_modulation else None,
+            full_kan=full_kan, global_context="reference", **kan_params,
+        )  # fmt: skip
+        self.dim = dim
+        self.use_postln_in_modulation = use_postln_in_modulation
+
+
+# ------------------------------------------------------------------------------- focal layers of bottleneck blocks
+def _without(fn: ConvFactory, *keys: str) -> ConvFactory:
+    """``fn`` ignoring bottleneck-only keywords: the reference's focal layers of a bottleneck block are plain KAGN."""
+
+    def build(*args: Any, **kwargs: Any) -> nn.Module:
+        return fn(*args, **{k: v for k, v in kwargs.items() if k not in keys})
+
+    return build
+
+
+_BOTTLENECK_ONLY = ("dim_reduction", "min_internal")
+# The reference runs the depthwise focal levels of a (bottleneck) KAGN block with a plain KAGN convolution.
+_FOCAL_SUBSTITUTES: dict[Any, ConvFactory] = {
+    getattr(kan_convs, f"BottleNeckKAGNConv{d}DLayer"): _without(
+        getattr(kan_convs, f"KAGNConv{d}DLayer"), *_BOTTLENECK_ONLY
+    )
+    for d in (1, 2, 3)
+}
+
+
+# ------------------------------------------------------------------------------------------ fixed-rank wrappers
+# Generated from one parameter list each so that ``inspect.signature`` shows exactly the reference's signature.
+_P = inspect.Parameter
+_NORM = object()  # replaced by BatchNorm{d}d per rank
+
+
+def _params(*spec: tuple[str, Any]) -> list[inspect.Parameter]:
+    return [_P(n, _P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec]
+
+
+_CONVS = {
+    "kagn": "KAGNConv{d}DLayer",
+    "relukan": "ReLUKANConv{d}DLayer",
+    "bottleneck_kagn": "BottleNeckKAGNConv{d}DLayer",
+    "bottleneck_relukan": "BottleNeckReLUKANConv{d}DLayer",
+}
+
+
+def _attention_init(parent: Callable[..., None], conv: ConvFactory, values: dict[str, Any], extra: dict) -> None:
+    parent(values.pop("input_dim"), conv, **values, **extra)
+
+
+def _focal_init(parent: Callable[..., None], conv: ConvFactory, values: dict[str, Any], extra: dict) -> None:
+    norm_layer = values.pop("norm_layer")
+    # Bottleneck widths are for the convolutions only (the reference passed them to the post norm too, and crashed).
+    params = {k: v for k, v in extra.items() if k not in _BOTTLENECK_ONLY}
+    parent(
+        values.pop("input_dim"), conv, {"layer": norm_layer, "params": params}, values.pop("focal_window"),
+        values.pop("focal_level"), norm_layer=norm_layer, **values, **extra,
+    )  # fmt: skip
+
+
+def _make_wrapper(
+    name: str, base: type, kind: str, params: list[inspect.Parameter], ndim: int, init: Callable[..., None]
+) -> type:
+    params = [p.replace(default=_BATCH_NORMS[ndim]) if p.default is _NORM else p for p in params]
+    signature = inspect.Signature(
+        [_P("input_dim", _P.POSITIONAL_OR_KEYWORD), *params, _P("norm_kwargs", _P.VAR_KEYWORD)]
+    )
+    conv = getattr(kan_convs, _CONVS[kind].format(d=ndim))
+    base_init: Callable[..., None] = vars(base)["__init__"]  # every base defines its own
+
+    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        init(partial(base_init, self), conv, values, values.pop("norm_kwargs"))
+
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_P("self", _P.POSITIONAL_OR_KEYWORD), *signature.parameters.values()]
+    )
+    cls = type(name, (base,), {"__init__": __init__, "__module__": __name__, "__qualname__": name})
+    cls.__doc__ = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` with {kind} convolutions, {ndim}-D."
+    return cls
+
+
+_GEOMETRY = (("groups", 1), ("padding", 0), ("stride", 1), ("dilation", 1), ("dropout", 0.0))
+_KAGN = (("inner_projection", None), ("kernel_size", 3), ("degree", 3), *_GEOMETRY)
+_RELU = (("inner_projection", None), ("kernel_size", 3), ("g", 5), ("k", 3), ("train_ab", True), *_GEOMETRY)
+_FOCAL = (
+    ("focal_window", 3), ("focal_level", 2), ("focal_factor", 2), ("use_postln_in_modulation", True),
+    ("normalize_modulator", True), ("full_kan", True), ("degree", 3), ("dropout", 0.0),
+)  # fmt: skip
+_WRAPPERS: dict[str, tuple[type, str, list[inspect.Parameter], Callable[..., None]]] = {
+    "SelfKAGNtention{d}D": (SelfKANtentionND, "kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_init),
+    "BottleNeckSelfKAGNtention{d}D": (
+        SelfKANtentionND, "bottleneck_kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_init
+    ),
+    "RoPEBottleNeckSelfKAGNtention{d}D": (
+        RoPESelfKANtentionND, "bottleneck_kagn",
+        _params(*_KAGN, ("rope_theta", 10.0), ("rope_mixed", True), ("norm_layer", _NORM)), _attention_init,
+    ),
+    "SelfReLUKANtention{d}D": (SelfKANtentionND, "relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_init),
+    "BottleNeckSelfReLUKANtention{d}D": (
+        SelfKANtentionND, "bottleneck_relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_init
+    ),
+    "KAGNFocalModulation{d}D": (KANFocalModulationND, "kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_init),
+    "BottleNeckKAGNFocalModulation{d}D": (
+        KANFocalModulationND, "bottleneck_kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_init
+    ),
+}  # fmt: skip
+
+for _template, (_base, _kind, _wrapper_params, _init) in _WRAPPERS.items():
+    for _d in (1, 2, 3):
+        _name = _template.format(d=_d)
+        globals()[_name] = _make_wrapper(_name, _base, _kind, _wrapper_params, _d, _init)
+
+__all__ = [
+    "KANFocalModulationND",
+    "RoPESelfKANtentionND",
+    "SelfKANtentionND",
+    *[t.format(d=d) for t in _WRAPPERS for d in (1, 2, 3)],
+]

@@ -1,0 +1,328 @@
+"""torch-conv-kan's mixture-of-experts convolutions (``moe_kan``, ``kagn_bottleneck_conv``) with the reference's
+names, signatures and defaults.
+
+They are thin subclasses of :class:`~kanconvs.layers.moe.MoEKAConvNd` and
+:class:`~kanconvs.layers.moe.MoEBottleneckKAConvNd`: experts are stacked and vmapped (no loop over experts), gating
+is corrected (top-k on the logits, then softmax; the load estimate compares logits with logits), experts start
+independent, and no parameter is left unused. As in the reference, ``forward(x, train=True, loss_coef=None)``
+returns ``(y, aux_loss)``; ``train`` is ignored (``self.training`` decides) and ``loss_coef=None`` means the
+layer's ``loss_coef`` (1e-2). The same loss is also reported by ``regularization_loss()``: add either the tuple's
+loss or :func:`~kanconvs.layers.regularization.regularization_loss`, not both.
+
+Deviations, each forced by the fixes above:
+
+* ``w_noise`` exists only with ``noisy_gating=True`` (with ``False`` the reference keeps it unused).
+* Experts may not use norms with running statistics, so ``MoEWavKANConv*DLayer`` default to ``InstanceNorm``
+  (the reference's WavKAN experts default to ``BatchNorm``); passing a BatchNorm raises.
+* ``MoEBottleNeckKAGNConv*DLayer``: ``dropout`` is noise injection on the bottleneck's input (the reference
+  injects it into the experts' basis); the reference's unused outer gate parameters are gone.
+* Parameters live under ``experts.*`` (stacked) and ``gate.w_gate`` / ``gate.w_noise``; reference MoE checkpoints
+  are not converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers.bottleneck import bottleneck_width
+from ..layers.kan_linear import KAGNLinear
+from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
+from . import kan_convs
+from .kan_convs import _check_rank
+
+_FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
+_INSTANCE_NORMS = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+# The reference finds the rank of an expert class by membership in a list; unknown classes crashed later.
+_EXPERT_RANKS: dict[Any, int] = {
+    getattr(kan_convs, f"{name}Conv{d}DLayer"): d for name in (*_FAMILIES, "BottleNeckKAGN") for d in (1, 2, 3)
+}
+
+
+class _ReferenceExpert:
+    """Builds a reference-signature expert, ``conv_class(in, out, kernel_size=, stride=, padding=, **kan_kwargs)``,
+    from :class:`MoEKAConvNd`'s factory call (a class, not a closure, so layers stay picklable)."""
+
+    def __init__(self, conv_class: Callable[..., nn.Module]) -> None:
+        self.conv_class = conv_class
+
+    def __call__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: int,
+        *,
+        ndim: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **kan_kwargs: Any,
+    ) -> nn.Module:
+        expert = self.conv_class(
+            in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            groups=groups, **kan_kwargs,
+        )  # fmt: skip
+        return expert.to(device=device, dtype=dtype) if device is not None or dtype is not None else expert
+
+
+def _reference_loss(layer: MoEKAConvNd, balance: Tensor | None, loss_coef: float | None) -> Tensor:
+    coef = layer.loss_coef if loss_coef is None else loss_coef
+    if balance is None:
+        raise RuntimeError("no balance loss was recorded by the forward pass")
+    return coef * balance.float()
+
+
+class MoEKANConvBase(MoEKAConvNd):
+    """The reference's ``MoEKANConvBase``: experts are ``conv_class(input_size, output_size, kernel_size=…,
+    stride=…, padding=…, **kan_kwargs)``, a reference (compat) convolution class such as ``KAGNConv2DLayer``.
+
+    Example:
+        >>> from kanconvs.compat import KACNConv2DLayer
+        >>> layer = MoEKANConvBase(KACNConv2DLayer, 4, 8, num_experts=4, k=2, degree=3)
+        >>> y, loss = layer(torch.randn(2, 4, 6, 6))
+        >>> y.shape, loss.shape
+        (torch.Size([2, 8, 6, 6]), torch.Size([]))
+    """
+
+    def __init__(
+        self,
+        conv_class: Callable[..., nn.Module],
+        input_size: int,
+        output_size: int,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        **kan_kwargs: Any,
+    ) -> None:
+        rank = _EXPERT_RANKS.get(conv_class, getattr(conv_class, "_ndim", None))
+        if rank is None:
+            valid = sorted(c.__name__ for c in _EXPERT_RANKS)
+            raise ValueError(
+                f"conv_class must be a reference convolution class ({', '.join(valid)}) or a kanconvs class with a "
+                f"fixed rank, got {conv_class!r}"
+            )
+        groups = kan_kwargs.pop("groups", 1)
+        dilation = kan_kwargs.pop("dilation", 1)
+        super().__init__(
+            input_size, output_size, kernel_size, stride, padding, dilation, groups, ndim=rank,
+            num_experts=num_experts, k=k, noisy_gating=noisy_gating, expert_factory=_ReferenceExpert(conv_class),
+            **kan_kwargs,
+        )  # fmt: skip
+        self.input_size, self.output_size, self.conv_dims = input_size, output_size, rank
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, train: bool = True, loss_coef: float | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(y, loss_coef · balance loss)``; ``train`` is ignored, as in the reference (``self.training`` decides)."""
+        y, balance = self.forward_with_loss(x)
+        return y, _reference_loss(self, balance, loss_coef)
+
+
+class _MoEReferenceLayer(MoEKANConvBase):
+    """A fixed-expert MoE of the reference; subclasses set the expert class and default expert options."""
+
+    _conv_class: ClassVar[Callable[..., nn.Module]]
+    _expert_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        **kan_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            type(self)._conv_class, input_size, output_size, num_experts, noisy_gating, k, kernel_size, stride,
+            padding, **{**self._expert_defaults, **kan_kwargs},
+        )  # fmt: skip
+
+
+def _make_moe(name: str, expert: str, ndim: int) -> type:
+    defaults = {"norm_layer": _INSTANCE_NORMS[ndim]} if expert == "WavKAN" else {}
+    conv_class = getattr(kan_convs, f"{expert}Conv{ndim}DLayer")
+    doc = f"torch-conv-kan's ``{name}``: a mixture of ``{conv_class.__name__}`` experts."
+    if defaults:
+        doc += " Experts default to ``InstanceNorm`` (running statistics are not supported)."
+    attrs = {
+        "_conv_class": conv_class,
+        "_expert_defaults": defaults,
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": doc,
+    }
+    return type(name, (_MoEReferenceLayer,), attrs)
+
+
+_MOE_NAMES = []
+for _expert, _prefix in [*((f, f"MoE{f}") for f in _FAMILIES), ("BottleNeckKAGN", "MoEFullBottleneckKAGN")]:
+    for _d in (1, 2, 3):
+        _name = f"{_prefix}Conv{_d}DLayer"
+        globals()[_name] = _make_moe(_name, _expert, _d)
+        _MOE_NAMES.append(_name)
+
+
+# ------------------------------------------------------------------------------------------ MoE bottleneck (KAGN)
+class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
+    """The reference's ``MoEBottleNeckKAGNConvND``: a Gram bottleneck whose inner convolution is a mixture of
+    experts. ``pregate=True`` puts a Gram KA linear layer (``GRAMLayer``) in front of the gate.
+
+    Example:
+        >>> layer = MoEBottleNeckKAGNConvND(nn.Conv2d, F.conv2d, nn.InstanceNorm2d, 16, 16, num_experts=4, k=2)
+        >>> layer(torch.randn(2, 16, 6, 6))[0].shape
+        torch.Size([2, 16, 6, 6])
+    """
+
+    def __init__(
+        self,
+        conv_class: type[nn.Module],
+        conv_w_fun: Callable[..., Any],
+        norm_class: Callable[..., nn.Module],
+        input_dim: int,
+        output_dim: int,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        degree: int = 3,
+        groups: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        ndim: int = 2,
+        dim_reduction: float = 4,
+        min_internal: int = 16,
+        pregate: bool = False,
+        **norm_kwargs: Any,
+    ) -> None:
+        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        gate_in: nn.Module | None = None
+        if pregate:
+            if groups < 1 or input_dim % groups or output_dim % groups:
+                raise ValueError(f"groups ({groups}) must divide input_dim ({input_dim}) and output_dim ({output_dim})")
+            width = groups * bottleneck_width(input_dim // groups, output_dim // groups, dim_reduction, min_internal)
+            gate_in = KAGNLinear(width, width, degree=degree)
+        super().__init__(
+            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="kagn",
+            num_experts=num_experts, k=k, noisy_gating=noisy_gating, pregate=gate_in, degree=degree,
+            dim_reduction=dim_reduction, min_internal=min_internal, dropout=dropout, dropout_type="noise",
+            norm_layer=norm_class, norm_kwargs=norm_kwargs,
+        )  # fmt: skip
+        self.input_size, self.output_size, self.inner_dim = input_dim, output_dim, self.inner_channels
+        self.num_experts, self.k, self.noisy_gating, self.degree = num_experts, k, noisy_gating, degree
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, train: bool = True, loss_coef: float | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(y, loss_coef · balance loss)``; ``train`` is ignored, as in the reference (``self.training`` decides)."""
+        y = super().forward(x)
+        return y, _reference_loss(self.moe, self.moe.balance_loss, loss_coef)
+
+
+class MoEBottleNeckKAGNConv1DLayer(MoEBottleNeckKAGNConvND):
+    """torch-conv-kan's ``MoEBottleNeckKAGNConv1DLayer`` (16 experts, k = 4)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        kernel_size: int,
+        degree: int = 3,
+        groups: int = 1,
+        padding: int = 0,
+        stride: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm1d,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+        dim_reduction: float = 4,
+        pregate: bool = False,
+        **norm_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            nn.Conv1d, F.conv1d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
+            stride, padding, degree, groups, dilation, dropout, 1, dim_reduction, pregate=pregate, **norm_kwargs,
+        )  # fmt: skip
+
+
+class MoEBottleNeckKAGNConv2DLayer(MoEBottleNeckKAGNConvND):
+    """torch-conv-kan's ``MoEBottleNeckKAGNConv2DLayer`` (8 experts, k = 2)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        kernel_size: int,
+        degree: int = 3,
+        groups: int = 1,
+        padding: int = 0,
+        stride: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm2d,
+        num_experts: int = 8,
+        noisy_gating: bool = True,
+        k: int = 2,
+        dim_reduction: float = 4,
+        pregate: bool = False,
+        **norm_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            nn.Conv2d, F.conv2d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
+            stride, padding, degree, groups, dilation, dropout, 2, dim_reduction, pregate=pregate, **norm_kwargs,
+        )  # fmt: skip
+
+
+class MoEBottleNeckKAGNConv3DLayer(MoEBottleNeckKAGNConvND):
+    """torch-conv-kan's ``MoEBottleNeckKAGNConv3DLayer`` (16 experts, k = 4)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        kernel_size: int,
+        degree: int = 3,
+        groups: int = 1,
+        padding: int = 0,
+        stride: int = 1,
+        dilation: int = 1,
+        dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm3d,
+        dim_reduction: float = 4,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+        pregate: bool = False,
+        **norm_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            nn.Conv3d, F.conv3d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
+            stride, padding, degree, groups, dilation, dropout, 3, dim_reduction, pregate=pregate, **norm_kwargs,
+        )  # fmt: skip
+
+
+__all__ = [
+    "MoEBottleNeckKAGNConv1DLayer",
+    "MoEBottleNeckKAGNConv2DLayer",
+    "MoEBottleNeckKAGNConv3DLayer",
+    "MoEBottleNeckKAGNConvND",
+    "MoEKANConvBase",
+    *_MOE_NAMES,
+]
