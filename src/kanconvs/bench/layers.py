@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -332,12 +333,39 @@ def _bottleneck(family: str, c_in: int, c_out: int) -> nn.Module:
     return kanconvs.BottleneckKAConv2d(c_in, c_out, _KERNEL_SIZE, padding=_PADDING, family=family)
 
 
+def _expert_norm(family: str) -> dict[str, Any]:
+    return {"norm_layer": "instance"} if family == "wavkan" else {}  # MoE experts take no BatchNorm
+
+
+def _moe(family: str, c_in: int, c_out: int) -> nn.Module:
+    return kanconvs.MoEKAConv2d(
+        c_in, c_out, _KERNEL_SIZE, padding=_PADDING, family=family, num_experts=4, k=2, **_expert_norm(family)
+    )
+
+
+def _attention(family: str, c_in: int, c_out: int) -> nn.Module:
+    return kanconvs.KASelfAttention2d(c_in, _KERNEL_SIZE, family=family)
+
+
+def _focal(family: str, c_in: int, c_out: int) -> nn.Module:
+    return kanconvs.KAFocalModulation2d(c_in, family=family)
+
+
 #: Layer builders ``(family, C_in, C_out) -> module``. For a variant, (b) stays the floor of the family's plain
 #: KA conv, so a ratio below 1 is what the variant saves.
-VARIANTS: dict[str, Callable[[str, int, int], nn.Module]] = {"conv": _plain, "bottleneck": _bottleneck}
+VARIANTS: dict[str, Callable[[str, int, int], nn.Module]] = {
+    "conv": _plain,
+    "bottleneck": _bottleneck,
+    "moe": _moe,
+    "attention": _attention,
+    "focal": _focal,
+}
 _VARIANT_LEGEND = {
     "conv": "create_conv(family, {c_in}, {c_out}, 3, padding=1)",
     "bottleneck": "BottleneckKAConv2d({c_in}, {c_out}, 3, padding=1, family=family)",
+    "moe": "MoEKAConv2d({c_in}, {c_out}, 3, padding=1, family=family, num_experts=4, k=2)",
+    "attention": "KASelfAttention2d({c_in}, 3, family=family) (C_in → C_in)",
+    "focal": "KAFocalModulation2d({c_in}, family=family) (C_in → C_in)",
 }
 
 
