@@ -124,7 +124,7 @@ from .layers import (
     regularization_loss,
     wrap_kagn,
 )
-from .models import KANMLP, create_kan_mlp
+from .models import KANMLP, SimpleKANet, create_kan_mlp, create_model, list_models, register_model
 
 __version__ = "0.1.0"
 
@@ -217,6 +217,7 @@ __all__ = [
     "ReLUKANConv3d",
     "ReLUKANConvNd",
     "ReLUKANLinear",
+    "SimpleKANet",
     "StackedExperts",
     "WavKANConv1d",
     "WavKANConv2d",
@@ -233,6 +234,7 @@ __all__ = [
     "create_kan_mlp",
     "create_linear",
     "create_linear_norm",
+    "create_model",
     "create_norm",
     "create_squash",
     "cv_squared",
@@ -243,6 +245,7 @@ __all__ = [
     "list_bases",
     "list_families",
     "list_linear_families",
+    "list_models",
     "list_norms",
     "list_squashes",
     "merge_kagn",
@@ -250,6 +253,7 @@ __all__ = [
     "register_basis",
     "register_family",
     "register_linear_family",
+    "register_model",
     "regularization_loss",
     "wrap_kagn",
 ]

@@ -34,7 +34,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(str(name), self._items, n=3)
+            close = difflib.get_close_matches(str(name), self._items, n=5)
             hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
             raise ValueError(f"unknown {self.kind} {name!r}; expected one of {self.names()}{hint}") from None
 

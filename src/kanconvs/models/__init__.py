@@ -1,5 +1,7 @@
-"""Models built from kanconvs layers."""
+"""Models built from kanconvs layers, and the model registry."""
 
+from ._registry import create_model, list_models, register_model
+from .baselines import SimpleKANet
 from .kan_mlp import KANMLP, create_kan_mlp
 
-__all__ = ["KANMLP", "create_kan_mlp"]
+__all__ = ["KANMLP", "SimpleKANet", "create_kan_mlp", "create_model", "list_models", "register_model"]

@@ -1,0 +1,39 @@
+"""Model registry: ``register_model``, ``create_model``, ``list_models`` (timm-style)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch  # noqa: F401  (used by the docstring example)
+from torch import nn
+
+from .._registry import Registry
+
+__all__ = ["create_model", "list_models", "register_model"]
+
+_MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+def register_model(fn: F) -> F:
+    """Register a model entry point under its function name (e.g. ``simple_kagn_4``)."""
+    _MODELS.add(fn.__name__, fn)
+    return fn
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (``"simple_*_8"``), sorted."""
+    return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; ``kwargs`` override the entry point's configuration.
+
+    Example:
+        >>> model = create_model("simple_kagn_4", num_classes=10, in_channels=1)
+        >>> model(torch.randn(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    return _MODELS.get(name)(**kwargs)
