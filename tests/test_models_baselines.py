@@ -82,3 +82,27 @@ def test_simple_kanet_errors() -> None:
         SimpleKANet("conv", (8,), (1,), degree=3)
     with pytest.raises(ValueError, match="num_classes must be an integer >= 0"):
         SimpleKANet("kagn", (8,), (1,), num_classes=-1)
+
+
+def test_save_pretrained_round_trip(tmp_path) -> None:
+    pytest.importorskip("safetensors")
+    from kanconvs.models import from_pretrained, save_pretrained
+
+    model = create_model("simple_kagn_4", widths=(4, 8, 8, 8), norm="batch", num_classes=5).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    save_pretrained(model, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = from_pretrained(tmp_path / "run").eval()
+    x = torch.randn(2, 1, 12, 12)
+    torch.testing.assert_close(loaded(x), model(x))
+    again = create_model("simple_kagn_4", widths=(4, 8, 8, 8), norm="batch", num_classes=5,
+                         pretrained=tmp_path / "run" / "model.safetensors").eval()  # fmt: skip
+    torch.testing.assert_close(again(x), model(x))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        create_model("simple_kagn_4", widths=(4, 8, 8, 8), norm="batch", num_classes=6, pretrained=tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="no weights at"):
+        create_model("simple_kagn_4", pretrained=tmp_path / "missing")
+    with pytest.raises(ValueError, match="model has no pretrained_cfg"):
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")

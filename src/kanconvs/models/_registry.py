@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,12 +29,24 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
+def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model; ``kwargs`` override the entry point's configuration.
+
+    Args:
+        name: a registered name (see :func:`list_models`).
+        pretrained: a directory written by :func:`~kanconvs.models.save_pretrained` or a ``.safetensors`` file
+            whose weights are loaded (strictly) into the new model.
+        kwargs: configuration overrides; recorded, with ``name``, as ``model.pretrained_cfg``.
 
     Example:
         >>> model = create_model("simple_kagn_4", num_classes=10, in_channels=1)
         >>> model(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    return _MODELS.get(name)(**kwargs)
+    model = _MODELS.get(name)(**kwargs)
+    model.pretrained_cfg = {"architecture": name, "kwargs": kwargs}  # type: ignore[assignment]
+    if pretrained is not None:
+        from ._hub import load_weights
+
+        load_weights(model, pretrained)
+    return model
