@@ -11,7 +11,7 @@ from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
 from .regularization import PenaltyMixin
 
-__all__ = ["ConvBase", "check_positive"]
+__all__ = ["ConvBase", "check_input", "check_positive"]
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -20,6 +20,21 @@ def check_positive(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def check_input(module: nn.Module, x: Tensor, channels: int, ndim: int) -> None:
+    """``x`` must be ``(B, channels, *S)`` with ``ndim`` spatial axes; the error says expected vs got."""
+    if x.dim() != ndim + 2:
+        dims = ", ".join(("D", "H", "W")[3 - ndim :])
+        raise ValueError(
+            f"{type(module).__name__} expects a {ndim + 2}-D input (batch, channels, {dims}), "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{type(module).__name__} expects {channels} input channels, got {x.shape[1]} "
+            f"(input shape {tuple(x.shape)})"
+        )
 
 
 class ConvBase(PenaltyMixin, nn.Module):
@@ -83,17 +98,7 @@ class ConvBase(PenaltyMixin, nn.Module):
         )
 
     def check_input(self, x: Tensor) -> None:
-        if x.dim() != self.ndim + 2:
-            dims = ", ".join(("D", "H", "W")[3 - self.ndim :])
-            raise ValueError(
-                f"{type(self).__name__} expects a {self.ndim + 2}-D input (batch, channels, {dims}), "
-                f"got shape {tuple(x.shape)}"
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects {self.in_channels} input channels, got {x.shape[1]} "
-                f"(input shape {tuple(x.shape)})"
-            )
+        check_input(self, x, self.in_channels, self.ndim)
 
     def conv_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._conv_base import ConvBase, check_positive
+from ._conv_base import ConvBase, check_input, check_positive
 from .factories import ActLayer, NormLayer, create_activation, create_norm, place
 from .families import create_conv
 
@@ -150,17 +150,6 @@ def same_padding(kernel_size: int | Sequence[int], dilation: int | Sequence[int]
     ks, ds = (ks * n if len(ks) == 1 else ks), (ds * n if len(ds) == 1 else ds)
     pads = tuple(d * (k - 1) // 2 for k, d in zip(ks, ds, strict=True))
     return pads[0] if isinstance(kernel_size, int) and isinstance(dilation, int) else pads
-
-
-def _check_input(module: nn.Module, x: Tensor, channels: int, ndim: int) -> None:
-    if x.dim() != ndim + 2:
-        dims = ", ".join(("D", "H", "W")[3 - ndim :])
-        raise ValueError(
-            f"{type(module).__name__} expects a {ndim + 2}-D input (batch, channels, {dims}), "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.shape[1] != channels:
-        raise ValueError(f"{type(module).__name__} expects {channels} input channels, got shape {tuple(x.shape)}")
 
 
 # ------------------------------------------------------------------------------------------------------- RoPE
@@ -379,7 +368,7 @@ class KASelfAttentionNd(nn.Module):
         return out.transpose(-1, -2).reshape(b, c, *spatial)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(self, x, self.channels, self.ndim)
+        check_input(self, x, self.channels, self.ndim)
         a = self.inner_proj(x) if self.inner_proj is not None else x
         q, k, v = self.proj_q(a), self.proj_k(a), self.proj_v(a)
         if not q.shape == k.shape == v.shape == a.shape:
@@ -525,7 +514,7 @@ class KAFocalModulationNd(nn.Module):
         self.post_norm = place(norm, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(self, x, self.channels, self.ndim)
+        check_input(self, x, self.channels, self.ndim)
         c, levels = self.channels, self.focal_level
         space = tuple(range(2, x.dim()))
         q, ctx, gates = torch.split(self.f(x), [c, c, levels + 1], dim=1)
