@@ -1,0 +1,232 @@
+"""How every architecture builds its convolutions: one conv factory per model, chosen by a family string.
+
+An architecture body is written once and asks ``make(c_in, c_out, k, stride=…, groups=…)`` for each
+convolution; the family string decides what that is:
+
+======================================  ==========================================================================
+``"kagn"``, ``"kaln"``, ``"kan"`` …     a KA convolution of that registered family (:func:`kanconvs.create_conv`)
+``"bottleneck_kagn"``                   :class:`~kanconvs.layers.bottleneck.BottleneckKAConvNd` around that family
+``"moe_kaln"``                          :class:`~kanconvs.layers.moe.MoEKAConvNd` with experts of that family
+``"moe_bottleneck_kagn"``               :class:`~kanconvs.layers.moe.MoEBottleneckKAConvNd`
+``"conv"``                              the classic ``ConvNd → norm → activation`` (:class:`ConvNormAct`): the plain
+                                        baseline of the same architecture
+======================================  ==========================================================================
+
+MoE balance losses and L1/L2 penalties are not returned from ``forward``; they are collected with
+:func:`kanconvs.regularization_loss` (``loss = task_loss + regularization_loss(model)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..layers.bottleneck import BottleneckKAConvNd
+from ..layers.factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm, to_ntuple
+from ..layers.families import get_family, list_families
+from ..layers.kan_conv import KAConvNd
+from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
+
+__all__ = [
+    "ClassifierMixin",
+    "ConvFactory",
+    "ConvNormAct",
+    "check_num_classes",
+    "conv_factory",
+    "family_options",
+    "parse_family",
+]
+
+Size = int | tuple[int, ...]
+ConvFactory = Callable[..., nn.Module]
+_WRAPPERS = ("moe_bottleneck", "bottleneck", "moe")
+
+
+class ConvNormAct(nn.Module):
+    """``[dropout →] ConvNd → norm → activation``: the plain convolution every architecture can be built with.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups: as in ``nn.ConvNd``.
+        ndim: spatial dimensions (1, 2 or 3).
+        norm_layer, norm_kwargs: output norm (``"batch"`` by default; ``None`` for none).
+        activation: output activation (``"relu"`` by default; ``None`` for none).
+        dropout: probability of a dropout on the input (the KA layers' ``dropout`` counterpart).
+        bias: convolution bias.
+
+    Example:
+        >>> block = ConvNormAct(3, 8, 3, padding=1)
+        >>> block(torch.randn(2, 3, 5, 5)).shape
+        torch.Size([2, 8, 5, 5])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Size | str = 0,
+        dilation: Size = 1,
+        groups: int = 1,
+        *,
+        ndim: int = 2,
+        norm_layer: NormLayer = "batch",
+        norm_kwargs: Mapping[str, Any] | None = None,
+        activation: ActLayer = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]
+        self.ndim = ndim
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.dropout = create_dropout(dropout, ndim, "dropout")
+        self.conv = conv_cls(
+            in_channels, out_channels, to_ntuple("kernel_size", kernel_size, ndim), stride, padding, dilation, groups,
+            bias=bias, device=device, dtype=dtype,
+        )  # fmt: skip
+        norm = create_norm(norm_layer, out_channels, ndim, **dict(norm_kwargs or {}))
+        self.norm = norm.to(device=device, dtype=dtype) if device is not None or dtype is not None else norm
+        self.act = create_activation(activation, out_channels, groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.norm(self.conv(self.dropout(x))))
+
+
+def parse_family(family: str) -> tuple[str | None, str]:
+    """Split ``"moe_bottleneck_kagn"`` into ``("moe_bottleneck", "kagn")``; plain names give ``(None, name)``.
+
+    Raises a ``ValueError`` naming the valid families for an unknown base family.
+    """
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a string such as 'kagn' or 'bottleneck_kagn', got {type(family).__name__}")
+    wrapper, base = None, family
+    for prefix in _WRAPPERS:
+        if family.startswith(prefix + "_"):
+            wrapper, base = prefix, family[len(prefix) + 1 :]
+            break
+    if base != "conv" or wrapper is not None:
+        if base not in list_families():
+            valid = ["conv", *list_families(), *(f"{w}_<family>" for w in _WRAPPERS)]
+            raise ValueError(f"family must be one of {valid}, got {family!r}")
+    return wrapper, base
+
+
+def _builder(family: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
+    wrapper, base = parse_family(family)
+    if base == "conv":
+        return ConvNormAct, {}
+    if wrapper is None:
+        return get_family(base), {}
+    cls = {"bottleneck": BottleneckKAConvNd, "moe": MoEKAConvNd, "moe_bottleneck": MoEBottleneckKAConvNd}[wrapper]
+    return cls, {"family": base}
+
+
+@functools.cache
+def _accepted(family: str) -> frozenset[str]:
+    """Keyword-only options a family's layer (and the layers it forwards ``**kwargs`` to) accepts."""
+    wrapper, base = parse_family(family)
+    classes: list[Any] = [ConvNormAct] if base == "conv" else [get_family(base)]
+    if base != "conv" and issubclass(get_family(base), KAConvNd):
+        classes.append(KAConvNd)  # families forward their **kwargs to KAConvNd
+    if wrapper is not None:
+        classes.append({"bottleneck": BottleneckKAConvNd, "moe": MoEKAConvNd}.get(wrapper, MoEBottleneckKAConvNd))
+        if wrapper == "moe_bottleneck":
+            classes += [BottleneckKAConvNd, MoEKAConvNd]
+    names: set[str] = set()
+    for cls in classes:
+        names |= {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return frozenset(names)
+
+
+def family_options(family: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``options`` that ``family`` accepts.
+
+    Model configurations are written once for every family (``degree=3`` …); this drops what a family has no use
+    for (``degree`` for B-splines or the plain convolution). Only configuration defaults go through it: a user's
+    explicit keyword arguments reach the layers unfiltered, so a misspelt option still raises.
+    """
+    accepted = _accepted(family)
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:
+    """A function ``make(in_channels, out_channels, kernel_size, stride=1, padding=None, dilation=1, groups=1,
+    **overrides)`` that builds the convolutions of one model.
+
+    ``padding=None`` keeps the size at stride 1 (``dilation·(k−1)//2``); ``options`` go to every convolution and
+    ``overrides`` to one (e.g. ``dropout=0.0`` for a stem).
+
+    Example:
+        >>> make = conv_factory("kagn", degree=3, norm_layer="batch")
+        >>> make(8, 16, 3, stride=2)(torch.randn(2, 8, 10, 10)).shape
+        torch.Size([2, 16, 5, 5])
+        >>> type(conv_factory("conv")(8, 16, 1)).__name__
+        'ConvNormAct'
+    """
+    cls, fixed = _builder(family)
+
+    def make(
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Size | str | None = None,
+        dilation: Size = 1,
+        groups: int = 1,
+        **overrides: Any,
+    ) -> nn.Module:
+        if padding is None:
+            ks, dil = to_ntuple("kernel_size", kernel_size, ndim), to_ntuple("dilation", dilation, ndim)
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(ks, dil, strict=True))
+        kwargs = {**fixed, **options, **overrides, "ndim": ndim}
+        return cls(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, **kwargs)
+
+    make.family = family  # type: ignore[attr-defined]
+    return make
+
+
+def check_num_classes(num_classes: object) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}")
+    return num_classes
+
+
+class ClassifierMixin:
+    """timm's classifier contract: ``forward_features``, ``forward_head(x, pre_logits)``, ``num_features``,
+    ``num_classes``, ``reset_classifier(num_classes)`` and ``forward = forward_head ∘ forward_features``.
+
+    Subclasses implement ``forward_features`` and ``_build_head(num_classes) -> nn.Module`` and keep the pooling
+    and pre-logit layers in ``forward_head``; ``reset_classifier`` swaps ``self.head`` for a fresh one.
+    """
+
+    num_features: int
+    num_classes: int
+    head: nn.Module
+
+    def _build_head(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: no classifier)."""
+        self.num_classes = check_num_classes(num_classes)
+        self.head = self._build_head(num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+

@@ -1,0 +1,3 @@
+"""densekanet (being written)."""
+
+__all__: list[str] = []

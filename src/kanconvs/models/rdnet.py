@@ -1,0 +1,3 @@
+"""rdnet (being written)."""
+
+__all__: list[str] = []

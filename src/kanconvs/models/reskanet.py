@@ -1,0 +1,3 @@
+"""reskanet (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""u2kanet (being written)."""
+
+__all__: list[str] = []

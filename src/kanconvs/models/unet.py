@@ -1,0 +1,3 @@
+"""unet (being written)."""
+
+__all__: list[str] = []

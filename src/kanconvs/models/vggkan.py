@@ -1,0 +1,3 @@
+"""vggkan (being written)."""
+
+__all__: list[str] = []
