@@ -14,8 +14,8 @@ from .unet import *  # noqa: F403
 from .vggkan import *  # noqa: F403
 
 __all__ = [
-    "ConvNormAct",
     "KANMLP",
+    "ConvNormAct",
     "SimpleKANet",
     "conv_factory",
     "create_kan_mlp",

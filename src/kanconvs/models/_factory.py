@@ -114,10 +114,9 @@ def parse_family(family: str) -> tuple[str | None, str]:
         if family.startswith(prefix + "_"):
             wrapper, base = prefix, family[len(prefix) + 1 :]
             break
-    if base != "conv" or wrapper is not None:
-        if base not in list_families():
-            valid = ["conv", *list_families(), *(f"{w}_<family>" for w in _WRAPPERS)]
-            raise ValueError(f"family must be one of {valid}, got {family!r}")
+    if (base != "conv" or wrapper is not None) and base not in list_families():
+        valid = ["conv", *list_families(), *(f"{w}_<family>" for w in _WRAPPERS)]
+        raise ValueError(f"family must be one of {valid}, got {family!r}")
     return wrapper, base
 
 
@@ -229,4 +228,3 @@ class ClassifierMixin:
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
-
