@@ -86,7 +86,7 @@ class ConvNormAct(nn.Module):
         super().__init__()
         if ndim not in (1, 2, 3):
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-        conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]
+        conv_cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]  # one call for every rank
         self.ndim = ndim
         self.in_channels, self.out_channels = in_channels, out_channels
         self.dropout = create_dropout(dropout, ndim, "dropout")
