@@ -106,3 +106,24 @@ def test_save_pretrained_round_trip(tmp_path) -> None:
         create_model("simple_kagn_4", pretrained=tmp_path / "missing")
     with pytest.raises(ValueError, match="model has no pretrained_cfg"):
         save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
+
+
+def test_load_weights_reads_torch_files_and_rejects_bad_ones(tmp_path) -> None:
+    pytest.importorskip("safetensors")
+    from kanconvs.models import load_weights, read_state_dict
+
+    model = create_model("simple_kagn_4", widths=(4, 8, 8, 8), norm="batch", num_classes=5).eval()
+    torch.save({"state_dict": model.state_dict(), "epoch": 3}, tmp_path / "pytorch_model.bin")
+    fresh = create_model("simple_kagn_4", widths=(4, 8, 8, 8), norm="batch", num_classes=5).eval()
+    load_weights(fresh, tmp_path)  # the directory's pytorch_model.bin, unwrapped from "state_dict"
+    x = torch.randn(2, 1, 12, 12)
+    torch.testing.assert_close(fresh(x), model(x))
+    (tmp_path / "broken.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match=r"cannot read weights from .*broken\.safetensors"):
+        read_state_dict(tmp_path / "broken.safetensors")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="does not hold a state dict of tensors"):
+        read_state_dict(tmp_path / "list.pt")
+    torch.save({"w": torch.nn.Linear(2, 2)}, tmp_path / "pickled_module.pt")  # weights_only refuses arbitrary objects
+    with pytest.raises(ValueError, match="cannot read weights"):
+        read_state_dict(tmp_path / "pickled_module.pt")

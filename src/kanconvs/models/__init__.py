@@ -2,7 +2,7 @@
 
 from . import densekanet, rdnet, reskanet, u2kanet, unet, vggkan
 from ._factory import ConvNormAct, conv_factory, family_options
-from ._hub import from_pretrained, load_weights, save_pretrained
+from ._hub import from_pretrained, load_weights, read_state_dict, save_pretrained
 from ._registry import create_model, list_models, register_model
 from .baselines import SimpleKANet
 from .densekanet import *  # noqa: F403
@@ -24,6 +24,7 @@ __all__ = [
     "from_pretrained",
     "list_models",
     "load_weights",
+    "read_state_dict",
     "register_model",
     "save_pretrained",
 ]

@@ -8,12 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-__all__ = ["from_pretrained", "load_weights", "save_pretrained"]
+__all__ = ["from_pretrained", "load_weights", "read_state_dict", "save_pretrained"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+TORCH_WEIGHTS_NAMES = ("pytorch_model.bin", "model.pt", "model.pth")
 
 
 def _safetensors() -> Any:
@@ -55,17 +57,43 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     return out
 
 
-def load_weights(model: nn.Module, source: str | os.PathLike[str]) -> nn.Module:
-    """Load weights from a directory written by :func:`save_pretrained` or a ``.safetensors`` file (strict)."""
+def _find_weights(source: str | os.PathLike[str]) -> Path:
     path = Path(source)
     if path.is_dir():
-        path = path / WEIGHTS_NAME
+        candidates = [path / name for name in (WEIGHTS_NAME, *TORCH_WEIGHTS_NAMES)]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():
         raise FileNotFoundError(
-            f"no weights at {path} (expected a directory with {WEIGHTS_NAME} or a .safetensors file)"
+            f"no weights at {path} (expected a directory with {WEIGHTS_NAME} or {TORCH_WEIGHTS_NAMES[0]}, or a "
+            ".safetensors / .bin / .pt / .pth file)"
         )
-    state = _safetensors().load_file(str(path))
-    model.load_state_dict(state)
+    return path
+
+
+def read_state_dict(source: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a state dict from a safetensors file, a ``torch.save`` file (loaded with ``weights_only=True``), or a
+    directory holding ``model.safetensors`` / ``pytorch_model.bin``. A checkpoint dict that wraps the weights under
+    ``"state_dict"`` or ``"model"`` is unwrapped."""
+    path = _find_weights(source)
+    st = _safetensors() if path.suffix == ".safetensors" else None
+    try:
+        state: Any = st.load_file(str(path)) if st else torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # safetensors raises its own error type, unpickling many kinds
+        raise ValueError(f"cannot read weights from {path}: {err}") from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors")
+    return state
+
+
+def load_weights(model: nn.Module, source: str | os.PathLike[str]) -> nn.Module:
+    """Load weights (strictly) from :func:`read_state_dict`'s sources into ``model``.
+
+    Reference (torch-conv-kan) layouts load too wherever the model's layers convert them on load.
+    """
+    model.load_state_dict(read_state_dict(source))
     return model
 
 
