@@ -1,6 +1,9 @@
 """Models built from kanconvs layers, and the model registry."""
 
 from . import densekanet, rdnet, reskanet, u2kanet, unet, vggkan
+
+_MODULES = (densekanet, rdnet, reskanet, u2kanet, unet, vggkan)  # before the star imports may shadow a name
+
 from ._factory import ConvNormAct, conv_factory, family_options
 from ._hub import from_pretrained, load_weights, read_state_dict, save_pretrained
 from ._registry import create_model, list_models, register_model
@@ -28,5 +31,5 @@ __all__ = [
     "register_model",
     "save_pretrained",
 ]
-for _module in (densekanet, rdnet, reskanet, u2kanet, unet, vggkan):
+for _module in _MODULES:
     __all__ += _module.__all__

@@ -6,6 +6,9 @@ models are kanconvs models whose module layout matches the reference, so its che
 """
 
 from . import automodel, baselines, densekanet, rdnet, reskanet, u2kanet, unet, vggkan
+
+# Captured before the star imports: a reference factory may share its module's name (``vggkan``).
+_MODULES = (automodel, baselines, densekanet, rdnet, reskanet, u2kanet, unet, vggkan)
 from .automodel import *  # noqa: F403
 from .baselines import *  # noqa: F403
 from .densekanet import *  # noqa: F403
@@ -16,5 +19,5 @@ from .unet import *  # noqa: F403
 from .vggkan import *  # noqa: F403
 
 __all__: list[str] = []
-for _module in (automodel, baselines, densekanet, rdnet, reskanet, u2kanet, unet, vggkan):
+for _module in _MODULES:
     __all__ += _module.__all__

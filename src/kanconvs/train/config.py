@@ -1,0 +1,222 @@
+"""Training configuration: typed dataclasses, loaded from YAML with ``key=value`` overrides (OmegaConf).
+
+Unknown keys and wrong types are errors that name the key (:class:`ConfigError`). A configuration is a YAML file or
+the name of one shipped with the package (``kanconvs.train.list_configs()``)::
+
+    kanconvs train mnist-kagn-quick epochs=2 optim.lr=3e-4 model.kwargs.degree=5
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONFIG_DIR",
+    "CheckpointConfig",
+    "ConfigError",
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "config_to_yaml",
+    "list_configs",
+    "load_config",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, has the wrong type, or an invalid value."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist-10k"  #: a registered dataset (``kanconvs.data.list_datasets()``)
+    data_dir: str | None = None
+    download: bool = False
+    train_limit: int | None = None  #: seeded random subset sizes (quick runs)
+    val_limit: int | None = None
+    augment: str | None = None  #: None: the dataset's default augmentation; "none" switches it off
+    image_size: int | None = None
+    batch_size: int = 128
+    eval_batch_size: int | None = None
+    num_workers: int = 0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    kwargs: dict[str, Any] = field(default_factory=dict)  #: dataset-specific options
+
+
+@dataclass
+class ModelConfig:
+    name: str = "simple_kagn_4"  #: a registered model (``kanconvs list``)
+    kwargs: dict[str, Any] = field(default_factory=dict)  #: overrides of its configuration
+    compile: bool = False  #: torch.compile the model
+    ema_decay: float | None = None  #: keep an exponential moving average of the weights; evaluate it
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  #: adamw, sgd, lion, lbfgs
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    grad_clip: float | None = None  #: max global gradient norm
+    accumulation_steps: int = 1
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "constant"  #: constant, exponential (per epoch), cosine, polynomial
+    warmup_steps: int = 0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    name: str = "cross_entropy"  #: cross_entropy, focal, bce, dice, dice_bce, tversky
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    aux_weight: float = 1.0  #: weight of the layers' auxiliary losses (MoE balance, L1/L2 penalties)
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int | None = None  #: also checkpoint every N optimiser steps (always at each epoch end)
+    keep_last: int = 2
+    best_metric: str | None = "top1"  #: keep the best weights by this validation metric (None: off)
+    best_mode: str = "max"
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/default"
+    seed: int = 42
+    epochs: int = 1
+    max_steps: int | None = None  #: stop after this many optimiser steps (smoke runs)
+    mixed_precision: str = "no"  #: no, fp16, bf16
+    cpu: bool = False  #: force the CPU even where a GPU is present
+    eval_every: int = 1  #: evaluate every N epochs (and after the last)
+    metrics: str = "minimal"  #: minimal (top-1/top-5) or full (+ macro F1, recall, AUC)
+    trackers: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  #: + csv, wandb
+    project: str = "kanconvs"
+    progress: bool = True
+    resume: bool = False  #: continue from the latest checkpoint in output_dir
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def validate(self) -> TrainConfig:
+        """Check values that types cannot express; raises :class:`ConfigError`."""
+        checks: list[tuple[bool, str]] = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1 or null, got {self.max_steps}"),
+            (self.mixed_precision in ("no", "fp16", "bf16"),
+             f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}"),
+            (self.metrics in ("minimal", "full"), f"metrics must be 'minimal' or 'full', got {self.metrics!r}"),
+            (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
+            (self.data.batch_size >= 1, f"data.batch_size must be >= 1, got {self.data.batch_size}"),
+            (self.optim.accumulation_steps >= 1,
+             f"optim.accumulation_steps must be >= 1, got {self.optim.accumulation_steps}"),
+            (self.optim.lr > 0, f"optim.lr must be > 0, got {self.optim.lr}"),
+            (self.checkpoint.keep_last >= 1, f"checkpoint.keep_last must be >= 1, got {self.checkpoint.keep_last}"),
+            (self.checkpoint.best_mode in ("max", "min"),
+             f"checkpoint.best_mode must be 'max' or 'min', got {self.checkpoint.best_mode!r}"),
+            (not set(self.trackers) - {"jsonl", "csv", "tensorboard", "wandb"},
+             f"trackers must be among jsonl, csv, tensorboard, wandb, got {list(self.trackers)}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+def list_configs() -> list[str]:
+    """Names of the configurations shipped with the package (``kanconvs train NAME``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def _resolve(source: str | os.PathLike[str]) -> Path:
+    path = Path(source)
+    if path.is_file():
+        return path
+    shipped = CONFIG_DIR / f"{path.name}.yaml" if path.suffix == "" else CONFIG_DIR / path.name
+    if shipped.is_file():
+        return shipped
+    close = difflib.get_close_matches(str(source), list_configs(), n=3)
+    hint = f"; did you mean {close}?" if close else f"; shipped configs: {list_configs()}"
+    raise ConfigError(f"config {str(source)!r} is neither a file nor a shipped config name{hint}")
+
+
+def load_config(
+    source: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig:
+    """Load a YAML file (or shipped config name; ``None``: the defaults) and apply ``key=value`` overrides.
+
+    Example:
+        >>> cfg = load_config(None, ["epochs=3", "optim.lr=0.01", "model.kwargs.degree=5"])
+        >>> cfg.epochs, cfg.optim.lr, cfg.model.kwargs
+        (3, 0.01, {'degree': 5})
+        >>> try:
+        ...     load_config(None, ["optim.weight_decy=0.1"])
+        ... except ConfigError as err:
+        ...     print(err)
+        unknown key 'optim.weight_decy'; did you mean 'optim.weight_decay'?
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    schema = OmegaConf.structured(TrainConfig)
+    try:
+        layers = [schema]
+        if source is not None:
+            path = _resolve(source)
+            loaded = OmegaConf.load(path)
+            _check_keys(OmegaConf.to_container(loaded), schema, "")
+            layers.append(loaded)
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} must look like key=value (e.g. optim.lr=0.001)")
+        dotlist = OmegaConf.from_dotlist(list(overrides))
+        _check_keys(OmegaConf.to_container(dotlist), schema, "")
+        layers.append(dotlist)
+        merged = OmegaConf.merge(*layers)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        raise ConfigError(f"invalid config value{f' for {key!r}' if key else ''}: {str(err).splitlines()[0]}") from None
+    assert isinstance(cfg, TrainConfig)
+    return cfg.validate()
+
+
+def _check_keys(data: Any, schema: Any, prefix: str) -> None:
+    """Unknown keys with close-match suggestions (OmegaConf's own message does not suggest)."""
+    from omegaconf import DictConfig
+
+    if not isinstance(data, dict) or not isinstance(schema, DictConfig):
+        return
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in schema:
+            known = [str(k) for k in schema]
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {prefix + close[0]!r}?" if close else f"; known keys: {known}"
+            raise ConfigError(f"unknown key {full!r}{hint}")
+        node = schema[key]
+        if isinstance(node, DictConfig) and key != "kwargs":  # kwargs are free-form
+            _check_keys(value, node, f"{full}.")
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    """The resolved configuration as YAML (saved beside a run's outputs)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

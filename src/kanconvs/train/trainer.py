@@ -1,0 +1,381 @@
+"""The training loop, on Hugging Face Accelerate: the same code on a CPU, one GPU, or many GPUs and nodes
+(``accelerate launch``).
+
+One epoch = the training split once, in an order and with augmentations fixed by ``(seed, epoch)``
+(:mod:`kanconvs.train.sampling`); the loss is the task loss plus ``loss.aux_weight`` × the layers' auxiliary
+losses (MoE balance, L1/L2 penalties, :func:`kanconvs.regularization_loss`). Checkpoints hold everything needed
+to continue bit-for-bit: a run resumed after being killed ends with the weights and metrics of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data import build_transforms, create_dataset, dataset_info
+from ..layers.regularization import regularization_loss
+from ..models import create_model, save_pretrained
+from .checkpoint import CheckpointError, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig, config_to_yaml
+from .losses import create_loss
+from .metrics import classification_metrics, segmentation_metrics
+from .optim import create_optimizer, create_scheduler, lbfgs_closure
+from .sampling import EpochSampler, SeededItems
+from .tracking import RunLogger, format_table
+
+__all__ = ["Trainer", "train"]
+
+#: Test hook: SIGKILL the process right after this optimiser step (used to prove that resuming is exact).
+FAULT_ENV = "KANCONVS_FAULT_AT_STEP"
+
+
+def _accelerate() -> Any:
+    try:
+        import accelerate
+    except ImportError as err:
+        raise ImportError("training needs accelerate: pip install 'kanconvs[train]'") from err
+    return accelerate
+
+
+def _first(output: Any) -> Tensor:
+    """The main prediction of a model that may return several (deep supervision, side outputs)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class Trainer:
+    """Builds data, model, optimiser, schedule, loss and metrics from a :class:`TrainConfig` and trains.
+
+    Example:
+        >>> from kanconvs.train import load_config
+        >>> cfg = load_config(
+        ...     None,
+        ...     [
+        ...         "data.train_limit=32",
+        ...         "data.val_limit=16",
+        ...         "data.batch_size=16",
+        ...         "model.kwargs.widths=[4,8,8,8]",
+        ...         "progress=false",
+        ...         "trackers=[]",
+        ...         "checkpoint.best_metric=null",
+        ...     ],
+        ... )
+        >>> import tempfile
+        >>> cfg.output_dir = tempfile.mkdtemp()
+        >>> summary = Trainer(cfg).fit()  # doctest: +ELLIPSIS
+        <BLANKLINE>
+        ...
+        >>> sorted(summary["final"])[:3]
+        ['epoch', 'images_per_s', 'lr']
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        accelerate = _accelerate()
+        self.cfg = cfg.validate()
+        self.out = Path(cfg.output_dir)
+        trackers = [t for t in cfg.trackers if t in ("tensorboard", "wandb")]
+        self.accelerator = accelerate.Accelerator(
+            mixed_precision=cfg.mixed_precision,
+            gradient_accumulation_steps=cfg.optim.accumulation_steps,
+            cpu=cfg.cpu,
+            log_with=trackers or None,
+            project_dir=str(self.out),
+        )
+        accelerate.utils.set_seed(cfg.seed)
+        self._build()
+
+    # ------------------------------------------------------------------------------------------------ set-up
+    def _build(self) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        info = dataset_info(cfg.data.name)
+        self.task = info.task
+        data_opts = {"data_dir": cfg.data.data_dir, "download": cfg.data.download, "seed": cfg.seed, **cfg.data.kwargs}
+        tf: dict[str, Any] = {"augment": cfg.data.augment, "image_size": cfg.data.image_size}
+        with acc.main_process_first():  # one process downloads
+            train_ds = create_dataset(
+                cfg.data.name, "train", limit=cfg.data.train_limit,
+                transform=build_transforms(info, train=True, **tf), **data_opts,
+            )  # fmt: skip
+            val_ds = create_dataset(
+                cfg.data.name, "val", limit=cfg.data.val_limit,
+                transform=build_transforms(info, train=False, **tf), **data_opts,
+            )  # fmt: skip
+        model_kwargs = dict(cfg.model.kwargs)
+        model_kwargs.setdefault("in_channels", info.in_channels)
+        if info.num_classes:
+            model_kwargs.setdefault("num_classes", info.num_classes)
+        self.num_classes = int(model_kwargs.get("num_classes", 0))
+        model = create_model(cfg.model.name, **model_kwargs)
+        self.unwrapped = model
+
+        self.sampler = EpochSampler(len(train_ds), seed=cfg.seed, shuffle=True)  # type: ignore[arg-type]
+        workers = cfg.data.num_workers
+        loader_opts: dict[str, Any] = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
+        if workers:
+            loader_opts.update(persistent_workers=True, prefetch_factor=4)
+        train_loader = torch.utils.data.DataLoader(
+            SeededItems(train_ds, cfg.seed), batch_size=cfg.data.batch_size, sampler=self.sampler, drop_last=True,
+            **loader_opts,
+        )  # fmt: skip
+        val_loader = torch.utils.data.DataLoader(
+            val_ds, batch_size=cfg.data.eval_batch_size or cfg.data.batch_size, shuffle=False, **loader_opts
+        )
+        if len(train_loader) == 0:
+            raise ValueError(
+                f"data.batch_size ({cfg.data.batch_size}) is larger than the training set ({len(train_ds)} samples)"  # type: ignore[arg-type]
+            )
+        self.mix: Callable[..., Any] | None = None
+        if cfg.data.mixup_alpha or cfg.data.cutmix_alpha:
+            from ..data import MixCollate
+
+            self.mix = MixCollate(self.num_classes, cfg.data.mixup_alpha, cfg.data.cutmix_alpha).mix
+
+        self.optimizer = create_optimizer(
+            model, cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, **cfg.optim.kwargs
+        )
+        if cfg.optim.name == "lbfgs" and cfg.optim.accumulation_steps > 1:
+            raise ValueError("optim.accumulation_steps must be 1 with LBFGS (it evaluates the loss several times)")
+        if cfg.model.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        self.model, self.optimizer, self.train_loader, self.val_loader = acc.prepare(
+            model, self.optimizer, train_loader, val_loader
+        )
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / cfg.optim.accumulation_steps)
+        total = cfg.epochs * self.steps_per_epoch
+        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        # Stepped by us once per optimiser step (not prepared: Accelerate would step it once per process).
+        schedule_kwargs = dict(cfg.schedule.kwargs)
+        if cfg.schedule.name == "exponential":  # its gamma is per epoch
+            schedule_kwargs.setdefault("steps_per_epoch", self.steps_per_epoch)
+        self.scheduler = create_scheduler(
+            self.optimizer, cfg.schedule.name, total_steps=self.total_steps, warmup_steps=cfg.schedule.warmup_steps,
+            **schedule_kwargs,
+        )  # fmt: skip
+        default_loss = "dice_bce" if self.task == "segmentation" else "cross_entropy"
+        self.loss_fn = create_loss(cfg.loss.name if cfg.loss.name else default_loss, **cfg.loss.kwargs)
+        self.ema: nn.Module | None = None
+        if cfg.model.ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(
+                self.unwrapped, multi_avg_fn=get_ema_multi_avg_fn(cfg.model.ema_decay), use_buffers=True
+            ).to(acc.device)
+            acc.register_for_checkpointing(self.ema)
+        self.state = TrainState()
+        acc.register_for_checkpointing(self.scheduler)
+        acc.register_for_checkpointing(self.state)
+        if self.task == "segmentation":
+            self.metrics = segmentation_metrics(self.num_classes)
+        else:
+            self.metrics = classification_metrics(self.num_classes, full=cfg.metrics == "full")
+        self.metrics = self.metrics.to(acc.device)
+        for metric in self.metrics.values():  # inputs are gathered across processes already: no second sync
+            metric.sync_on_compute = False
+        self.logger = RunLogger(acc, self.out, list(cfg.trackers))
+
+    # ------------------------------------------------------------------------------------------------ loop
+    def fit(self) -> dict[str, Any]:
+        """Train (resuming if configured), evaluate, checkpoint; returns ``{"final", "best", "history"}``."""
+        cfg, acc = self.cfg, self.accelerator
+        ckpt_dir = self.out / "checkpoints"
+        if cfg.resume:
+            last = latest_checkpoint(ckpt_dir)
+            if last is not None:
+                load_checkpoint(acc, last)
+                acc.print(f"resumed from {last} (epoch {self.state.epoch}, step {self.state.global_step})")
+        elif latest_checkpoint(ckpt_dir) is not None:
+            raise CheckpointError(
+                f"{ckpt_dir} already holds checkpoints: pass resume=true to continue that run, or pick a new output_dir"
+            )
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
+        if cfg.trackers and any(t in cfg.trackers for t in ("tensorboard", "wandb")):
+            acc.init_trackers(cfg.project, config=_flat_config(cfg))
+        fault = int(os.environ.get(FAULT_ENV, "0"))
+        done = self.state.global_step >= self.total_steps
+        while self.state.epoch < cfg.epochs and not done:
+            epoch = self.state.epoch
+            loader = self.train_loader
+            if self.state.batch_in_epoch:
+                loader = acc.skip_first_batches(self.train_loader, self.state.batch_in_epoch)
+            # Accelerate's loaders set their sampler's epoch from their own iteration count, which restarts at 0 in
+            # a resumed process: tell them the real epoch.
+            loader.set_epoch(epoch)
+            self.sampler.set_epoch(epoch)
+            self.model.train()
+            seen, loss_sum, started = 0, 0.0, time.perf_counter()
+            bar = self._progress(len(self.train_loader), self.state.batch_in_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+            for inputs, targets in loader:
+                loss = self._train_step(inputs, targets)
+                self.state.batch_in_epoch += 1
+                seen += inputs.shape[0]
+                loss_sum += loss * inputs.shape[0]
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self._lr():.2e}")
+                if not acc.sync_gradients:
+                    continue
+                self.state.global_step += 1
+                if fault and self.state.global_step == fault:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                every = cfg.checkpoint.every_steps
+                if every and self.state.global_step % every == 0:
+                    save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
+                if self.state.global_step >= self.total_steps:
+                    done = True
+                    break
+            if bar is not None:
+                bar.close()
+            elapsed = time.perf_counter() - started
+            finished_epoch = self.state.batch_in_epoch >= len(self.train_loader)
+            if finished_epoch:
+                self.state.epoch += 1
+                self.state.batch_in_epoch = 0
+            totals = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), reduction="sum")
+            record: dict[str, Any] = {
+                "epoch": self.state.epoch,
+                "step": self.state.global_step,
+                "lr": self._lr(),
+                "train_loss": float(totals[0] / totals[1].clamp_min(1)),
+                "images_per_s": float(totals[1]) / elapsed if elapsed > 0 else None,
+            }
+            if self.state.epoch % cfg.eval_every == 0 or done or self.state.epoch == cfg.epochs:
+                record.update(self.evaluate())
+            self._track_best(record)
+            self.state.history.append(record)
+            self.logger.log(record, self.state.global_step)
+            save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
+        return self._finish()
+
+    def _train_step(self, inputs: Tensor, targets: Tensor) -> float:
+        acc, cfg = self.accelerator, self.cfg
+        if self.mix is not None:
+            inputs, targets = self.mix(inputs, targets)
+        with acc.accumulate(self.model):
+            if cfg.optim.name == "lbfgs":
+                evaluate = lbfgs_closure(self.model, self._loss, inputs, targets, self.optimizer, backward=acc.backward)
+                losses: list[Tensor] = []  # Accelerate's optimizer wrapper does not return the closure's loss
+
+                def closure() -> Tensor:
+                    losses.append(evaluate())
+                    return losses[-1]
+
+                self.optimizer.step(closure)  # type: ignore[arg-type]
+                loss = losses[0]
+            else:
+                loss = self._loss(self.model(inputs), targets)
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.optim.grad_clip:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            if acc.sync_gradients:
+                self.scheduler.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
+        return float(loss.detach())
+
+    def _loss(self, output: Any, targets: Tensor) -> Tensor:
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        loss = sum((self.loss_fn(o, targets) for o in outputs), torch.zeros((), device=targets.device))
+        if self.cfg.loss.aux_weight:
+            loss = loss + self.cfg.loss.aux_weight * regularization_loss(self.unwrapped)
+        return loss
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss and metrics, over every validation sample exactly once across processes."""
+        acc = self.accelerator
+        model = self.ema if self.ema is not None else self.model
+        model.eval()
+        self.metrics.reset()
+        loss_sum, count = 0.0, 0
+        for inputs, targets in self.val_loader:
+            logits = _first(model(inputs))
+            logits, targets = acc.gather_for_metrics((logits.float(), targets))
+            loss_sum += float(self.loss_fn(logits, targets)) * targets.shape[0]
+            count += targets.shape[0]
+            self.metrics.update(*self._metric_inputs(logits, targets))
+        values = {f"val_{k}": float(v) for k, v in self.metrics.compute().items()}
+        return {"val_loss": loss_sum / max(count, 1), "val_samples": count, **values}
+
+    def _metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        if self.task == "segmentation":
+            return logits, targets
+        return logits, targets.argmax(1) if targets.dim() == 2 else targets
+
+    def _track_best(self, record: dict[str, Any]) -> None:
+        name = self.cfg.checkpoint.best_metric
+        value = record.get(f"val_{name}") if name else None
+        if value is None:
+            return
+        better = self.state.best is None or (
+            value > self.state.best if self.cfg.checkpoint.best_mode == "max" else value < self.state.best
+        )
+        if better:
+            self.state.best, self.state.best_epoch = float(value), record["epoch"]
+            self._export(self.out / "best")
+
+    def _export(self, directory: Path) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            weights = self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.model)
+            save_pretrained(weights, directory)  # type: ignore[arg-type]
+
+    def _finish(self) -> dict[str, Any]:
+        self._export(self.out / "final")
+        acc = self.accelerator
+        history = self.state.history
+        columns = ["epoch", "step", "train_loss", "val_loss"]
+        columns += sorted(
+            {k for r in history for k in r if k.startswith("val_") and k not in (*columns, "val_samples")}
+        )
+        columns += ["images_per_s"]
+        acc.print("\n" + format_table(history, columns))
+        if self.state.best is not None:
+            acc.print(
+                f"best val_{self.cfg.checkpoint.best_metric}: {self.state.best:.4f} (epoch {self.state.best_epoch})"
+            )
+        acc.end_training()
+        return {"final": history[-1] if history else {}, "best": self.state.best, "history": history}
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _progress(self, total: int, initial: int, desc: str) -> Any:
+        if not (self.cfg.progress and self.accelerator.is_local_main_process):
+            return None
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]  # installed with accelerate (huggingface_hub)
+
+        return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def _flat_config(cfg: TrainConfig) -> dict[str, Any]:
+    """Scalars of the config as ``section.key`` (what TensorBoard's hparams accept)."""
+    from dataclasses import asdict
+
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        elif isinstance(value, (int, float, str, bool)):
+            flat[prefix[:-1]] = value
+
+    walk("", asdict(cfg))
+    return flat
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train with ``cfg``; see :class:`Trainer`."""
+    return Trainer(cfg).fit()

@@ -1,0 +1,141 @@
+"""The training stack end to end: a smoke run's outputs, exact resume after a kill, evaluation, errors,
+two-process launch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("accelerate")
+pytest.importorskip("torchmetrics")
+pytest.importorskip("omegaconf")
+
+from kanconvs.models import read_state_dict
+from kanconvs.train.trainer import FAULT_ENV
+
+SMOKE = ["smoke", "progress=false"]
+
+
+def _cli(
+    *args: str, env: dict[str, str] | None = None, launcher: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    command = [*(launcher or [sys.executable, "-m"]), "kanconvs", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=600
+    )
+
+
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_smoke_run_writes_every_output_and_eval_reproduces_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = _cli("train", *SMOKE, f"output_dir={run}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "final: val_loss=" in result.stdout and "val_top1" in result.stdout  # the summary table
+    assert (run / "config.yaml").is_file() and (run / "metrics.csv").is_file()
+    records = _records(run)
+    assert [r["epoch"] for r in records] == [1, 2] and all(r["val_samples"] == 32 for r in records)
+    assert all(0.0 <= r["val_top1"] <= 1.0 and r["val_top5"] >= r["val_top1"] for r in records)
+    # 64 samples / batch 16 = 4 steps per epoch; checkpoints every 2 steps and at epoch ends, the last 2 kept
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-00000006", "checkpoint-00000008"]
+    assert (run / "best" / "model.safetensors").is_file() and (run / "final" / "config.json").is_file()
+    evaluated = _cli("eval", str(run), "--weights", "final", "--json")
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    metrics = json.loads(evaluated.stdout[evaluated.stdout.index("{") :])
+    assert metrics["val_top1"] == pytest.approx(records[-1]["val_top1"])
+    assert metrics["val_loss"] == pytest.approx(records[-1]["val_loss"], rel=1e-5)
+
+
+def test_resumed_run_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    options = ["data.augment=mnist", "checkpoint.every_steps=3"]
+    assert _cli("train", *SMOKE, *options, f"output_dir={straight}").returncode == 0
+    crashed = _cli("train", *SMOKE, *options, f"output_dir={killed}", env={FAULT_ENV: "5"})
+    assert crashed.returncode == -signal.SIGKILL  # killed mid-way through epoch 2 (steps 1-4 are epoch 1)
+    assert not (killed / "final").exists()
+    refused = _cli("train", *SMOKE, *options, f"output_dir={killed}")
+    assert refused.returncode == 2 and "resume=true" in refused.stdout
+    resumed = _cli("train", *SMOKE, *options, f"output_dir={killed}", "resume=true")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed from" in resumed.stdout
+    a, b = read_state_dict(straight / "final"), read_state_dict(killed / "final")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    last = {k: v for k, v in _records(straight)[-1].items() if k.startswith("val_")}
+    assert {k: v for k, v in _records(killed)[-1].items() if k.startswith("val_")} == last
+
+
+def test_bad_configs_and_missing_data_give_clear_errors(tmp_path: Path) -> None:
+    result = _cli("train", "smoke", "optim.weight_decy=0.1")
+    assert result.returncode == 2 and "did you mean 'optim.weight_decay'" in result.stdout
+    assert "Traceback" not in result.stderr
+    result = _cli("train", "smoke", "epochs=two")
+    assert result.returncode == 2 and "'epochs'" in result.stdout
+    result = _cli("train", "smoke", "data.name=mnist", f"data.data_dir={tmp_path}", f"output_dir={tmp_path / 'r'}")
+    assert result.returncode == 2 and "download=True" in result.stdout and "Traceback" not in result.stderr
+    result = _cli("train", "no-such-config")
+    assert result.returncode == 2 and "shipped config" in result.stdout
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _cli("train", *SMOKE, f"output_dir={run}", "epochs=1").returncode == 0
+    last = sorted((run / "checkpoints").iterdir())[-1]
+    (last / "model.safetensors").write_bytes(b"garbage")
+    result = _cli("train", *SMOKE, f"output_dir={run}", "epochs=2", "resume=true")
+    assert result.returncode == 2 and "cannot resume from" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_two_cpu_processes_gather_metrics_over_the_whole_validation_set(tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    # torchrun starts the processes; Accelerate sees the distributed environment and uses gloo on the CPU
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", "-m"]
+    # 30 validation samples do not split evenly over 2 processes × batch 16: gathering must drop the padding
+    result = _cli("train", *SMOKE, f"output_dir={run}", "data.val_limit=30", "epochs=1", "cpu=true", launcher=launcher)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = _records(run)
+    assert len(records) == 1 and records[0]["val_samples"] == 30
+    # 64 samples over 2 processes = 2 batches of 16 each per epoch: 2 optimiser steps
+    assert records[0]["step"] == 2
+    assert (run / "checkpoints" / "checkpoint-00000002" / "model.safetensors").is_file()
+    assert result.stdout.count("final:") == 1  # printed by the main process only
+
+
+def test_seeded_items_make_augmentation_a_function_of_seed_epoch_and_index() -> None:
+    from kanconvs.data import build_transforms, create_dataset
+    from kanconvs.train.sampling import EpochSampler, SeededItems
+
+    data = create_dataset("mnist-10k", "test", limit=8, transform=build_transforms("mnist-10k", train=True))
+    items = SeededItems(data, seed=3)
+    before = torch.random.get_rng_state()
+    assert torch.equal(items[(0, 5)][0], items[(0, 5)][0])
+    assert not torch.equal(items[(0, 5)][0], items[(1, 5)][0])  # a new epoch, a new augmentation
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is untouched
+    sampler = EpochSampler(8, seed=3)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert sorted(i for _, i in first) == list(range(8)) and {e for e, _ in second} == {1}
+    assert [i for _, i in first] != [i for _, i in second]
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_lbfgs_trains_through_its_closure(tmp_path: Path) -> None:
+    from kanconvs.train import load_config, train
+
+    cfg = load_config("smoke", ["optim.name=lbfgs", "optim.lr=0.5", "epochs=1", "trackers=[]", "progress=false",
+                                "checkpoint.every_steps=null", f"output_dir={tmp_path}"])  # fmt: skip
+    summary = train(cfg)
+    losses = [r["train_loss"] for r in summary["history"]]
+    assert all(torch.isfinite(torch.tensor(losses))) and summary["final"]["val_samples"] == 32
