@@ -1,9 +1,11 @@
 """Models built from kanconvs layers, and the model registry."""
 
-from . import densekanet, rdnet, reskanet, u2kanet, unet, vggkan
-
-_MODULES = (densekanet, rdnet, reskanet, u2kanet, unet, vggkan)  # before the star imports may shadow a name
-
+from . import densekanet as _densekanet
+from . import rdnet as _rdnet
+from . import reskanet as _reskanet
+from . import u2kanet as _u2kanet
+from . import unet as _unet
+from . import vggkan as _vggkan
 from ._factory import ConvNormAct, conv_factory, family_options
 from ._hub import from_pretrained, load_weights, read_state_dict, save_pretrained
 from ._registry import create_model, list_models, register_model
@@ -31,5 +33,6 @@ __all__ = [
     "register_model",
     "save_pretrained",
 ]
-for _module in _MODULES:
+# underscore aliases: a star import may bring a function named like its module (``vggkan``)
+for _module in (_densekanet, _rdnet, _reskanet, _u2kanet, _unet, _vggkan):
     __all__ += _module.__all__
