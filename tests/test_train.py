@@ -139,3 +139,12 @@ def test_lbfgs_trains_through_its_closure(tmp_path: Path) -> None:
     summary = train(cfg)
     losses = [r["train_loss"] for r in summary["history"]]
     assert all(torch.isfinite(torch.tensor(losses))) and summary["final"]["val_samples"] == 32
+
+
+def test_config_accepts_a_bare_no_for_mixed_precision() -> None:
+    from kanconvs.train import ConfigError, load_config
+
+    assert load_config(None, ["mixed_precision=no"]).mixed_precision == "no"
+    assert load_config(None, ["mixed_precision=bf16"]).mixed_precision == "bf16"
+    with pytest.raises(ConfigError, match="mixed_precision must be 'no', 'fp16' or 'bf16', got 'fp8'"):
+        load_config(None, ["mixed_precision=fp8"])

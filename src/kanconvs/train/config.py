@@ -116,6 +116,8 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check values that types cannot express; raises :class:`ConfigError`."""
+        if self.mixed_precision in ("False", "false"):  # YAML 1.1 reads a bare `no` as false
+            self.mixed_precision = "no"
         checks: list[tuple[bool, str]] = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1 or null, got {self.max_steps}"),
