@@ -81,12 +81,15 @@ class Trainer:
         self.cfg = cfg.validate()
         self.out = Path(cfg.output_dir)
         trackers = [t for t in cfg.trackers if t in ("tensorboard", "wandb")]
+        on_gpu = torch.cuda.is_available() and not cfg.cpu
         self.accelerator = accelerate.Accelerator(
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_steps=cfg.optim.accumulation_steps,
             cpu=cfg.cpu,
             log_with=trackers or None,
             project_dir=str(self.out),
+            # pinned host batches copied asynchronously, as a hand-written loop would
+            dataloader_config=accelerate.DataLoaderConfiguration(non_blocking=on_gpu),
         )
         accelerate.utils.set_seed(cfg.seed)
         self._build()
@@ -211,7 +214,8 @@ class Trainer:
             loader.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
             self.model.train()
-            seen, loss_sum, started = 0, 0.0, time.perf_counter()
+            # The loss stays on the device: reading it every step would stall the GPU queue (one sync per step).
+            seen, loss_sum, started = 0, torch.zeros((), device=acc.device), time.perf_counter()
             bar = self._progress(len(self.train_loader), self.state.batch_in_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
             for inputs, targets in loader:
                 loss = self._train_step(inputs, targets)
@@ -220,7 +224,8 @@ class Trainer:
                 loss_sum += loss * inputs.shape[0]
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self._lr():.2e}")
+                    if self.state.batch_in_epoch % 25 == 1:  # a live loss costs a sync: refresh it now and then
+                        bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{self._lr():.2e}")
                 if not acc.sync_gradients:
                     continue
                 self.state.global_step += 1
@@ -239,7 +244,7 @@ class Trainer:
             if finished_epoch:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-            totals = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), reduction="sum")
+            totals = acc.reduce(torch.stack([loss_sum.float(), torch.tensor(float(seen), device=acc.device)]), "sum")
             record: dict[str, Any] = {
                 "epoch": self.state.epoch,
                 "step": self.state.global_step,
@@ -255,7 +260,7 @@ class Trainer:
             save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
         return self._finish()
 
-    def _train_step(self, inputs: Tensor, targets: Tensor) -> float:
+    def _train_step(self, inputs: Tensor, targets: Tensor) -> Tensor:
         acc, cfg = self.accelerator, self.cfg
         if self.mix is not None:
             inputs, targets = self.mix(inputs, targets)
@@ -281,7 +286,7 @@ class Trainer:
                 self.scheduler.step()
                 if self.ema is not None:
                     self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
-        return float(loss.detach())
+        return loss.detach()
 
     def _loss(self, output: Any, targets: Tensor) -> Tensor:
         outputs = output if isinstance(output, (tuple, list)) else (output,)
