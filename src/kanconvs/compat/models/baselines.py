@@ -1,3 +1,466 @@
-"""Reference names of torch-conv-kan models.baselines (being written)."""
+"""torch-conv-kan's ``models.baselines`` (the seed experiments' 4- and 8-layer networks) with the reference's names,
+signatures and module layout.
 
-__all__: list[str] = []
+``from kanconvs.compat import SimpleConvKAGN`` replaces ``from models import SimpleConvKAGN``. Each class builds the
+reference's network from kanconvs layers (the compat convolutions of :mod:`kanconvs.compat.kan_convs` and MLPs of
+:mod:`kanconvs.compat.kans`), laid out so that ``state_dict`` keys equal the reference's: ``layers.{i}`` (with the
+``.module.`` segment of the reference's ``L1`` wrapper on every layer but the first) and ``output`` (``Dropout`` +
+``Linear`` when ``degree_out < 2``, else a one-layer KAN MLP of the family). Reference checkpoints therefore load
+with ``model.load_state_dict(reference_state_dict)``; the clean equivalents are ``kanconvs.create_model(
+"simple_kagn_4")`` and friends.
+
+Differences from the reference, all deliberate:
+
+- ``l1_penalty`` is an explicit loss term ``λ·Σ|θ|`` over the wrapped layer's parameters, reported by
+  :func:`kanconvs.layers.regularization.regularization_loss` (add it to the loss). The reference added ``λ·sign(θ)``
+  to the gradients from a backward hook (the same gradient, but tied to the gradient state).
+- The MoE baselines return ``(logits, moe_loss)`` where ``moe_loss`` is the real sum of the layers' balance losses
+  (times ``loss_coef``); the reference's is always 0 because of the ``moe_loss += moe_loss`` typo. Their MoE layers
+  are the corrected :class:`~kanconvs.compat.MoEBottleNeckKAGNConv2DLayer` (no unused gate parameters), so their
+  parameter counts are lower than the reference's and reference MoE checkpoints do not load.
+- The layers' own fixes apply (see :mod:`kanconvs.compat.kan_convs`): e.g. KALN min–max scales each sample on its
+  own, which equals the reference only for a batch of one.
+- ``layer_sizes`` shorter than the network's depth raises ``ValueError`` (the reference failed with ``IndexError``);
+  extra entries are ignored, as in the reference.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..kan_convs import (  # type: ignore[attr-defined]  # generated wrappers
+    FastKANConv2DLayer,
+    KACNConv2DLayer,
+    KAGNConv2DLayer,
+    KALNConv2DLayer,
+    KANConv2DLayer,
+    WavKANConv2DLayer,
+)
+from ..kans import KACN, KAGN, KALN, KAN, FastKAN, WavKAN
+from ..moe import MoEBottleNeckKAGNConv2DLayer
+
+__all__ = [
+    "EightSimpleConv",
+    "EightSimpleConvKACN",
+    "EightSimpleConvKAGN",
+    "EightSimpleConvKALN",
+    "EightSimpleConvKAN",
+    "EightSimpleConvWavKAN",
+    "EightSimpleFastConvKAN",
+    "EightSimpleMoEConvKAGNBN",
+    "SimpleConv",
+    "SimpleConvKACN",
+    "SimpleConvKAGN",
+    "SimpleConvKALN",
+    "SimpleConvKAN",
+    "SimpleConvWavKAN",
+    "SimpleFastConvKAN",
+    "SimpleMoEConvKAGNBN",
+]
+
+_STRIDES = {4: (1, 2, 2, 1), 8: (1, 2, 2, 1, 1, 2, 1, 1)}
+# conv(in_channels, out_channels, stride=…, groups=…, dropout=…) -> layer; kernel 3, padding 1 are bound already.
+ConvBuilder = Callable[..., nn.Module]
+MLPBuilder = Callable[[list[int]], nn.Module]  # layers_hidden -> the family's KAN MLP head
+
+
+class L1(nn.Module):
+    """The reference's ``utils.L1(module, weight_decay)`` wrapper: runs ``module`` and penalises its parameters.
+
+    ``regularization_loss()`` returns ``weight_decay · Σ|θ|`` over the trainable parameters of ``module`` (``None``
+    when ``weight_decay`` is 0); the wrapper exists for the ``.module.`` segment it adds to checkpoint keys.
+
+    Example:
+        >>> layer = L1(nn.Linear(2, 1), 0.5)
+        >>> with torch.no_grad():
+        ...     _ = layer.module.weight.fill_(-2.0), layer.module.bias.fill_(1.0)
+        >>> layer.regularization_loss().item()  # 0.5 · (2 + 2 + 1)
+        2.5
+    """
+
+    def __init__(self, module: nn.Module, weight_decay: float) -> None:
+        super().__init__()
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+            raise ValueError(f"weight_decay (l1_penalty) must be a number >= 0, got {weight_decay!r}")
+        self.module = module
+        self.weight_decay = float(weight_decay)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def regularization_loss(self) -> Tensor | None:
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        if not self.weight_decay or not params:
+            return None
+        return self.weight_decay * torch.stack([p.abs().sum() for p in params]).sum()
+
+    def extra_repr(self) -> str:
+        return f"weight_decay={self.weight_decay}"
+
+
+def _widths(layer_sizes: Sequence[int], depth: int) -> list[int]:
+    if (
+        isinstance(layer_sizes, (str, bytes))
+        or not isinstance(layer_sizes, Sequence)
+        or len(layer_sizes) < depth
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in layer_sizes[:depth])
+    ):
+        raise ValueError(f"layer_sizes must hold at least {depth} positive integers, got {layer_sizes!r}")
+    return list(layer_sizes[:depth])
+
+
+def _stack(
+    conv: ConvBuilder,
+    layer_sizes: Sequence[int],
+    depth: int,
+    input_channels: int,
+    groups: int,
+    dropout: float,
+    l1_penalty: float,
+    first_dropout: bool,
+) -> list[nn.Module]:
+    """The reference's layer stack: layer 0 ungrouped (and without dropout unless ``first_dropout``), the others
+    grouped, with dropout, wrapped in :class:`L1`."""
+    layers: list[nn.Module] = []
+    c_in = input_channels
+    for i, (width, stride) in enumerate(zip(_widths(layer_sizes, depth), _STRIDES[depth], strict=True)):
+        if i == 0:
+            layers.append(conv(c_in, width, stride=stride, groups=1, dropout=dropout if first_dropout else 0.0))
+        else:
+            layers.append(L1(conv(c_in, width, stride=stride, groups=groups, dropout=dropout), l1_penalty))
+        c_in = width
+    return layers
+
+
+def _head(in_features: int, num_classes: int, degree_out: int, dropout_linear: float, mlp: MLPBuilder) -> nn.Module:
+    """Dropout + Linear for ``degree_out < 2``, else the family's one-layer KAN MLP."""
+    if degree_out < 2:
+        return nn.Sequential(nn.Dropout(p=dropout_linear), nn.Linear(in_features, num_classes))
+    return mlp([in_features, num_classes])
+
+
+class _Baseline(nn.Module):
+    """``layers`` (the conv stack, then global average pooling) → flatten → ``output``."""
+
+    depth: ClassVar[int] = 4
+    first_dropout: ClassVar[bool] = False  # only EightSimpleConvKACN gives its first layer dropout
+
+    def _build(
+        self,
+        conv: ConvBuilder,
+        mlp: MLPBuilder,
+        layer_sizes: Sequence[int],
+        num_classes: int,
+        input_channels: int,
+        degree_out: int,
+        groups: int,
+        dropout: float,
+        dropout_linear: float,
+        l1_penalty: float,
+    ) -> None:
+        layers = _stack(conv, layer_sizes, self.depth, input_channels, groups, dropout, l1_penalty, self.first_dropout)
+        self.layers = nn.Sequential(*layers, nn.AdaptiveAvgPool2d((1, 1)))
+        self.output = _head(layer_sizes[self.depth - 1], num_classes, degree_out, dropout_linear, mlp)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(torch.flatten(self.layers(x), 1))
+
+
+# ------------------------------------------------------------------------------------------------ plain convs
+class SimpleConv(nn.Module):
+    """The reference's 4-layer ``Conv2d(bias) → BatchNorm2d → ReLU`` network with ``Dropout(0.25)`` and a linear head.
+
+    Example:
+        >>> SimpleConv([8, 8, 16, 16])(torch.randn(2, 1, 12, 12)).shape
+        torch.Size([2, 10])
+    """
+
+    depth: ClassVar[int] = 4
+
+    def __init__(
+        self, layer_sizes: Sequence[int], num_classes: int = 10, input_channels: int = 1, groups: int = 1
+    ) -> None:
+        super().__init__()
+        modules: list[nn.Module] = []
+        c_in = input_channels
+        for i, (width, stride) in enumerate(zip(_widths(layer_sizes, self.depth), _STRIDES[self.depth], strict=True)):
+            conv = nn.Conv2d(c_in, width, kernel_size=3, groups=1 if i == 0 else groups, padding=1, stride=stride)
+            modules += [conv, nn.BatchNorm2d(width), nn.ReLU()]
+            c_in = width
+        self.layers = nn.Sequential(*modules, nn.AdaptiveAvgPool2d((1, 1)))
+        self.output = nn.Linear(c_in, num_classes)
+        self.drop = nn.Dropout(p=0.25)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.drop(torch.flatten(self.layers(x), 1)))
+
+
+class EightSimpleConv(SimpleConv):
+    """:class:`SimpleConv` with 8 layers (strides 1, 2, 2, 1, 1, 2, 1, 1)."""
+
+    depth = 8
+
+
+# --------------------------------------------------------------------------------------------------- KA convs
+class SimpleConvKAN(_Baseline):
+    """The reference's 4-layer B-spline KAN network (``KANConv2DLayer``; a ``KAN`` MLP head when ``degree_out >= 2``).
+
+    Example:
+        >>> SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        num_classes: int = 10,
+        input_channels: int = 1,
+        spline_order: int = 3,
+        degree_out: int = 2,
+        groups: int = 1,
+        dropout: float = 0.0,
+        dropout_linear: float = 0.0,
+        l1_penalty: float = 0.0,
+        affine: bool = True,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        conv = functools.partial(
+            KANConv2DLayer, kernel_size=3, padding=1, dilation=1, spline_order=spline_order, affine=affine,
+            norm_layer=norm_layer,
+        )  # fmt: skip
+
+        def mlp(widths: list[int]) -> nn.Module:
+            return KAN(widths, dropout=dropout_linear, first_dropout=True, spline_order=spline_order)
+
+        self._build(
+            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
+        )
+
+
+class EightSimpleConvKAN(SimpleConvKAN):
+    """:class:`SimpleConvKAN` with 8 layers; ``degree_out`` defaults to 3 here, as in the reference."""
+
+    depth = 8
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        num_classes: int = 10,
+        input_channels: int = 1,
+        spline_order: int = 3,
+        degree_out: int = 3,
+        groups: int = 1,
+        dropout: float = 0.0,
+        dropout_linear: float = 0.0,
+        l1_penalty: float = 0.0,
+        affine: bool = True,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__(
+            layer_sizes, num_classes, input_channels, spline_order, degree_out, groups, dropout, dropout_linear,
+            l1_penalty, affine, norm_layer,
+        )  # fmt: skip
+
+
+class SimpleFastConvKAN(_Baseline):
+    """The reference's 4-layer FastKAN network (``FastKANConv2DLayer``; a ``FastKAN`` head when ``degree_out >= 2``).
+
+    Example:
+        >>> SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        num_classes: int = 10,
+        input_channels: int = 1,
+        grid_size: int = 8,
+        degree_out: int = 2,
+        groups: int = 1,
+        dropout: float = 0.0,
+        dropout_linear: float = 0.0,
+        l1_penalty: float = 0.0,
+        affine: bool = True,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        conv = functools.partial(
+            FastKANConv2DLayer, kernel_size=3, padding=1, dilation=1, grid_size=grid_size, affine=affine,
+            norm_layer=norm_layer,
+        )  # fmt: skip
+
+        def mlp(widths: list[int]) -> nn.Module:
+            return FastKAN(widths, dropout=dropout_linear, first_dropout=True, grid_size=grid_size)
+
+        self._build(
+            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
+        )
+
+
+class EightSimpleFastConvKAN(SimpleFastConvKAN):
+    """:class:`SimpleFastConvKAN` with 8 layers."""
+
+    depth = 8
+
+
+def _degree_baseline(
+    conv_class: type[nn.Module], mlp_class: Callable[..., nn.Module], family: str, eight_first_dropout: bool = False
+) -> tuple[type[_Baseline], type[_Baseline]]:
+    """The KALN / KACN / KAGN baselines: one signature (``degree``, ``degree_out`` …), different layer classes."""
+
+    class Four(_Baseline):
+        def __init__(
+            self,
+            layer_sizes: Sequence[int],
+            num_classes: int = 10,
+            input_channels: int = 1,
+            degree: int = 3,
+            degree_out: int = 3,
+            groups: int = 1,
+            dropout: float = 0.0,
+            dropout_linear: float = 0.0,
+            l1_penalty: float = 0.0,
+            affine: bool = True,
+            norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        ) -> None:
+            super().__init__()
+            conv = functools.partial(
+                conv_class, kernel_size=3, padding=1, dilation=1, degree=degree, affine=affine, norm_layer=norm_layer
+            )
+
+            def mlp(widths: list[int]) -> nn.Module:
+                return mlp_class(widths, dropout=dropout_linear, first_dropout=True, degree=degree_out)
+
+            self._build(
+                conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear,
+                l1_penalty,
+            )  # fmt: skip
+
+    class Eight(Four):
+        depth = 8
+        first_dropout = eight_first_dropout
+
+    for cls, depth, prefix in ((Four, 4, "Simple"), (Eight, 8, "EightSimple")):
+        cls.__name__ = cls.__qualname__ = f"{prefix}Conv{family}"
+        cls.__module__ = __name__
+        cls.__doc__ = (
+            f"The reference's {depth}-layer {family} network (``{conv_class.__name__}``; a ``{family}`` MLP head of "
+            "degree ``degree_out`` when ``degree_out >= 2``)."
+        )
+    return Four, Eight
+
+
+SimpleConvKALN, EightSimpleConvKALN = _degree_baseline(KALNConv2DLayer, KALN, "KALN")
+# The reference's 8-layer KACN (alone) also applies dropout in its first layer.
+SimpleConvKACN, EightSimpleConvKACN = _degree_baseline(KACNConv2DLayer, KACN, "KACN", eight_first_dropout=True)
+SimpleConvKAGN, EightSimpleConvKAGN = _degree_baseline(KAGNConv2DLayer, KAGN, "KAGN")
+
+
+class SimpleConvWavKAN(_Baseline):
+    """The reference's 4-layer wavelet KAN network (``WavKANConv2DLayer`` with BatchNorm; a ``WavKAN`` head when
+    ``degree_out >= 2``).
+
+    Example:
+        >>> SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        num_classes: int = 10,
+        input_channels: int = 1,
+        wavelet_type: str = "mexican_hat",
+        degree_out: int = 3,
+        groups: int = 1,
+        dropout: float = 0.0,
+        dropout_linear: float = 0.0,
+        l1_penalty: float = 0.0,
+    ) -> None:
+        super().__init__()
+        conv = functools.partial(WavKANConv2DLayer, kernel_size=3, padding=1, dilation=1, wavelet_type=wavelet_type)
+
+        def mlp(widths: list[int]) -> nn.Module:
+            return WavKAN(widths, dropout=dropout_linear, first_dropout=True, wavelet_type=wavelet_type)
+
+        self._build(
+            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
+        )
+
+
+class EightSimpleConvWavKAN(SimpleConvWavKAN):
+    """:class:`SimpleConvWavKAN` with 8 layers."""
+
+    depth = 8
+
+
+# -------------------------------------------------------------------------------------------------------- MoE
+class SimpleMoEConvKAGNBN(nn.Module):
+    """The reference's 4-layer network of ``MoEBottleNeckKAGNConv2DLayer`` s; ``forward`` returns
+    ``(logits, moe_loss)``.
+
+    ``moe_loss`` is the sum of the layers' ``loss_coef · balance loss`` (the reference's is always 0, a typo). The
+    same balance losses, times the layers' own ``loss_coef`` (1e-2), are also reported by ``regularization_loss()``:
+    add one or the other to the task loss, not both.
+
+    Example:
+        >>> model = SimpleMoEConvKAGNBN([4, 8, 8, 8], num_experts=4, k=2)
+        >>> logits, moe_loss = model(torch.randn(2, 1, 8, 8))
+        >>> logits.shape, moe_loss.shape
+        (torch.Size([2, 10]), torch.Size([]))
+    """
+
+    depth: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        num_classes: int = 10,
+        input_channels: int = 1,
+        degree: int = 3,
+        degree_out: int = 3,
+        groups: int = 1,
+        dropout: float = 0.0,
+        dropout_linear: float = 0.0,
+        l1_penalty: float = 0.0,
+        affine: bool = True,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        num_experts: int = 16,
+        noisy_gating: bool = True,
+        k: int = 4,
+    ) -> None:
+        super().__init__()
+        conv = functools.partial(
+            MoEBottleNeckKAGNConv2DLayer, kernel_size=3, padding=1, dilation=1, degree=degree, affine=affine,
+            norm_layer=norm_layer, num_experts=num_experts, noisy_gating=noisy_gating, k=k,
+        )  # fmt: skip
+        self.layers = nn.ModuleList(
+            _stack(conv, layer_sizes, self.depth, input_channels, groups, dropout, l1_penalty, first_dropout=False)
+        )
+        self.pool = nn.AdaptiveAvgPool2d((1, 1))
+
+        def mlp(widths: list[int]) -> nn.Module:
+            return KAGN(widths, dropout=dropout_linear, first_dropout=True, degree=degree_out)
+
+        self.output = _head(layer_sizes[self.depth - 1], num_classes, degree_out, dropout_linear, mlp)
+
+    def forward(self, x: Tensor, train: bool = True, loss_coef: float = 1) -> tuple[Tensor, Tensor]:
+        """``(logits, Σ loss_coef · balance loss)``; ``train`` is ignored (``self.training`` decides)."""
+        moe_loss = x.new_zeros((), dtype=torch.float32)
+        for layer in self.layers:
+            x, loss = layer(x, train=train, loss_coef=loss_coef)
+            moe_loss = moe_loss + loss
+        return self.output(torch.flatten(self.pool(x), 1)), moe_loss
+
+
+class EightSimpleMoEConvKAGNBN(SimpleMoEConvKAGNBN):
+    """:class:`SimpleMoEConvKAGNBN` with 8 layers."""
+
+    depth = 8

@@ -1,3 +1,171 @@
-"""Reference names of torch-conv-kan models.densekanet (being written)."""
+"""torch-conv-kan's ``models/densekanet.py`` factories, with the reference's signatures and module layout.
 
-__all__: list[str] = []
+Each factory builds a :class:`kanconvs.models.DenseKANet` configured as the reference's (InstanceNorm with affine by
+default, BatchNorm for the bottleneck variants, a 1-layer KAN MLP classifier of the family for the tiny ones), with
+the reference's attribute paths (``features.conv0``, ``features.denseblock1.denselayer1.conv1`` …, ``classifier``),
+so reference checkpoints load with ``load_state_dict`` (``l1_decay > 0`` checkpoints too: the ``L1`` wrapper's
+``.module`` segment is dropped on load). ``l1_decay`` becomes an explicit weight penalty reported by
+:func:`kanconvs.regularization_loss` instead of a gradient hook.
+
+The MoE variants return ``(logits, aux_loss)`` like the reference, with the balance loss actually summed
+(``regularization_loss`` of the model); their gating is kanconvs' corrected one, so their parameters (and
+checkpoints) differ from the reference's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from ...layers.regularization import regularization_loss
+from ...models import densekanet as _dense
+from .. import kans
+
+__all__: list[str] = []  # the generated factories, filled in below
+
+_L1_SEGMENT = re.compile(r"(^|\.)module\.")
+
+
+def _drop_l1_segments(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
+    """The reference's ``L1(layer)`` wrapper keeps the layer under ``.module.``; our layers hold the penalty."""
+    for key in [k for k in state_dict if k.startswith(prefix) and _L1_SEGMENT.search(k[len(prefix) :])]:
+        state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
+
+
+class _ReferenceDenseKANet(_dense.DenseKANet):
+    """A :class:`~kanconvs.models.DenseKANet` that loads reference checkpoints (``L1`` wrappers included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_load_state_dict_pre_hook(_drop_l1_segments)
+
+
+class _ReferenceMoEDenseKANet(_ReferenceDenseKANet):
+    """The MoE variants: ``forward`` returns ``(logits, aux_loss)`` as in the reference."""
+
+    def forward(self, x: Tensor, **kwargs: Any) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return super().forward(x), regularization_loss(self)
+
+
+_LAYOUTS = {"121": (6, 12, 24, 16), "161": (6, 12, 36, 24), "169": (6, 12, 32, 32), "201": (6, 12, 48, 32)}
+_P = inspect.Parameter
+
+
+def _head(kind: str, options: dict[str, Any]) -> Callable[[int, int], nn.Module]:
+    """The tiny models' classifier: the reference's KAN MLP class of the family (normed, activated output)."""
+    cls: Any = {"kan": kans.KAN, "fastkan": kans.FastKAN, "kaln": kans.KALN, "kagn": kans.KAGN, "kacn": kans.KACN}
+    cls.update(bottleneck_kagn=kans.BottleNeckKAGN, moe_bottleneck_kagn=kans.BottleNeckKAGN)
+
+    def build(num_features: int, num_classes: int) -> nn.Module:
+        return cls[kind]([num_features, num_classes], **options)
+
+    return build
+
+
+def _build(kind: str, tiny: bool, layout: Sequence[int], values: dict[str, Any]) -> nn.Module:
+    """Translate a reference factory's arguments into a DenseKANet."""
+    norm = values.pop("norm_layer")
+    options: dict[str, Any] = {"norm_layer": norm, "norm_kwargs": {"affine": values.pop("affine")}}
+    head_options: dict[str, Any] = {}
+    dense: dict[str, Any] = {}
+    if kind in ("kan", "fastkan"):
+        grid_range = tuple(values.pop("grid_range"))
+        options.update(grid_size=values.pop("grid_size"), grid_range=grid_range)
+        options["base_activation"] = head_options["base_activation"] = values.pop("base_activation")
+        head_options.update(grid_size=options["grid_size"], grid_range=list(grid_range))
+        if kind == "kan":
+            options["spline_order"] = head_options["spline_order"] = values.pop("spline_order")
+    else:
+        options["degree"] = head_options["degree"] = values.pop("degree")
+    if kind.endswith("bottleneck_kagn"):
+        options["dropout_type"] = "noise"  # the reference's bottleneck regularises with noise injection
+        dense["dim_reduction"] = 8  # models/model_utils' 3×3 bottleneck default (the 1×1 keeps the layer's 4)
+    if kind == "moe_bottleneck_kagn":
+        dense.update(num_experts=values.pop("num_experts"), k=values.pop("k"), noisy_gating=values.pop("noisy_gating"))
+    cls = _ReferenceMoEDenseKANet if kind.startswith("moe_") else _ReferenceDenseKANet
+    return cls(
+        kind, tuple(layout), in_channels=values.pop("input_channels"), num_classes=values.pop("num_classes"),
+        growth_rate=values.pop("growth_rate"), num_init_features=values.pop("num_init_features"),
+        groups=values.pop("groups"), dropout=values.pop("dropout"), dropout_linear=values.pop("dropout_linear", 0.0),
+        weight_l1=values.pop("l1_decay"), dense_conv_kwargs=dense,
+        stem_kernel=5 if tiny else 7, stem_pool=False if tiny else values.pop("use_first_maxpool"),
+        transition_after_last=tiny, head=_head(kind, head_options) if tiny else "linear",
+        memory_efficient=tiny and not kind.startswith("moe_"), **options,
+    )  # fmt: skip
+
+
+def _params(*spec: tuple[str, Any]) -> list[inspect.Parameter]:
+    return [_P("input_channels", _P.POSITIONAL_OR_KEYWORD), _P("num_classes", _P.POSITIONAL_OR_KEYWORD)] + [
+        _P(n, _P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec
+    ]
+
+
+def _factory(name: str, kind: str, tiny: bool, layout: Sequence[int], params: list[inspect.Parameter]) -> Callable:
+    signature = inspect.Signature(params)
+
+    def factory(*args: Any, **kwargs: Any) -> nn.Module:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _build(kind, tiny, layout, dict(bound.arguments))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = __name__
+    factory.__doc__ = f"torch-conv-kan's ``{name}`` ({kind} convolutions), reference signature and layout."
+    return factory
+
+
+_IN = nn.InstanceNorm2d
+_BN = nn.BatchNorm2d
+
+
+def _spec(kind: str, tiny: bool, growth: int) -> list[inspect.Parameter]:
+    """The reference's parameter lists (their order and defaults differ between the factory families)."""
+    maxpool = () if tiny else (("use_first_maxpool", True),)
+    widths = (("growth_rate", growth), ("num_init_features", 64), ("affine", True))
+    if kind in ("kan", "fastkan"):
+        order = (("spline_order", 3),) if kind == "kan" else ()
+        return _params(
+            ("groups", 1), *order, ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1]),
+            ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths, ("norm_layer", _IN),
+        )  # fmt: skip
+    if kind in ("kaln", "kagn", "kacn"):
+        return _params(("groups", 1), ("degree", 3), ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths,
+                       ("norm_layer", _IN))  # fmt: skip
+    moe = (("num_experts", 8), ("noisy_gating", True), ("k", 2)) if kind.startswith("moe_") else ()
+    return _params(
+        ("groups", 1), ("degree", 3), ("dropout", 0.0), ("dropout_linear", 0.0), ("l1_decay", 0.0), *maxpool,
+        *widths, ("norm_layer", _BN), *moe,
+    )  # fmt: skip
+
+
+_FULL = {
+    "densekanet{n}": ("kan", ("121",)),
+    "fast_densekanet{n}": ("fastkan", ("121",)),
+    "densekalnet{n}": ("kaln", ("121", "161", "169", "201")),
+    "densekacnet{n}": ("kacn", ("121",)),
+    "densekagnet{n}": ("kagn", ("121", "161", "169", "201")),
+    "densekagnet{n}bn": ("bottleneck_kagn", ("121", "161", "169", "201")),
+    "densekagnet{n}moebn": ("moe_bottleneck_kagn", ("121", "161", "169", "201")),
+}
+_TINY = {
+    "tiny_densekanet": "kan",
+    "tiny_fast_densekanet": "fastkan",
+    "tiny_densekalnet": "kaln",
+    "tiny_densekagnet": "kagn",
+    "tiny_densekagnet_bn": "bottleneck_kagn",
+    "tiny_densekagnet_moebn": "moe_bottleneck_kagn",
+    "tiny_densekacnet": "kacn",
+}
+for _template, (_kind, _layouts) in _FULL.items():
+    for _n in _layouts:
+        _name = _template.format(n=_n)
+        globals()[_name] = _factory(_name, _kind, False, _LAYOUTS[_n], _spec(_kind, False, 48 if _n == "161" else 32))
+        __all__.append(_name)
+for _name, _kind in _TINY.items():
+    globals()[_name] = _factory(_name, _kind, True, (5, 5, 5), _spec(_kind, True, 32))
+    __all__.append(_name)

@@ -1,3 +1,146 @@
-"""Reference names of torch-conv-kan models.rdnet (being written)."""
+"""torch-conv-kan's ``models/kan_rdnet.py`` (``KAGNRDNet``, ``kagrdnet_tiny/small/base/large``), reference signatures.
 
-__all__: list[str] = []
+They build :class:`kanconvs.models.RDNet` with the reference's configuration: (bottleneck) KAGN convolutions, the
+stem always a bottleneck KAGN of degree 3 without dropout (whatever ``is_bottleneck``, ``degree`` and ``dropout``
+say), channel LayerNorm (timm's ``LayerNorm2d``, eps 1e-6). Module paths equal the reference's, so its checkpoints
+load with ``load_state_dict``; the depthwise KAGN v2 weights (``base_conv`` / ``poly_conv``) are converted on load.
+
+Outputs differ from the reference's where it was broken: DropPath is applied in training, and each depthwise
+convolution uses its own channel's Gram basis (the reference's v2 layer fed it other channels' basis functions, so
+converted depthwise weights act on the intended basis, not on the one they were trained with). ``zero_head`` works.
+With ``post_block_attention`` the attention blocks are kanconvs' (γ scales the attention, no outer norm), so such
+checkpoints do not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
+
+__all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
+
+_BLOCK_TYPES: dict[str, BlockType] = {"Block": "block", "BlockESE": "ese"}
+
+
+def _convert_depthwise_v2(sd: MutableMapping[str, Tensor], prefix: str) -> None:
+    """KAGN v2 ``base_conv.weight (C_o, c_i, k…)``, ``poly_conv.weight (C_o, c_i·(D+1), k…)`` → ``weight (C_o, c_i,
+    D+2, k…)``: within a group the poly features are channel-major (``c·(D+1) + j``), as the v2 layer intended."""
+    base = sd.pop(prefix + "base_conv.weight")
+    poly = sd.pop(prefix + "poly_conv.weight")
+    c_out, c_in = base.shape[:2]
+    poly = poly.reshape(c_out, c_in, poly.shape[1] // c_in, *poly.shape[2:])
+    sd[prefix + "weight"] = torch.cat([base.unsqueeze(2), poly], dim=2)
+    sd[prefix + "basis.beta_weights"] = sd.pop(prefix + "beta_weights")
+    for name in ("weight", "bias"):
+        if prefix + "layer_norm." + name in sd:
+            sd[prefix + "norm." + name] = sd.pop(prefix + "layer_norm." + name)
+
+
+class KAGNRDNet(RDNet):
+    """torch-conv-kan's ``KAGNRDNet`` (reference signature); see the module notes for what differs.
+
+    Example:
+        >>> model = KAGNRDNet(8, (8, 8), (1, 1), is_downsample_block=(None, True), block_type="Block", num_classes=3)
+        >>> model(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        num_init_features: int = 64,
+        growth_rates: Sequence[int] = (64, 104, 128, 128, 128, 128, 224),
+        num_blocks_list: Sequence[int] = (3, 3, 3, 3, 3, 3, 3),
+        bottleneck_width_ratio: float = 4,
+        zero_head: bool = False,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        checkpoint_path: str | None = None,
+        transition_compression_ratio: float = 0.5,
+        ls_init_value: float = 1e-6,
+        is_downsample_block: Sequence[bool | None] = (None, True, True, False, False, False, True),
+        post_block_attention: bool = False,
+        inner_projection_attention_scale: float = 1,
+        block_type: str | Sequence[str] = "Block",
+        head_init_scale: float = 1.0,
+        is_bottleneck: bool = True,
+        degree: int = 3,
+        dropout: float = 0,
+        patch_size: int = 4,
+        norm_layer: Any = "layer",
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"KAGNRDNet() got unexpected keyword arguments {sorted(kwargs)}")
+        types = [block_type] * len(growth_rates) if isinstance(block_type, str) else list(block_type)
+        for t in types:
+            if t not in _BLOCK_TYPES:
+                raise ValueError(f"block_type entries must be one of {sorted(_BLOCK_TYPES)}, got {t!r}")
+        bottleneck: dict[str, Any] = {
+            "dropout_type": "noise"
+        }  # the reference's bottleneck regularises with noise injection
+        super().__init__(
+            "bottleneck_kagn" if is_bottleneck else "kagn", growth_rates, num_blocks_list,
+            [bool(d) for d in is_downsample_block], [_BLOCK_TYPES[t] for t in types],
+            num_init_features=num_init_features, bottleneck_width_ratio=bottleneck_width_ratio,
+            transition_compression_ratio=transition_compression_ratio, ls_init_value=ls_init_value,
+            drop_path_rate=drop_path_rate, dropout_linear=drop_rate, patch_size=patch_size,
+            post_stage_attention=post_block_attention, attention_scale=inner_projection_attention_scale,
+            in_channels=in_chans, num_classes=num_classes, zero_head=zero_head, head_init_scale=head_init_scale,
+            stem_family="bottleneck_kagn", stem_kwargs={"degree": 3, "dropout": 0.0, **bottleneck},
+            dropout=dropout, degree=degree, norm_layer=norm_layer, **(bottleneck if is_bottleneck else {}),
+        )  # fmt: skip
+        self.register_load_state_dict_pre_hook(self._convert_reference)
+        if checkpoint_path is not None:
+            self.load_state_dict(torch.load(checkpoint_path, map_location="cpu"))
+
+    def _convert_reference(self, module: nn.Module, sd: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
+        for name, sub in self.named_modules():
+            if isinstance(sub, RDNetBlock) and f"{prefix}{name}.layers.0.poly_conv.weight" in sd:
+                _convert_depthwise_v2(sd, f"{prefix}{name}.layers.0.")
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.get_submodule("fc")
+
+
+def _factory(size: str) -> Any:
+    config = RDNET_CONFIGS[size]
+    blocks = ["BlockESE" if t == "ese" else "Block" for t in config["block_types"]]
+
+    def factory(
+        in_channels: int = 3,
+        num_classes: int = 1000,
+        is_bottleneck: bool = True,
+        degree: int = 3,
+        dropout: float = 0,
+        dropout_linear: float = 0,
+        drop_path_rate: float = 0,
+        patch_size: int = 4,
+        post_block_attention: bool = False,
+        inner_projection_attention_scale: float = 1,
+        norm_layer: Any = "layer",
+    ) -> KAGNRDNet:
+        return KAGNRDNet(
+            num_init_features=config["num_init_features"], growth_rates=config["growth_rates"],
+            num_blocks_list=config["num_blocks"], in_chans=in_channels, num_classes=num_classes,
+            drop_rate=dropout_linear, drop_path_rate=drop_path_rate,
+            is_downsample_block=[None, *config["downsample"][1:]], block_type=blocks, is_bottleneck=is_bottleneck,
+            degree=degree, dropout=dropout, patch_size=patch_size, post_block_attention=post_block_attention,
+            inner_projection_attention_scale=inner_projection_attention_scale, norm_layer=norm_layer,
+        )  # fmt: skip
+
+    factory.__name__ = factory.__qualname__ = f"kagrdnet_{size}"
+    factory.__doc__ = f"torch-conv-kan's ``kagrdnet_{size}`` (reference signature; timm's LayerNorm2d is 'layer')."
+    return factory
+
+
+kagrdnet_tiny = _factory("tiny")
+kagrdnet_small = _factory("small")
+kagrdnet_base = _factory("base")
+kagrdnet_large = _factory("large")

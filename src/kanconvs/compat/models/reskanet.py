@@ -1,3 +1,444 @@
-"""Reference names of torch-conv-kan models.reskanet (being written)."""
+"""torch-conv-kan's ``models/reskanet.py`` names: ``ResKANet``, ``MoEResKANet``, the block classes and every factory.
 
-__all__: list[str] = []
+Each builds :class:`kanconvs.models.ResKANet` with the reference's configuration and module paths, so reference
+checkpoints load with ``load_state_dict`` (layers convert their reference keys on the way in; the ``.module.`` of
+the reference's ``L1`` wrapper, present when ``l1_decay > 0``, is dropped). ``l1_decay`` becomes the layers'
+``weight_l1`` penalty, reported by :func:`kanconvs.regularization_loss`.
+
+Kept from the reference on purpose, so that its checkpoints load: the stems of non-KAGN families use the layer's
+default InstanceNorm whatever ``norm_layer`` says; MoE networks downsample with KALN. ``hidden_layer_dim`` is
+accepted and ignored by ``ResKANet`` (no hidden layer, as in the reference; the clean model builds one) and builds
+the reference's 1×1 KA hidden layer in ``MoEResKANet``. ``MoEResKANet.forward(x, train=True)`` returns
+``(logits, moe_loss)`` with the balance losses of all MoE layers summed and divided by 4 (``train`` is ignored:
+``model.training`` decides). Differences: MoE gating is the fixed one of :class:`kanconvs.layers.moe.MoEKAConvNd`
+(reference MoE checkpoints do not load, and the bottleneck MoE has none of the reference's unused gate
+parameters); basic blocks accept dilation.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ...layers.moe import MoEKAConvNd
+from ...models._factory import ConvFactory, conv_factory
+from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
+from ...models.reskanet import ResKANet as _ResKANet
+
+_BLOCK_NAMES = [
+    f"{prefix}{kind}"
+    for kind in ("BasicBlock", "Bottleneck")
+    for prefix in ("KAN", "FastKAN", "KALN", "KAGN", "BottleneckKAGN", "KACN")
+] + ["MoEKALNBasicBlock", "MoEKALNBottleneck", "MoEBottleneckKAGNBasicBlock"]
+_FACTORIES = [
+    "reskanet_18x32p", "fast_reskanet_18x32p", "reskalnet_18x32p", "reskalnet_18x64p", "reskacnet_18x32p",
+    "reskagnet_18x32p", "reskagnet18", "reskagnet_34x32p", "reskagnetbn_18x32p", "reskagnetbn_34x32p",
+    "reskalnet_50x64p", "reskagnet50", "reskagnet_bn50", "reskagnet101", "reskalnet_101x64p", "reskalnet_101x32p",
+    "reskagnet_101x64p", "reskagnet152", "reskalnet_152x64p", "reskalnet_152x32p", "moe_reskalnet_18x64p",
+    "moe_reskalnet_50x64p", "moe_reskalnet_101x64p", "moe_reskalnet_152x64p", "reskagnetbn_moe_18x32p",
+    "reskagnetbn_moe_34x32p",
+]  # fmt: skip
+__all__ = ["MoEResKANet", "ResKANet", *_BLOCK_NAMES, *_FACTORIES]
+
+# ------------------------------------------------------------------------------------ reference conv options
+# The reference's keyword names per family; anything else a reference layer received went to its norm.
+_FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "kan": ("spline_order", "grid_size", "base_activation", "grid_range"),
+    "fastkan": ("grid_size", "base_activation", "grid_range"),
+    "kaln": ("degree",),
+    "kagn": ("degree",),
+    "kacn": ("degree",),
+    "bottleneck_kagn": ("degree", "dim_reduction"),
+    "moe_kaln": ("degree", "num_experts", "noisy_gating", "k"),
+    "moe_bottleneck_kagn": ("degree", "dim_reduction", "num_experts", "noisy_gating", "k"),
+}
+_KNOWN = {key for keys in _FAMILY_KEYS.values() for key in keys} | {"dropout", "l1_decay", "norm_layer", "groups"}
+
+
+def reference_conv(family: str, options: Mapping[str, Any], l1: bool = True) -> ConvFactory:
+    """A conv factory taking the reference's keyword arguments (``degree``, ``norm_layer``, ``affine``,
+    ``l1_decay`` …) for ``family``; options of other families are ignored, as the reference's model code did.
+    ``l1=False`` drops ``l1_decay`` (the reference never wrapped stems and merge convolutions in ``L1``)."""
+    opts = {k: options[k] for k in _FAMILY_KEYS[family] if k in options}
+    if "grid_range" in opts:
+        opts["grid_range"] = (opts["grid_range"][0], opts["grid_range"][1])
+    opts["dropout"] = options.get("dropout", 0.0)
+    opts["norm_layer"] = options.get("norm_layer", nn.InstanceNorm2d)
+    opts["norm_kwargs"] = {k: v for k, v in options.items() if k not in _KNOWN}
+    if l1 and options.get("l1_decay", 0.0):
+        opts["weight_l1"] = options["l1_decay"]
+    return conv_factory(family, **opts)
+
+
+def _strip_l1_wrappers(
+    module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any, **kwargs: Any
+) -> None:
+    """The reference's ``L1(conv)`` stores the conv under ``.module.``; the convolution itself is the same."""
+    for key in [k for k in state_dict if k.startswith(prefix) and ".module." in k[len(prefix) :]]:
+        state_dict[prefix + re.sub(r"(^|\.)module\.", r"\1", key[len(prefix) :])] = state_dict.pop(key)
+
+
+# ------------------------------------------------------------------------------------------------- blocks
+class _ReferenceBlock:
+    """A reference block class: its convolutions' families and defaults (``reference_convs``)."""
+
+    spatial_family: ClassVar[str]
+    pointwise_family: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def reference_convs(cls, kan_kwargs: Mapping[str, Any], downsample: ConvFactory | None = None) -> ResConvs:
+        """The block's 3×3 and 1×1 factories (the reference's ``*_conv3x3`` / ``*_conv1x1`` helpers)."""
+        options = {**cls.defaults, **kan_kwargs}
+        spatial_defaults: dict[str, Any] = {}
+        if "bottleneck" in cls.spatial_family:  # the 3×3 helpers reduce by 8 and use BatchNorm by default
+            spatial_defaults = {"dim_reduction": 8, "norm_layer": nn.BatchNorm2d}
+        pointwise_defaults = {"norm_layer": nn.BatchNorm2d} if "bottleneck" in cls.pointwise_family else {}
+        spatial = reference_conv(cls.spatial_family, {**spatial_defaults, **options})
+        pointwise = reference_conv(cls.pointwise_family, {**pointwise_defaults, **options})
+        return ResConvs(pointwise, spatial, pointwise, downsample or pointwise, pointwise)
+
+    @classmethod
+    def reference_downsample(cls, kan_kwargs: Mapping[str, Any]) -> ConvFactory:
+        """The network's 1×1 shortcut: the family's 1×1 helper with the network's options (no block defaults)."""
+        defaults = {"norm_layer": nn.BatchNorm2d} if "bottleneck" in cls.pointwise_family else {}
+        return reference_conv(cls.pointwise_family, {**defaults, **kan_kwargs})
+
+
+def _block_init(self: nn.Module, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                groups: int = 1, base_width: int = 64, dilation: int = 1, **kan_kwargs: Any) -> None:  # fmt: skip
+    base: Any = BasicBlock if isinstance(self, BasicBlock) else Bottleneck
+    convs = type(self).reference_convs(kan_kwargs)  # type: ignore[attr-defined]
+    base.__init__(self, convs, inplanes, planes, stride, downsample, groups, base_width, dilation)
+
+
+def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: dict[str, Any]) -> type:
+    doc = (
+        f"torch-conv-kan's ``{name}(inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, "
+        f"dilation=1, **kan_kwargs)``: a :class:`~kanconvs.models.reskanet.{base.__name__}` of {spatial} "
+        f"{'(3×3) and ' + pointwise + ' (1×1) ' if spatial != pointwise else ''}convolutions."
+    )
+    attrs = {
+        "__init__": _block_init, "spatial_family": spatial, "pointwise_family": pointwise, "defaults": defaults,
+        "__module__": __name__, "__qualname__": name, "__doc__": doc,
+    }  # fmt: skip
+    return type(name, (base, _ReferenceBlock), attrs)
+
+
+_SPLINE = {"spline_order": 3, "grid_size": 5, "base_activation": nn.GELU, "grid_range": [-1, 1]}
+_RBF = {"grid_size": 5, "base_activation": nn.SiLU, "grid_range": [-1, 1]}
+_MOE = {"num_experts": 8, "noisy_gating": True, "k": 2}
+_BLOCK_SPECS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "KAN": ("kan", "kan", _SPLINE),
+    "FastKAN": ("fastkan", "fastkan", _RBF),
+    "KALN": ("kaln", "kaln", {}),
+    "KAGN": ("kagn", "kagn", {}),
+    "BottleneckKAGN": ("bottleneck_kagn", "bottleneck_kagn", {}),
+    "KACN": ("kacn", "kacn", {}),
+    "MoEKALN": ("moe_kaln", "kaln", _MOE),
+    "MoEBottleneckKAGN": ("moe_bottleneck_kagn", "kaln", _MOE),
+}
+for _name in _BLOCK_NAMES:
+    _kind = "BasicBlock" if _name.endswith("BasicBlock") else "Bottleneck"
+    _spatial, _pointwise, _defaults = _BLOCK_SPECS[_name[: -len(_kind)]]
+    if _name == "BottleneckKAGNBottleneck":  # its defaults were InstanceNorm, unlike the 3×3 helper's
+        _defaults = {"norm_layer": nn.InstanceNorm2d}
+    globals()[_name] = _make_block(_name, BasicBlock if _kind == "BasicBlock" else Bottleneck, _spatial, _pointwise,
+                                   _defaults)  # fmt: skip
+
+
+def _check_block(block: object, moe: bool) -> Any:
+    valid = [n for n in _BLOCK_NAMES if n.startswith("MoE") == moe]
+    if not (isinstance(block, type) and issubclass(block, _ReferenceBlock) and block.__name__ in valid):
+        raise TypeError(f"block must be one of {valid}, got {block!r}")
+    return block
+
+
+# ----------------------------------------------------------------------------------------------- networks
+def _reference_geometry(model: _ResKANet, use_first_maxpool: bool, mp: tuple[int, int, int]) -> None:
+    model.maxpool = nn.MaxPool2d(*mp) if use_first_maxpool else nn.Identity()
+    model.register_load_state_dict_pre_hook(_strip_l1_wrappers)
+
+
+class ResKANet(_ResKANet):
+    """torch-conv-kan's ``ResKANet(block, layers, input_channels=3, …, norm_layer=BatchNorm2d, **kan_kwargs)``.
+
+    ``hidden_layer_dim`` is accepted and ignored, as in the reference (see the module notes).
+
+    Example:
+        >>> model = ResKANet(
+        ...     KAGNBasicBlock,
+        ...     [1, 1, 1, 1],
+        ...     num_classes=10,
+        ...     fcnv_kernel_size=3,
+        ...     fcnv_stride=1,
+        ...     fcnv_padding=1,
+        ...     use_first_maxpool=False,
+        ...     degree=2,
+        ... )
+        >>> model(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        block: type,
+        layers: list[int],
+        input_channels: int = 3,
+        use_first_maxpool: bool = True,
+        mp_kernel_size: int = 3,
+        mp_stride: int = 2,
+        mp_padding: int = 1,
+        fcnv_kernel_size: int = 7,
+        fcnv_stride: int = 2,
+        fcnv_padding: int = 3,
+        num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        width_scale: int = 1,
+        replace_stride_with_dilation: list[bool] | None = None,
+        dropout_linear: float = 0.25,
+        hidden_layer_dim: int | None = None,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        **kan_kwargs: Any,
+    ) -> None:
+        ref_block = _check_block(block, moe=False)
+        options = {**kan_kwargs, "norm_layer": norm_layer}
+        convs = ref_block.reference_convs(options, downsample=ref_block.reference_downsample(options))
+        stem_options = {k: v for k, v in kan_kwargs.items() if k != "groups"}
+        if ref_block.spatial_family in ("kagn", "bottleneck_kagn"):  # only these stems got the requested norm
+            stem_options["norm_layer"] = norm_layer
+        stem = reference_conv(ref_block.spatial_family, stem_options, l1=False)
+        kind = "basic" if issubclass(ref_block, BasicBlock) else "bottleneck"
+        super().__init__(
+            layers, kind, family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
+            stem_kernel_size=fcnv_kernel_size, stem_stride=fcnv_stride, stem_padding=fcnv_padding,
+            width_scale=width_scale, groups=groups, width_per_group=width_per_group,
+            replace_stride_with_dilation=replace_stride_with_dilation, dropout_linear=dropout_linear,
+            convs=ResConvs(stem, convs.spatial, convs.pointwise, convs.downsample, convs.merge),
+        )  # fmt: skip
+        _reference_geometry(self, use_first_maxpool, (mp_kernel_size, mp_stride, mp_padding))
+        self.hidden_layer_dim = hidden_layer_dim  # recorded, unused (as in the reference)
+
+
+class MoEResKANet(_ResKANet):
+    """torch-conv-kan's ``MoEResKANet(block, layers, …, num_experts=8, noisy_gating=True, k=2, hidden_layer_dim=None,
+    dropout_linear=0.0, **kan_kwargs)``; ``forward(x, train=True)`` returns ``(logits, moe_loss)``.
+
+    Example:
+        >>> model = MoEResKANet(
+        ...     MoEKALNBasicBlock,
+        ...     [1, 1, 1, 1],
+        ...     num_classes=10,
+        ...     fcnv_kernel_size=3,
+        ...     fcnv_stride=1,
+        ...     fcnv_padding=1,
+        ...     use_first_maxpool=False,
+        ...     num_experts=4,
+        ...     degree=2,
+        ... )
+        >>> logits, moe_loss = model(torch.randn(2, 3, 16, 16))
+        >>> logits.shape, moe_loss.shape
+        (torch.Size([2, 10]), torch.Size([]))
+    """
+
+    def __init__(
+        self,
+        block: type,
+        layers: list[int],
+        input_channels: int = 3,
+        use_first_maxpool: bool = True,
+        mp_kernel_size: int = 3,
+        mp_stride: int = 2,
+        mp_padding: int = 1,
+        fcnv_kernel_size: int = 7,
+        fcnv_stride: int = 2,
+        fcnv_padding: int = 3,
+        num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        width_scale: int = 1,
+        replace_stride_with_dilation: list[bool] | None = None,
+        num_experts: int = 8,
+        noisy_gating: bool = True,
+        k: int = 2,
+        hidden_layer_dim: int | None = None,
+        dropout_linear: float = 0.0,
+        **kan_kwargs: Any,
+    ) -> None:
+        ref_block = _check_block(block, moe=True)
+        moe = {"num_experts": num_experts, "noisy_gating": noisy_gating, "k": k}
+        convs = ref_block.reference_convs({**kan_kwargs, **moe}, downsample=reference_conv("kaln", kan_kwargs))
+        stem_family = "kaln" if ref_block.spatial_family == "moe_kaln" else "bottleneck_kagn"
+        stem = reference_conv(stem_family, kan_kwargs, l1=False)
+        kind = "basic" if issubclass(ref_block, BasicBlock) else "bottleneck"
+        w = width_scale
+        super().__init__(
+            layers, kind, family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
+            stem_kernel_size=fcnv_kernel_size, stem_stride=fcnv_stride, stem_padding=fcnv_padding,
+            stem_width=16 * w, width_scale=w, groups=groups, width_per_group=width_per_group,
+            replace_stride_with_dilation=replace_stride_with_dilation, dropout_linear=dropout_linear,
+            convs=ResConvs(stem, convs.spatial, convs.pointwise, convs.downsample, convs.merge),
+        )  # fmt: skip
+        _reference_geometry(self, use_first_maxpool, (mp_kernel_size, mp_stride, mp_padding))
+        self.hidden_layer: nn.Module | None = None
+        if hidden_layer_dim is not None:  # the reference's 1×1 KA layer on the pooled (B, C, 1, 1) features
+            hidden_defaults = {"norm_layer": nn.BatchNorm2d} if stem_family == "bottleneck_kagn" else {}
+            hidden = reference_conv(stem_family, {**hidden_defaults, **kan_kwargs})
+            self.hidden_layer = hidden(self.num_features, hidden_layer_dim, 1)
+            self.head_features = hidden_layer_dim
+            self.reset_classifier(num_classes)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.avgpool(x)
+        if self.hidden_layer is not None:
+            x = self.hidden_layer(x)
+        x = self.drop(torch.flatten(x, 1))
+        return x if pre_logits else self.fc(x)
+
+    def moe_loss(self) -> Tensor:
+        """The reference's auxiliary loss of the last forward pass: Σ of the MoE layers' scaled balance losses / 4."""
+        terms = [m.loss_coef * m.balance_loss for m in self.modules() if isinstance(m, MoEKAConvNd)
+                 if m.balance_loss is not None]  # fmt: skip
+        return torch.stack(terms).sum() / 4 if terms else torch.zeros(())
+
+    def forward(self, x: Tensor, train: bool = True) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return self.forward_head(self.forward_features(x)), self.moe_loss()
+
+
+# ---------------------------------------------------------------------------------------------- factories
+# name → (block, layers, use_first_maxpool, stem (kernel, stride, padding))
+_X32 = (3, 1, 1)
+_IMAGENET = (7, 2, 3)
+_SPECS: dict[str, tuple[str, list[int], bool, tuple[int, int, int]]] = {
+    "reskanet_18x32p": ("KANBasicBlock", [2, 2, 2, 2], False, _X32),
+    "fast_reskanet_18x32p": ("FastKANBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskalnet_18x32p": ("KALNBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskalnet_18x64p": ("KALNBasicBlock", [2, 2, 2, 2], True, _X32),
+    "reskacnet_18x32p": ("KACNBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskagnet_18x32p": ("KAGNBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskagnet18": ("KAGNBasicBlock", [2, 2, 2, 2], True, _IMAGENET),
+    "reskagnet_34x32p": ("KAGNBasicBlock", [3, 4, 6, 3], False, _X32),
+    "reskagnetbn_18x32p": ("BottleneckKAGNBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskagnetbn_34x32p": ("BottleneckKAGNBasicBlock", [3, 4, 6, 3], False, _X32),
+    "reskalnet_50x64p": ("KALNBottleneck", [3, 4, 6, 3], True, _X32),
+    "reskagnet50": ("KAGNBottleneck", [3, 4, 6, 3], True, _IMAGENET),
+    "reskagnet_bn50": ("BottleneckKAGNBottleneck", [3, 4, 6, 3], True, _IMAGENET),
+    "reskagnet101": ("KAGNBottleneck", [3, 4, 23, 3], True, _IMAGENET),
+    "reskalnet_101x64p": ("KALNBottleneck", [3, 4, 23, 3], True, _X32),
+    "reskalnet_101x32p": ("KALNBottleneck", [3, 4, 23, 3], False, _X32),
+    "reskagnet_101x64p": ("KAGNBottleneck", [3, 4, 23, 3], True, _X32),
+    "reskagnet152": ("KAGNBottleneck", [3, 8, 36, 3], True, _IMAGENET),
+    "reskalnet_152x64p": ("KALNBottleneck", [3, 8, 36, 3], True, _X32),
+    "reskalnet_152x32p": ("KALNBottleneck", [3, 8, 36, 3], False, _X32),
+    "moe_reskalnet_18x64p": ("MoEKALNBasicBlock", [2, 2, 2, 2], True, _X32),
+    "moe_reskalnet_50x64p": ("MoEKALNBottleneck", [3, 4, 6, 3], True, _X32),
+    "moe_reskalnet_101x64p": ("MoEKALNBottleneck", [3, 4, 23, 3], True, _X32),
+    "moe_reskalnet_152x64p": ("MoEKALNBottleneck", [3, 8, 36, 3], True, _X32),
+    "reskagnetbn_moe_18x32p": ("MoEBottleneckKAGNBasicBlock", [2, 2, 2, 2], False, _X32),
+    "reskagnetbn_moe_34x32p": ("MoEBottleneckKAGNBasicBlock", [3, 4, 6, 3], False, _X32),
+}
+
+# Reference signatures: the options after (input_channels, num_classes), with their defaults.
+_BASIC_KAGN = {"groups": 1, "degree": 3, "width_scale": 1, "hidden_layer_dim": None, "dropout": 0.0,
+               "l1_decay": 0.0, "dropout_linear": 0.25, "affine": False}  # fmt: skip
+_DEEP = {"groups": 1, "degree": 3, "width_scale": 1, "dropout": 0.15, "dropout_linear": 0.25, "l1_decay": 0.0,
+         "hidden_layer_dim": None, "affine": False}  # fmt: skip
+_DEEP_X = {"groups": 1, "degree": 3, "width_scale": 1, "hidden_layer_dim": None, "dropout": 0.15,
+           "dropout_linear": 0.25, "l1_decay": 0.0, "affine": False}  # fmt: skip
+_IMAGENET_DEEP = {**_DEEP, "affine": True, "norm_layer": nn.InstanceNorm2d}
+_MOE_DEEP = {
+    "groups": 1,
+    "degree": 3,
+    "width_scale": 1,
+    "num_experts": 8,
+    "noisy_gating": True,
+    "k": 2,
+    "hidden_layer_dim": None,
+    "dropout": 0.15,
+    "dropout_linear": 0.25,
+    "l1_decay": 0.0,
+    "affine": False,
+}
+_SIGNATURES: dict[str, dict[str, Any]] = {
+    "reskanet_18x32p": {"groups": 1, "spline_order": 3, "grid_size": 5, "base_activation": nn.GELU,
+                        "grid_range": [-1, 1], "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0,
+                        "dropout_linear": 0.25, "affine": False},
+    "fast_reskanet_18x32p": {"groups": 1, "grid_size": 5, "base_activation": nn.GELU, "grid_range": [-1, 1],
+                             "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0, "dropout_linear": 0.25,
+                             "affine": False},
+    "reskalnet_18x32p": _BASIC_KAGN,
+    "reskalnet_18x64p": _BASIC_KAGN,
+    "reskacnet_18x32p": {k: v for k, v in _BASIC_KAGN.items() if k != "width_scale"},
+    "reskagnet_18x32p": _BASIC_KAGN,
+    "reskagnet18": {**_BASIC_KAGN, "norm_layer": nn.InstanceNorm2d},
+    "reskagnet_34x32p": _BASIC_KAGN,
+    "reskagnetbn_18x32p": _BASIC_KAGN,
+    "reskagnetbn_34x32p": _BASIC_KAGN,
+    "reskalnet_50x64p": _DEEP,
+    "reskagnet50": _IMAGENET_DEEP,
+    "reskagnet_bn50": _IMAGENET_DEEP,
+    "reskagnet101": _IMAGENET_DEEP,
+    "reskalnet_101x64p": _DEEP_X,
+    "reskalnet_101x32p": _DEEP_X,
+    "reskagnet_101x64p": _DEEP_X,
+    "reskagnet152": _IMAGENET_DEEP,
+    "reskalnet_152x64p": _DEEP_X,
+    "reskalnet_152x32p": _DEEP_X,
+    "moe_reskalnet_18x64p": {"groups": 1, "degree": 3, "width_scale": 1, "num_experts": 8, "noisy_gating": True,
+                             "k": 2, "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0,
+                             "dropout_linear": 0.25, "affine": False},
+    "moe_reskalnet_50x64p": _MOE_DEEP,
+    "moe_reskalnet_101x64p": _MOE_DEEP,
+    "moe_reskalnet_152x64p": _MOE_DEEP,
+    "reskagnetbn_moe_18x32p": {**_BASIC_KAGN, "num_experts": 8, "noisy_gating": True, "k": 2},
+    "reskagnetbn_moe_34x32p": {**_BASIC_KAGN, "num_experts": 8, "noisy_gating": True, "k": 2},
+}  # fmt: skip
+
+
+def reference_factory(
+    name: str, defaults: Mapping[str, Any], build: Callable[..., nn.Module], doc: str, module: str = __name__
+) -> Callable[..., nn.Module]:
+    """A function ``name(input_channels, num_classes, <defaults>)`` with exactly the reference's signature that
+    calls ``build(input_channels=…, num_classes=…, **options)``."""
+    P = inspect.Parameter
+    signature = inspect.Signature(
+        [P("input_channels", P.POSITIONAL_OR_KEYWORD), P("num_classes", P.POSITIONAL_OR_KEYWORD)]
+        + [P(n, P.POSITIONAL_OR_KEYWORD, default=d) for n, d in defaults.items()]
+    )
+
+    def factory(*args: Any, **kwargs: Any) -> nn.Module:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return build(**bound.arguments)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = module
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__doc__ = doc
+    return factory
+
+
+def _build(name: str, **options: Any) -> nn.Module:
+    block_name, layers, maxpool, (k, s, p) = _SPECS[name]
+    cls: Any = MoEResKANet if block_name.startswith("MoE") else ResKANet
+    return cls(
+        globals()[block_name], list(layers), use_first_maxpool=maxpool, fcnv_kernel_size=k, fcnv_stride=s,
+        fcnv_padding=p, width_per_group=64, **options,
+    )  # fmt: skip
+
+
+for _factory_name in _FACTORIES:
+    _block_name, _layers = _SPECS[_factory_name][:2]
+    globals()[_factory_name] = reference_factory(
+        _factory_name,
+        _SIGNATURES[_factory_name],
+        functools.partial(_build, _factory_name),
+        f"torch-conv-kan's ``{_factory_name}``: a ResKANet of ``{_block_name}`` blocks, {_layers} per stage.",
+    )

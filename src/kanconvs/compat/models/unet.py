@@ -1,3 +1,183 @@
-"""Reference names of torch-conv-kan models.unet (being written)."""
+"""torch-conv-kan's ``models/ukanet.py`` names: ``UKANet``, ``UKAGNet`` and the ``u*net_18`` factories.
 
-__all__: list[str] = []
+They build :class:`kanconvs.models.UKANet` / :class:`kanconvs.models.UKAGNet` with the reference's configuration and
+module paths, so reference checkpoints load with ``load_state_dict``.
+
+Kept from the reference so that its checkpoints load: in ``UKANet`` the blocks after the first of every stage get the
+block class's defaults (degree 3, InstanceNorm without affine, no dropout) whatever the options say — the clean
+:class:`kanconvs.models.UKANet` fixes this. Differences: any input size works (decoder features are resized to
+their skip); ``UKANet`` takes basic blocks only, stride-1 stems and no dilation (the reference's decoder could not
+run otherwise); ``UKAGNet``'s first convolution is never grouped; its attention mixers are kanconvs' fixed layers
+(γ scales the attention, scores are scaled), so self-attention checkpoints load but give other outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch  # noqa: F401  (used by the docstring examples)
+from torch import nn
+
+from ...models.reskanet import BasicBlock, ResConvs
+from ...models.unet import UKAGNet as _UKAGNet
+from ...models.unet import UKANet as _UKANet
+from .. import attention
+from .reskanet import _ReferenceBlock, _strip_l1_wrappers, reference_conv, reference_factory
+
+_FACTORIES = ("ukanet_18", "fast_ukanet_18", "ukalnet_18", "ukagnet_18", "ukacnet_18", "ukagnetnb_18")
+__all__ = ["UKAGNet", "UKANet", *_FACTORIES]
+
+
+class UKANet(_UKANet):
+    """torch-conv-kan's ``UKANet(block, layers, input_channels=3, num_classes=1000, …, **kan_kwargs)``.
+
+    Example:
+        >>> from kanconvs.compat import KAGNBasicBlock
+        >>> model = UKANet(KAGNBasicBlock, [1, 1, 1, 1], num_classes=2, fcnv_kernel_size=3, fcnv_padding=1)
+        >>> model(torch.randn(1, 3, 16, 16)).shape
+        torch.Size([1, 2, 16, 16])
+    """
+
+    def __init__(
+        self,
+        block: type,
+        layers: list[int],
+        input_channels: int = 3,
+        num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        fcnv_kernel_size: int = 7,
+        fcnv_stride: int = 1,
+        fcnv_padding: int = 3,
+        replace_stride_with_dilation: list[bool] | None = None,
+        width_scale: int = 1,
+        **kan_kwargs: Any,
+    ) -> None:
+        if not (isinstance(block, type) and issubclass(block, BasicBlock) and issubclass(block, _ReferenceBlock)):
+            raise TypeError(f"block must be a reference basic block class such as KAGNBasicBlock, got {block!r}")
+        if fcnv_stride != 1 or fcnv_padding != fcnv_kernel_size // 2:
+            raise ValueError(
+                f"the stem must keep the size (fcnv_stride=1, fcnv_padding=fcnv_kernel_size // 2), got fcnv_stride="
+                f"{fcnv_stride!r}, fcnv_padding={fcnv_padding!r} for fcnv_kernel_size={fcnv_kernel_size!r}"
+            )
+        if replace_stride_with_dilation is not None and any(replace_stride_with_dilation):
+            raise ValueError(
+                f"replace_stride_with_dilation is not supported (the decoder upsamples ×2 per level), got "
+                f"{replace_stride_with_dilation!r}"
+            )
+        ref_block: Any = block
+        convs = ref_block.reference_convs(kan_kwargs, downsample=ref_block.reference_downsample(kan_kwargs))
+        plain = reference_conv(ref_block.spatial_family, kan_kwargs, l1=False)  # stem and merges: no L1 wrapper
+        super().__init__(
+            layers, "basic", family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
+            width_scale=width_scale, groups=groups, width_per_group=width_per_group,
+            stem_kernel_size=fcnv_kernel_size,
+            convs=ResConvs(plain, convs.spatial, convs.pointwise, convs.downsample, plain),
+        )  # fmt: skip
+        # The reference's bug, kept for its checkpoints: later blocks of a stage were built with no options.
+        for name in ("layer1e", "layer2e", "layer3e", "layer4e", "layer4d", "layer3d", "layer2d", "layer1d"):
+            stage = getattr(self, name)
+            for i in range(1, len(stage)):
+                planes = stage[i].conv2.out_channels
+                stage[i] = ref_block(planes, planes, groups=groups, base_width=width_per_group)
+        self.register_load_state_dict_pre_hook(_strip_l1_wrappers)
+
+
+class UKAGNet(_UKAGNet):
+    """torch-conv-kan's ``UKAGNet(input_channels=3, num_classes=1, unet_depth=4, unet_layers=2, …)``.
+
+    Example:
+        >>> model = UKAGNet(3, 2, unet_depth=3, unet_layers=1)
+        >>> model(torch.randn(1, 3, 16, 16)).shape
+        torch.Size([1, 2, 16, 16])
+    """
+
+    def __init__(
+        self,
+        input_channels: int = 3,
+        num_classes: int = 1,
+        unet_depth: int = 4,
+        unet_layers: int = 2,
+        groups: int = 1,
+        width_scale: int = 1,
+        use_bottleneck: bool = True,
+        mixer_type: str = "conv",
+        degree: int = 3,
+        affine: bool = True,
+        dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        inner_projection_attention: int | None = None,
+        focal_window: int = 3,
+        focal_level: int = 2,
+        focal_factor: int = 2,
+        use_postln_in_modulation: bool = True,
+        normalize_modulator: bool = True,
+        full_kan: bool = True,
+    ) -> None:
+        if mixer_type not in ("conv", "self-att", "focal"):
+            raise ValueError(f"mixer_type must be one of ('conv', 'self-att', 'focal'), got {mixer_type!r}")
+        family = "bottleneck_kagn" if use_bottleneck else "kagn"
+        options = {"degree": degree, "dropout": dropout, "norm_layer": norm_layer, "affine": affine}
+        prefix = "BottleNeck" if use_bottleneck else ""
+        mixer: Callable[[int], nn.Module] | None = None
+        if mixer_type == "self-att":
+            cls: Any = getattr(attention, f"{prefix}SelfKAGNtention2D")
+            mixer = functools.partial(
+                _self_attention, cls, inner_projection_attention, degree=degree, groups=groups, padding=1,
+                norm_layer=norm_layer, affine=affine, dropout=dropout,
+            )  # fmt: skip
+        elif mixer_type == "focal":
+            cls = getattr(attention, f"{prefix}KAGNFocalModulation2D")
+            mixer = functools.partial(
+                cls, degree=degree, dropout=dropout, norm_layer=norm_layer, affine=affine, focal_window=focal_window,
+                focal_level=focal_level, focal_factor=focal_factor, use_postln_in_modulation=use_postln_in_modulation,
+                normalize_modulator=normalize_modulator, full_kan=full_kan,
+            )  # fmt: skip
+        super().__init__(
+            input_channels, num_classes, unet_depth=unet_depth, unet_layers=unet_layers, width_scale=width_scale,
+            groups=groups, family=family, mixer_type=mixer or "conv", conv=reference_conv(family, options),
+        )  # fmt: skip
+
+
+def _self_attention(cls: Any, inner_projection: int | None, channels: int, **kwargs: Any) -> nn.Module:
+    return cls(channels, inner_projection, kernel_size=3, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- factories
+_IN = nn.InstanceNorm2d
+_SIGNATURES: dict[str, tuple[str, dict[str, Any]]] = {
+    "ukanet_18": ("KANBasicBlock", {"groups": 1, "spline_order": 3, "grid_size": 5, "base_activation": nn.GELU,
+                                    "grid_range": [-1, 1], "width_scale": 1, "dropout": 0.0, "l1_decay": 0.0,
+                                    "affine": True, "norm_layer": _IN}),
+    "fast_ukanet_18": ("FastKANBasicBlock", {"groups": 1, "grid_size": 5, "base_activation": nn.GELU,
+                                             "grid_range": [-1, 1], "width_scale": 1, "dropout": 0.0,
+                                             "l1_decay": 0.0, "affine": True, "norm_layer": _IN}),
+    "ukalnet_18": ("KALNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True, "norm_layer": _IN,
+                                      "dropout": 0.0, "l1_decay": 0.0}),
+    "ukagnet_18": ("KAGNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True, "dropout": 0.0,
+                                      "l1_decay": 0.0, "norm_layer": _IN}),
+    "ukacnet_18": ("KACNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "dropout": 0.0, "l1_decay": 0.0,
+                                      "affine": True, "norm_layer": _IN}),
+    "ukagnetnb_18": ("BottleneckKAGNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True,
+                                                  "dropout": 0.0, "l1_decay": 0.0, "norm_layer": _IN}),
+}  # fmt: skip
+
+
+def _build(block_name: str, **options: Any) -> nn.Module:
+    from . import reskanet
+
+    block = getattr(reskanet, block_name)
+    return UKANet(block, [2, 2, 2, 2], fcnv_kernel_size=3, fcnv_stride=1, fcnv_padding=1, width_per_group=64,
+                  **options)  # fmt: skip
+
+
+for _name, (_block_name, _defaults) in _SIGNATURES.items():
+    globals()[_name] = reference_factory(
+        _name,
+        _defaults,
+        functools.partial(_build, _block_name),
+        f"torch-conv-kan's ``{_name}``: a U-KANet of ``{_block_name}`` blocks, two per level.",
+        __name__,
+    )

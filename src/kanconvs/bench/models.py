@@ -1,0 +1,483 @@
+"""Model benchmark: training and inference throughput and peak memory of registered models, each beside the
+plain-conv baseline of the same architecture (``create_model(name, family="conv")``).
+
+For every model this measures
+
+- train: images/s of a full training step (forward, ``task loss + regularization_loss(model)``, backward, AdamW
+  step; the task loss is the mean of every output, the same for both networks),
+- infer: images/s of an eval-mode forward under ``torch.no_grad()``,
+- peak memory of one training step,
+
+for the model and its plain baseline in interleaved rounds in one process, so each ratio compares like with like.
+Each figure is the median over ``--repeats`` rounds of ``--iters`` steps, after ``--warmup`` steps.
+
+Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` during one training step minus what was allocated before
+it (gradients, activations, workspaces), plus the model's parameters, AdamW state and input. On CPU, the bytes of
+the unique storages autograd saves for backward (``torch.autograd.graph.saved_tensors_hooks``) plus the parameters
+and their gradients (optimizer state excluded).
+
+Example:
+    python benchmarks/models.py --device cpu --models simple_kagn_4,simple_kan_4 --batch-size 32 \\
+        --input-size 1 28 28 --markdown reports/models-cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import kanconvs
+from kanconvs.layers.regularization import regularization_loss
+
+# Shared with the layer benchmark: machine description, command line, version and argument types.
+from .layers import _command_line, _machine, _non_negative_int, _positive_int, _synchronize, _version
+
+__all__ = [
+    "DESCRIPTION",
+    "BenchConfig",
+    "Measurement",
+    "ModelResult",
+    "add_arguments",
+    "format_markdown",
+    "format_table",
+    "main",
+    "resolve_config",
+    "run_benchmark",
+    "run_from_args",
+]
+
+DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
+
+_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_DEFAULTS: dict[str, dict[str, int]] = {
+    "cuda": {"batch_size": 64, "warmup": 5, "iters": 10, "repeats": 5},
+    "cpu": {"batch_size": 8, "warmup": 1, "iters": 2, "repeats": 3},
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Resolved benchmark settings."""
+
+    device: torch.device
+    models: tuple[str, ...]
+    batch_size: int
+    input_size: tuple[int, int, int]
+    num_classes: int | None
+    warmup: int
+    iters: int
+    repeats: int
+    amp: str | None
+    threads: int | None = None
+
+    @property
+    def memory_measure(self) -> str:
+        """One sentence saying how "peak mem" was measured on this device."""
+        if self.device.type == "cuda":
+            return (
+                "CUDA: torch.cuda.max_memory_allocated during one training step minus what was allocated before it, "
+                "plus the model's parameters, AdamW state and input"
+            )
+        return (
+            "CPU: bytes of the unique storages saved for backward (torch.autograd.graph.saved_tensors_hooks) plus "
+            "parameters and gradients (optimizer state excluded)"
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median images/s of a training step and of inference, and peak training memory in bytes."""
+
+    params: int
+    train_ips: float
+    infer_ips: float
+    mem_bytes: int
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One table row: a model and its plain-conv baseline (``None`` where building or running failed)."""
+
+    name: str
+    model: Measurement | None = None
+    baseline: Measurement | None = None
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------- arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/models.py``)."""
+    cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
+
+    def per_device(key: str) -> str:
+        return f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
+
+    parser.add_argument(
+        "--models", required=True, help="comma-separated registered model names (see `kanconvs list --models`)"
+    )
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None, help=f"batch ({per_device('batch_size')})")
+    parser.add_argument(
+        "--input-size", type=_positive_int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
+        help="input channels, height, width (default: 3 32 32); C is passed to the models as in_channels",
+    )  # fmt: skip
+    parser.add_argument("--num-classes", type=_positive_int, default=None, help="classes (default: the model's)")
+    parser.add_argument(
+        "--warmup", type=_non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})"
+    )
+    parser.add_argument("--iters", type=_positive_int, default=None, help=f"steps per round ({per_device('iters')})")
+    parser.add_argument(
+        "--repeats", type=_positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
+    )
+    parser.add_argument("--amp", choices=sorted(_AMP), default=None, help="run forward passes under torch.autocast")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
+
+
+def resolve_config(args: argparse.Namespace) -> BenchConfig:
+    """Turn parsed arguments into a :class:`BenchConfig`, filling per-device defaults.
+
+    Raises:
+        ValueError: unknown model name, or a CUDA device requested where none is available.
+    """
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
+    models = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    if not models:
+        raise ValueError("--models: no model selected")
+    available = kanconvs.list_models()
+    unknown = [name for name in models if name not in available]
+    if unknown:
+        raise ValueError(f"--models: unknown {', '.join(unknown)}; see `kanconvs list --models` for the names")
+    defaults = _DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+
+    def pick(key: str) -> int:
+        value = getattr(args, key)
+        return defaults[key] if value is None else int(value)
+
+    return BenchConfig(
+        device=device,
+        models=models,
+        batch_size=pick("batch_size"),
+        input_size=(int(args.input_size[0]), int(args.input_size[1]), int(args.input_size[2])),
+        num_classes=args.num_classes,
+        warmup=pick("warmup"),
+        iters=pick("iters"),
+        repeats=pick("repeats"),
+        amp=args.amp,
+        threads=args.threads,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- measuring
+
+
+def _tensors(output: Any) -> Iterator[Tensor]:
+    """Every tensor of a model output (a tensor, or nested tuples, lists and dicts of them)."""
+    if isinstance(output, Tensor):
+        yield output
+    elif isinstance(output, dict):
+        for value in output.values():
+            yield from _tensors(value)
+    elif isinstance(output, (tuple, list)):
+        for value in output:
+            yield from _tensors(value)
+
+
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+class _Runner:
+    """A model, its AdamW optimizer and an input: a training step, an inference step, timers, a memory probe."""
+
+    def __init__(self, model: nn.Module, config: BenchConfig) -> None:
+        self.model = model.to(config.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=1e-4)
+        self.device = config.device
+        self.amp = _AMP.get(config.amp) if config.amp else None
+        self.x = torch.randn((config.batch_size, *config.input_size), device=config.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+
+    def _loss(self) -> Tensor:
+        with self._autocast():
+            output = self.model(self.x)
+        task = torch.stack([t.float().mean() for t in _tensors(output) if t.is_floating_point()]).sum()
+        return task + regularization_loss(self.model)
+
+    def train_step(self) -> None:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._loss().backward()
+        self.optimizer.step()
+
+    def infer_step(self) -> None:
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            self.model(self.x)
+
+    def images_per_second(self, step: Callable[[], None], steps: int) -> float:
+        _synchronize(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _synchronize(self.device)
+        return steps * self.x.shape[0] / (time.perf_counter() - start)
+
+    def peak_memory(self) -> int:
+        if self.device.type == "cuda":
+            return self._cuda_bytes()
+        return self._cpu_bytes()
+
+    def _cuda_bytes(self) -> int:
+        # The other runner's model lives on the device too: count this one's persistent tensors (parameters,
+        # optimizer state, input) and what one step allocates on top of them (gradients, activations, workspaces).
+        self.optimizer.zero_grad(set_to_none=True)
+        _synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        self.train_step()
+        _synchronize(self.device)
+        state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
+        persistent = sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
+        return torch.cuda.max_memory_allocated(self.device) - before + persistent
+
+    def _cpu_bytes(self) -> int:
+        storages = {p.untyped_storage().data_ptr(): _nbytes(p) for p in self.model.parameters()}
+
+        def pack(t: Tensor) -> Tensor:
+            storage = t.untyped_storage()
+            if storage.data_ptr():
+                storages.setdefault(storage.data_ptr(), storage.nbytes())
+            return t
+
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = self._loss()
+        loss.backward()
+        grads = sum(_nbytes(p.grad) for p in self.params if p.grad is not None)
+        self.optimizer.zero_grad(set_to_none=True)
+        return sum(storages.values()) + grads
+
+
+def _measure(runners: dict[str, _Runner], config: BenchConfig) -> dict[str, Measurement]:
+    """Warm up, then time training and inference of the runners in interleaved rounds (median of each)."""
+    for runner in runners.values():
+        for _ in range(config.warmup):
+            runner.train_step()
+            runner.infer_step()
+    train: dict[str, list[float]] = {name: [] for name in runners}
+    infer: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(config.repeats):
+        for name, runner in runners.items():
+            train[name].append(runner.images_per_second(runner.train_step, config.iters))
+        for name, runner in runners.items():
+            infer[name].append(runner.images_per_second(runner.infer_step, config.iters))
+    return {
+        name: Measurement(
+            params=sum(p.numel() for p in runner.model.parameters()),
+            train_ips=statistics.median(train[name]),
+            infer_ips=statistics.median(infer[name]),
+            mem_bytes=runner.peak_memory(),
+        )
+        for name, runner in runners.items()
+    }
+
+
+def _model_kwargs(config: BenchConfig) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"in_channels": config.input_size[0]}
+    if config.num_classes is not None:
+        kwargs["num_classes"] = config.num_classes
+    return kwargs
+
+
+def _bench_model(name: str, config: BenchConfig) -> ModelResult:
+    kwargs = _model_kwargs(config)
+    torch.manual_seed(0)
+    model = kanconvs.create_model(name, **kwargs)
+    baseline = kanconvs.create_model(name, **kwargs, family="conv")
+    measured = _measure({"model": _Runner(model, config), "baseline": _Runner(baseline, config)}, config)
+    return ModelResult(name=name, model=measured["model"], baseline=measured["baseline"])
+
+
+def run_benchmark(config: BenchConfig, log: Callable[[str], None] | None = None) -> list[ModelResult]:
+    """Benchmark every model in ``config``; a model that fails gets a row with ``error`` set.
+
+    Args:
+        config: resolved settings, see :func:`resolve_config`; ``config.threads`` sets ``torch.set_num_threads``
+            for the whole process.
+        log: called with one progress line per model (e.g. ``print`` to stderr); ``None`` for silence.
+    """
+    if config.threads is not None:  # process-wide, so that the report's machine line shows it too
+        torch.set_num_threads(config.threads)
+    if log is not None:
+        log(f"machine: {_machine(config.device)}; torch {torch.__version__}")
+    results = []
+    for index, name in enumerate(config.models, 1):
+        if log is not None:
+            log(f"[{index}/{len(config.models)}] {name}")
+        try:
+            results.append(_bench_model(name, config))
+        except Exception as exc:  # one broken model must not hide the others' figures
+            results.append(ModelResult(name=name, error=f"{type(exc).__name__}: {exc}"))
+        if config.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return results
+
+
+# ------------------------------------------------------------------------------------------------- reporting
+
+_HEADERS = (
+    "model",
+    "params",
+    "conv params",
+    "train img/s",
+    "conv train img/s",
+    "train slowdown",
+    "infer img/s",
+    "conv infer img/s",
+    "infer slowdown",
+    "peak mem",
+    "conv peak mem",
+    "mem ×",
+)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _ratio(num: float, den: float) -> str:
+    return f"{num / den:.2f}×" if den else "n/a"
+
+
+def _rows(results: Sequence[ModelResult]) -> list[tuple[str, ...]]:
+    rows = []
+    for r in results:
+        m, b = r.model, r.baseline
+        if m is None or b is None:
+            rows.append((r.name, "error", *("—",) * (len(_HEADERS) - 2)))
+            continue
+        rows.append(
+            (
+                r.name,
+                f"{m.params:,}",
+                f"{b.params:,}",
+                f"{m.train_ips:.1f}",
+                f"{b.train_ips:.1f}",
+                _ratio(b.train_ips, m.train_ips),
+                f"{m.infer_ips:.1f}",
+                f"{b.infer_ips:.1f}",
+                _ratio(b.infer_ips, m.infer_ips),
+                _mib(m.mem_bytes),
+                _mib(b.mem_bytes),
+                _ratio(m.mem_bytes, b.mem_bytes),
+            )
+        )
+    return rows
+
+
+def _legend(config: BenchConfig) -> list[str]:
+    c, h, w = config.input_size
+    classes = f", num_classes={config.num_classes}" if config.num_classes is not None else ""
+    return [
+        f"input: {config.batch_size}×{c}×{h}×{w} (models built with in_channels={c}{classes}), "
+        f"{'autocast ' + config.amp if config.amp else 'fp32'}, {config.device.type}",
+        "conv: the same architecture with family='conv' (classic Conv–BatchNorm–ReLU layers), measured beside it",
+        "train: images/s of forward + backward + AdamW step; infer: images/s of an eval forward under no_grad",
+        "slowdown: conv img/s ÷ model img/s (how many times slower the KA model is); mem ×: model ÷ conv",
+        f"peak mem: {config.memory_measure}",
+        f"timing: {config.warmup} warm-up steps, then {config.repeats} interleaved rounds of {config.iters} steps; "
+        "medians",
+    ]
+
+
+def _errors(results: Sequence[ModelResult]) -> list[str]:
+    return [f"error in {r.name}: {r.error}" for r in results if r.error is not None]
+
+
+def format_table(results: Sequence[ModelResult], config: BenchConfig) -> str:
+    """The results as an aligned plain-text table followed by its legend and any errors."""
+    rows = [_HEADERS, *_rows(results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines += ["", *_legend(config), *_errors(results)]
+    return "\n".join(lines)
+
+
+def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command: str | None = None) -> str:
+    """The results as a Markdown report: machine, versions and command, then the table and its legend."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = [
+        "# Model benchmark",
+        "",
+        f"- machine: {_machine(config.device)}",
+        f"- torch: {torch.__version__}; kanconvs: {_version()}; Python {platform.python_version()}",
+        f"- command: `{command if command is not None else _command_line()}`",
+        f"- date: {now}",
+        "",
+        "| " + " | ".join(_HEADERS) + " |",
+        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(_HEADERS))) + "|",
+    ]
+    table = ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    notes = [f"- {line}" for line in [*_legend(config), *_errors(results)]]
+    return "\n".join([*header, *table, "", *notes, ""])
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run with parsed options: print the table, optionally write Markdown. Returns the exit code."""
+    try:
+        config = resolve_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = run_benchmark(config, log=_log)
+    print(format_table(results, config))
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(format_markdown(results, config), encoding="utf-8")
+        print(f"\nwrote {args.markdown}")
+    return 1 if any(r.error is not None for r in results) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``benchmarks/models.py``."""
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
