@@ -16,3 +16,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist runs one worker per core: one intra-op thread each, or the workers' OpenMP pools oversubscribe
+    # the cores (several times slower on the 2-core CI machine).
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)

@@ -283,3 +283,12 @@ def test_alias_equals_clean_layer() -> None:
     x = torch.randn(2, 4, 5, 5)
     torch.testing.assert_close(ours(x), ref(x))
     assert isinstance(ref, kanconvs.KAGNConvNd)
+
+
+def test_reference_moe_checkpoints_are_refused_clearly() -> None:
+    from kanconvs.layers.moe import MoEBottleneckKAConv2d
+
+    layer = MoEBottleneckKAConv2d(16, 16, 3, padding=1, num_experts=2, k=1, norm_layer="batch")
+    reference_like = {"inner_proj.0.weight": torch.zeros(1), "base_conv.0.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match="mixture-of-experts checkpoints cannot be converted"):
+        layer.load_state_dict(reference_like)

@@ -127,3 +127,11 @@ def test_load_weights_reads_torch_files_and_rejects_bad_ones(tmp_path) -> None:
     torch.save({"w": torch.nn.Linear(2, 2)}, tmp_path / "pickled_module.pt")  # weights_only refuses arbitrary objects
     with pytest.raises(ValueError, match="cannot read weights"):
         read_state_dict(tmp_path / "pickled_module.pt")
+
+
+def test_from_pretrained_explains_a_foreign_config(tmp_path) -> None:
+    from kanconvs.models import from_pretrained
+
+    (tmp_path / "config.json").write_text('{"input_channels": 3, "num_classes": 1000}')
+    with pytest.raises(ValueError, match="has no 'architecture' entry"):
+        from_pretrained(tmp_path)

@@ -70,6 +70,11 @@ def convert_layer_state_dict(
     groups = int(getattr(layer, "groups", 1))
     sd = state_dict
     new: dict[str, Tensor] = {}
+    if hasattr(layer, "experts") or hasattr(getattr(layer, "inner", None), "experts"):
+        raise ValueError(
+            f"{type(layer).__name__}: reference mixture-of-experts checkpoints cannot be converted (the gating and "
+            "expert layout differ); train the MoE layer from scratch or load only the non-MoE layers (strict=False)"
+        )
     if prefix + "inner_proj.0.weight" in sd and hasattr(layer, "inner"):
         new.update(_convert_bottleneck(sd, layer, prefix, groups))
     elif family == "wavkan":

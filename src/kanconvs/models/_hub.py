@@ -105,5 +105,11 @@ def from_pretrained(directory: str | os.PathLike[str], **overrides: Any) -> nn.M
     if not cfg_path.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {directory}: not a directory written by save_pretrained")
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if not isinstance(cfg, dict) or "architecture" not in cfg:
+        raise ValueError(
+            f"{cfg_path} has no 'architecture' entry, so it was not written by save_pretrained (e.g. a torch-conv-kan "
+            "Hub snapshot): build the model yourself and load the weights, e.g. "
+            "create_model('vggkagn11_v4', pretrained=directory)"
+        )
     kwargs = {**cfg.get("kwargs", {}), **overrides}
     return create_model(cfg["architecture"], pretrained=directory, **kwargs)

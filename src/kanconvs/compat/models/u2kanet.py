@@ -1,3 +1,342 @@
-"""Reference names of torch-conv-kan models.u2kanet (being written)."""
+"""torch-conv-kan's ``models/u2kanet.py`` names: the U²-Net classes and factories with the reference's signatures.
 
-__all__: list[str] = []
+The factories build a :class:`kanconvs.models.U2KANet` with the reference's configuration; the classes take the
+reference's convolution functions (``conv_func(in_channels, out_channels, dilation=…)``). The module layout is the
+reference's, so its checkpoints load with ``load_state_dict``; ``forward`` returns the seven maps ``(d0, …, d6)``
+as the reference does. ``l1_decay`` becomes the convolutions' ``weight_l1`` penalty (see
+``kanconvs.regularization_loss``); the plain ``u2net`` convolutions have no such penalty and reject it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from ...models.u2kanet import ResidualUBlock
+from ...models.u2kanet import U2KANet as _U2KANet
+
+__all__ = [
+    "ResidualUNetBase",
+    "ResidualUNetBaseF",
+    "U2KANet",
+    "U2KANetSmall",
+    "fast_u2kanet",
+    "fast_u2kanet_small",
+    "u2kacnet",
+    "u2kacnet_small",
+    "u2kagnet",
+    "u2kagnet_bn",
+    "u2kagnet_bn_small",
+    "u2kagnet_small",
+    "u2kalnet",
+    "u2kalnet_small",
+    "u2kanet",
+    "u2kanet_small",
+    "u2net",
+    "u2net_small",
+]
+
+
+ConvFunc = Callable[..., nn.Module]
+Norm = Callable[..., nn.Module]
+
+
+class _ReferenceConvs:
+    """The reference's ``conv_func(in, out, dilation=…)`` (and ``conf_fun_first`` for the stem, marked by
+    ``stem=True``) behind the factory signature of :func:`kanconvs.models.conv_factory`."""
+
+    def __init__(self, conv_func: ConvFunc, conv_first: ConvFunc | None = None) -> None:
+        self.conv_func, self.conv_first = conv_func, conv_first
+
+    def __call__(
+        self, in_channels: int, out_channels: int, kernel_size: Any = 3, stride: Any = 1, padding: Any = None,
+        dilation: int = 1, groups: int = 1, stem: bool = False,
+    ) -> nn.Module:  # fmt: skip
+        # kernel size, padding and groups are fixed by the reference's functions themselves.
+        fn = self.conv_first if stem and self.conv_first is not None else self.conv_func
+        return fn(in_channels, out_channels, dilation=dilation)
+
+
+class ResidualUNetBase(ResidualUBlock):
+    """The reference's pooling RSU block (``ResidualUNetBase``)."""
+
+    def __init__(
+        self,
+        conv_func: ConvFunc,
+        conf_fun_first: ConvFunc | None = None,
+        depth: int = 7,
+        in_ch: int = 3,
+        mid_ch: int = 12,
+        out_ch: int = 3,
+    ) -> None:
+        make = _ReferenceConvs(conv_func, conf_fun_first)
+        super().__init__(make, depth, in_ch, mid_ch, out_ch, input_kwargs={"stem": True})
+
+
+class ResidualUNetBaseF(ResidualUBlock):
+    """The reference's dilated RSU block (``ResidualUNetBaseF``)."""
+
+    def __init__(self, conv_func: ConvFunc, depth: int = 4, in_ch: int = 3, mid_ch: int = 12, out_ch: int = 3) -> None:
+        super().__init__(_ReferenceConvs(conv_func), depth, in_ch, mid_ch, out_ch, dilated=True)
+
+
+class U2KANet(_U2KANet):
+    """The reference's ``U2KANet(conv_func, conf_fun_first, in_ch, out_ch, width_factor)``."""
+
+    _stages = "full"
+
+    def __init__(
+        self, conv_func: ConvFunc, conf_fun_first: ConvFunc, in_ch: int = 3, out_ch: int = 1, width_factor: int = 1
+    ) -> None:
+        super().__init__(
+            _ReferenceConvs(conv_func, conf_fun_first), self._stages, in_channels=in_ch, num_classes=out_ch,
+            width_scale=width_factor, stem_kwargs={"stem": True},
+        )  # fmt: skip
+
+
+class U2KANetSmall(U2KANet):
+    """The reference's ``U2KANetSmall`` (every stage 16·w channels, 4·w inside)."""
+
+    _stages = "small"
+
+
+def _build(
+    family: str,
+    stages: str,
+    input_channels: int,
+    num_classes: int,
+    groups: int,
+    width_scale: int,
+    dropout: float,
+    l1_decay: float,
+    stem_kwargs: dict[str, Any] | None = None,
+    affine: bool | None = None,
+    norm_layer: Norm | str | None = None,
+    grid_range: Sequence[float] | None = None,
+    **options: Any,
+) -> _U2KANet:
+    conv: dict[str, Any] = {**options, "dropout": dropout}
+    if norm_layer is not None:
+        conv.update(norm_layer=norm_layer, norm_kwargs={"affine": affine})
+    if grid_range is not None:
+        conv["grid_range"] = (grid_range[0], grid_range[1])
+    if l1_decay:
+        conv["weight_l1"] = l1_decay
+    return _U2KANet(
+        family, stages, in_channels=input_channels, num_classes=num_classes, width_scale=width_scale, groups=groups,
+        stem_kwargs=stem_kwargs, **conv,
+    )  # fmt: skip
+
+
+def u2kagnet(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kagn", "full", **locals())
+
+
+def u2kagnet_bn(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    dim_reduction: float = 8,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("bottleneck_kagn", "full", **locals())
+
+
+def u2kalnet(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kaln", "full", **locals())
+
+
+def u2kacnet(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kacn", "full", **locals())
+
+
+def u2kanet(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    spline_order: int = 3,
+    grid_size: int = 5,
+    base_activation: Any = nn.GELU,
+    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    width_scale: int = 1,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kan", "full", **locals())
+
+
+def fast_u2kanet(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    grid_size: int = 5,
+    base_activation: Any = nn.SiLU,
+    grid_range: Sequence[float] = [-2, 2],  # the reference's default, never mutated
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    width_scale: int = 1,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("fastkan", "full", **locals())
+
+
+def u2kagnet_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kagn", "small", **locals())
+
+
+def u2kagnet_bn_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    args = locals()
+    # As in the reference: a 1×1 stem with the bottleneck's default 4× reduction, 8× elsewhere.
+    stem = {"kernel_size": 1, "dim_reduction": 4}
+    return _build("bottleneck_kagn", "small", dim_reduction=8, stem_kwargs=stem, **args)
+
+
+def u2kalnet_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kaln", "small", **locals())
+
+
+def u2kacnet_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    degree: int = 3,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kacn", "small", **locals())
+
+
+def u2kanet_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    spline_order: int = 3,
+    grid_size: int = 5,
+    base_activation: Any = nn.GELU,
+    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    width_scale: int = 1,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("kan", "small", **locals())
+
+
+def fast_u2kanet_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    grid_size: int = 5,
+    base_activation: Any = nn.SiLU,
+    grid_range: Sequence[float] = [-2, 2],  # the reference's default, never mutated
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    width_scale: int = 1,
+    affine: bool = True,
+    norm_layer: Norm = nn.InstanceNorm2d,
+) -> _U2KANet:
+    return _build("fastkan", "small", **locals())
+
+
+def _plain(stages: str, args: dict[str, Any]) -> _U2KANet:
+    if args.pop("l1_decay"):
+        raise ValueError(
+            "l1_decay is not supported by the plain convolutions of u2net; use the optimiser's weight decay"
+        )
+    return _build("conv", stages, l1_decay=0.0, norm_layer="batch", affine=True, activation="gelu", **args)
+
+
+def u2net(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+) -> _U2KANet:
+    return _plain("full", locals())
+
+
+def u2net_small(
+    input_channels: int,
+    num_classes: int,
+    groups: int = 1,
+    width_scale: int = 1,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+) -> _U2KANet:
+    return _plain("small", locals())
