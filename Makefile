@@ -5,11 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kanconvs-install.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint typecheck pytest bench-gpu clean
+.PHONY: help venv data demo test lint typecheck pytest bench-layers bench-gpu clean
 
 help:
 	@echo "make venv       create $(VENV) and install kanconvs[dev] (pinned by constraints.txt)"
-	@echo "make demo       venv + layer benchmark on CPU (prints the table)"
+	@echo "make demo       venv + train a small KAGN network on the embedded MNIST subset (CPU, a few minutes)"
+	@echo "make data       install Debian's dataset-fashion-mnist where apt-get is available (optional)"
+	@echo "make bench-layers  venv + layer benchmark on CPU (prints the table)"
 	@echo "make test       venv + ruff check + ruff format --check + mypy + pytest"
 	@echo "make lint       venv + ruff check + ruff format --check"
 	@echo "make bench-gpu  venv + layer benchmark on CUDA"
@@ -25,6 +27,15 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 demo: venv
+	$(BIN)/kanconvs train mnist-kagn-quick
+
+# Full Fashion-MNIST offline: Debian's package puts the IDX files where kanconvs.data looks. Best effort only.
+data:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q dataset-fashion-mnist || echo "make data: apt-get failed; Fashion-MNIST stays unavailable offline"; \
+	else echo "make data: needs apt-get as root (or download=True with internet)"; fi
+
+bench-layers: venv
 	$(BIN)/kanconvs bench-layers --device cpu
 
 lint: venv

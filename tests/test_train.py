@@ -148,3 +148,44 @@ def test_config_accepts_a_bare_no_for_mixed_precision() -> None:
     assert load_config(None, ["mixed_precision=bf16"]).mixed_precision == "bf16"
     with pytest.raises(ConfigError, match="mixed_precision must be 'no', 'fp16' or 'bf16', got 'fp8'"):
         load_config(None, ["mixed_precision=fp8"])
+
+
+def test_every_shipped_config_loads_and_names_a_registered_model_and_dataset() -> None:
+    from kanconvs.data import list_datasets
+    from kanconvs.models import list_models
+    from kanconvs.train import list_configs, load_config
+
+    names = list_configs()
+    assert {"smoke", "mnist-kagn-quick", "mnist-baseline", "fashion-mnist-baseline", "cifar10-baseline"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        assert cfg.model.name in list_models(), name
+        assert cfg.data.name in list_datasets(), name
+
+
+def test_segmentation_run_on_an_image_and_mask_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from kanconvs.train import load_config, train
+
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "masks" / "0").mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for i in range(10):  # a bright square on a dark background; the mask marks the square
+        image = torch.zeros(32, 32, 3, dtype=torch.uint8)
+        r, c = torch.randint(0, 16, (2,), generator=generator).tolist()
+        image[r : r + 12, c : c + 12] = 220
+        Image.fromarray(image.numpy()).save(tmp_path / "data" / "images" / f"{i}.png")
+        Image.fromarray((image[..., 0] > 0).to(torch.uint8).numpy() * 255).save(
+            tmp_path / "data" / "masks" / "0" / f"{i}.png"
+        )
+    cfg = load_config("medseg-ukagnet", [
+        f"data.data_dir={tmp_path / 'data'}", "data.image_size=32", "data.batch_size=4", "data.num_workers=0",
+        "model.kwargs.unet_depth=2", "model.kwargs.width_scale=1", "epochs=1", "mixed_precision=no",
+        "trackers=[jsonl]", "progress=false", "schedule.warmup_steps=0", f"output_dir={tmp_path / 'run'}",
+    ])  # fmt: skip
+    summary = train(cfg)
+    final = summary["final"]
+    assert final["val_samples"] == 2  # 20 % of 10 images
+    assert 0.0 <= final["val_dice"] <= 1.0 and 0.0 <= final["val_iou"] <= final["val_dice"] + 1e-6
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()  # best by val_dice

@@ -80,7 +80,7 @@ class ScheduleConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "cross_entropy"  #: cross_entropy, focal, bce, dice, dice_bce, tversky
+    name: str | None = None  #: cross_entropy, focal, bce, dice, dice_bce, tversky (None: by task)
     kwargs: dict[str, Any] = field(default_factory=dict)
     aux_weight: float = 1.0  #: weight of the layers' auxiliary losses (MoE balance, L1/L2 penalties)
 

@@ -162,7 +162,7 @@ class Trainer:
             **schedule_kwargs,
         )  # fmt: skip
         default_loss = "dice_bce" if self.task == "segmentation" else "cross_entropy"
-        self.loss_fn = create_loss(cfg.loss.name if cfg.loss.name else default_loss, **cfg.loss.kwargs)
+        self.loss_fn = create_loss(cfg.loss.name or default_loss, **cfg.loss.kwargs)
         self.ema: nn.Module | None = None
         if cfg.model.ema_decay is not None:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
