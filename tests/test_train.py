@@ -87,13 +87,17 @@ def test_bad_configs_and_missing_data_give_clear_errors(tmp_path: Path) -> None:
     assert result.returncode == 2 and "shipped config" in result.stdout
 
 
-def test_corrupt_checkpoint_is_reported(tmp_path: Path) -> None:
+def test_corrupt_or_mismatched_checkpoint_is_reported(tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert _cli("train", *SMOKE, f"output_dir={run}", "epochs=1").returncode == 0
     last = sorted((run / "checkpoints").iterdir())[-1]
     (last / "model.safetensors").write_bytes(b"garbage")
     result = _cli("train", *SMOKE, f"output_dir={run}", "epochs=2", "resume=true")
     assert result.returncode == 2 and "cannot resume from" in result.stdout and "Traceback" not in result.stderr
+    other = tmp_path / "other"
+    assert _cli("train", *SMOKE, f"output_dir={other}", "epochs=1").returncode == 0
+    result = _cli("train", *SMOKE, f"output_dir={other}", "epochs=2", "resume=true", "model.kwargs.widths=[4,8,8,16]")
+    assert result.returncode == 2 and "written for another model" in result.stdout  # a mismatched checkpoint
 
 
 def test_two_cpu_processes_gather_metrics_over_the_whole_validation_set(tmp_path: Path) -> None:

@@ -1,3 +1,227 @@
-"""Reference names of torch-conv-kan models.automodel (being written)."""
+"""Reference names of torch-conv-kan ``models.automodel``: :func:`AutoKAN` and :func:`TinyAutoKAGN`, fixed.
 
-__all__: list[str] = []
+In the reference both names are *wrappers* (``PyTorchModelHubMixin`` subclasses, not ``nn.Module``) that keep the
+built network in ``self.model`` and proxy a handful of methods to it. Here both are **factory functions that return
+the network itself**: the ``nn.Module`` built by the matching compat factory (``vggkagn``, ``reskagnet18``,
+``densekagnet169`` …). ``.to()``, ``.state_dict()``, ``.load_state_dict()``, ``.train()``, hooks and so on are
+therefore the model's own (the reference's ``to()`` returned ``None``), and the reference's ``.model`` indirection is
+gone: a state dict saved from ``AutoKAN(...).model`` in the reference loads into ``AutoKAN(...)`` here. The Hugging
+Face hub mixin (``save_pretrained`` / ``from_pretrained``) is not provided.
+
+Fixes with respect to the reference (see the reference notes, §6.8):
+
+* ``densekalnet169/201`` and ``densekagnet161/169/201`` were compared against strings with embedded quotes and
+  silently built ``densekacnet121``; every name now builds the model it names.
+* the ``u2k*net_small`` branch passed ``norm_layer`` as a raw string; strings are now resolved to norm classes.
+* ``spline_order`` and ``grid_size`` defaulted to 1; when not given, the factory defaults (3 and 5) apply.
+* options not given fall back to the factory's own default, except the reference ``AutoKAN`` defaults kept on
+  purpose (``affine=True``, ``dropout=0.0``, ``dropout_linear=0.0``, ``base_activation='gelu'``,
+  ``grid_range=[-1, 1]``, ``norm_layer='instance2d'``). Consequently ``densekalnet161`` / ``densekagnet161`` default to
+  the DenseNet-161 growth rate 48 (the reference's shared branch forced 32).
+* options the chosen factory accepts are all forwarded (e.g. ``dropout`` for the U-Nets, which the reference dropped);
+  an option the factory does not take raises ``TypeError`` instead of being ignored silently.
+* an unknown ``model_name`` raises ``ValueError`` listing the valid names (the reference left ``model=None``).
+* :func:`TinyAutoKAGN` honours ``norm_layer`` on the non-MoE VGG path and rejects ``model_type='ResNet'`` (a silent
+  no-op in the reference) with ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch.nn as nn
+
+__all__ = ["AutoKAN", "TinyAutoKAGN"]
+
+#: AutoKAN ``model_name`` → (sibling module, factory function). Names are exactly the reference's.
+_AUTOKAN_REGISTRY: dict[str, tuple[str, str]] = {
+    # U-Net 18
+    "ukanet18": ("unet", "ukanet_18"),
+    "ukalnet18": ("unet", "ukalnet_18"),
+    "ukagnet18": ("unet", "ukagnet_18"),
+    "ukacnet18": ("unet", "ukacnet_18"),
+    "fast_ukanet_18": ("unet", "fast_ukanet_18"),
+    # U2-Net
+    "u2kanet": ("u2kanet", "u2kanet"),
+    "u2kalnet": ("u2kanet", "u2kalnet"),
+    "u2kagnet": ("u2kanet", "u2kagnet"),
+    "u2kacnet": ("u2kanet", "u2kacnet"),
+    "fast_u2kanet": ("u2kanet", "fast_u2kanet"),
+    # U2-Net small
+    "u2kanet_small": ("u2kanet", "u2kanet_small"),
+    "u2kalnet_small": ("u2kanet", "u2kalnet_small"),
+    "u2kagnet_small": ("u2kanet", "u2kagnet_small"),
+    "u2kacnet_small": ("u2kanet", "u2kacnet_small"),
+    "fast_u2kanet_small": ("u2kanet", "fast_u2kanet_small"),
+    # DenseNets
+    "densekanet121": ("densekanet", "densekanet121"),
+    "fast_densekanet121": ("densekanet", "fast_densekanet121"),
+    "densekagnet121": ("densekanet", "densekagnet121"),
+    "densekalnet121": ("densekanet", "densekalnet121"),
+    "densekacnet121": ("densekanet", "densekacnet121"),
+    "densekalnet161": ("densekanet", "densekalnet161"),
+    "densekalnet169": ("densekanet", "densekalnet169"),
+    "densekalnet201": ("densekanet", "densekalnet201"),
+    "densekagnet161": ("densekanet", "densekagnet161"),
+    "densekagnet169": ("densekanet", "densekagnet169"),
+    "densekagnet201": ("densekanet", "densekagnet201"),
+    # VGG
+    "vggkan": ("vggkan", "vggkan"),
+    "fast_vggkan": ("vggkan", "fast_vggkan"),
+    "vgg_wav_kan": ("vggkan", "vgg_wav_kan"),
+    "vggkaln": ("vggkan", "vggkaln"),
+    "vggkacn": ("vggkan", "vggkacn"),
+    "vggkagn": ("vggkan", "vggkagn"),
+    # ResNets
+    "reskagnet18": ("reskanet", "reskagnet18"),
+    "reskagnet50": ("reskanet", "reskagnet50"),
+    "reskagnet101": ("reskanet", "reskagnet101"),
+    "reskagnet152": ("reskanet", "reskagnet152"),
+}
+
+#: Defaults of the reference AutoKAN that differ from (some) factory defaults; applied when the factory takes them.
+_AUTOKAN_DEFAULTS: dict[str, Any] = {
+    "affine": True,
+    "dropout": 0.0,
+    "dropout_linear": 0.0,
+    "base_activation": "gelu",
+    "grid_range": (-1, 1),
+    "norm_layer": "instance2d",
+}
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "silu": nn.SiLU, "relu": nn.ReLU, "prelu": nn.PReLU}
+_NORMS: dict[str, type[nn.Module]] = {"instance2d": nn.InstanceNorm2d, "batchnorm2d": nn.BatchNorm2d}
+
+
+def _factory(module: str, name: str) -> Callable[..., nn.Module]:
+    # imported lazily: the sibling modules are loaded by the package __init__ alongside this one
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _resolve(value: Any, table: dict[str, type[nn.Module]], what: str) -> Any:
+    """Map a reference config string ('gelu', 'batchnorm2d' …) to its class; pass anything else through."""
+    if isinstance(value, str):
+        try:
+            return table[value.lower()]
+        except KeyError:
+            raise ValueError(f"unknown {what} {value!r}; valid: {sorted(table)}") from None
+    return value
+
+
+def _call(factory: Callable[..., nn.Module], name: str, args: tuple[Any, ...], options: dict[str, Any]) -> nn.Module:
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        valid = [p for p in accepted if p not in ("input_channels", "num_classes")]
+        raise TypeError(f"{name}: unexpected option(s) {unknown}; this model takes {valid}")
+    if "base_activation" in options:
+        options["base_activation"] = _resolve(options["base_activation"], _ACTIVATIONS, "base_activation")
+    if "norm_layer" in options:
+        options["norm_layer"] = _resolve(options["norm_layer"], _NORMS, "norm_layer")
+    if "grid_range" in options:
+        options["grid_range"] = list(options["grid_range"])
+    return factory(*args, **options)
+
+
+def AutoKAN(**kwargs: Any) -> nn.Module:
+    """Build the torch-conv-kan model named ``model_name`` and return it (an ``nn.Module``).
+
+    Required keywords: ``model_name`` (one of the reference names, e.g. ``'vggkagn'``, ``'reskagnet18'``,
+    ``'densekagnet169'``, ``'u2kagnet_small'``, ``'ukanet18'``, ``'fast_ukanet_18'``), ``input_channels`` and
+    ``num_classes``. Every other keyword is an option of the matching compat factory (``groups``, ``degree``,
+    ``width_scale``, ``vgg_type``, ``growth_rate`` …). ``base_activation`` may be ``'gelu' | 'silu' | 'relu' |
+    'prelu'`` or a class, ``norm_layer`` ``'instance2d' | 'batchnorm2d'`` or a class.
+
+    Unlike the reference (a non-module wrapper holding ``self.model``), the returned object *is* the model, so its
+    ``to()``, ``state_dict()``, ``parameters()`` … are the model's own. See the module docstring for the defaults and
+    the reference bugs fixed.
+
+    Raises:
+        TypeError: a required keyword is missing, or an option is not taken by the chosen model.
+        ValueError: unknown ``model_name``, activation or norm string.
+    """
+    options = dict(kwargs)
+    missing = [key for key in ("model_name", "input_channels", "num_classes") if key not in options]
+    if missing:
+        raise TypeError(f"AutoKAN: missing required keyword(s) {missing}")
+    model_name = options.pop("model_name")
+    input_channels = options.pop("input_channels")
+    num_classes = options.pop("num_classes")
+    if model_name not in _AUTOKAN_REGISTRY:
+        raise ValueError(f"AutoKAN: unknown model_name {model_name!r}; valid names: {sorted(_AUTOKAN_REGISTRY)}")
+    factory = _factory(*_AUTOKAN_REGISTRY[model_name])
+    accepted = inspect.signature(factory).parameters
+    for key, default in _AUTOKAN_DEFAULTS.items():
+        if key in accepted:
+            options.setdefault(key, default)
+    return _call(factory, model_name, (input_channels, num_classes), options)
+
+
+_TINY_MODEL_TYPES = ("VGG", "DenseNet")
+
+
+def TinyAutoKAGN(
+    input_channels: int,
+    num_classes: int,
+    model_type: str,
+    is_moe: bool = False,
+    groups: int = 1,
+    degree: int = 3,
+    dropout: float = 0.0,
+    l1_decay: float = 0.0,
+    dropout_linear: float = 0.25,
+    width_scale: int = 1,
+    norm_layer: Any = nn.BatchNorm2d,
+    affine: bool = True,
+    num_experts: int = 8,
+    noisy_gating: bool = True,
+    k: int = 2,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a bottleneck-KAGN network for the Tiny-ImageNet experiments and return it (an ``nn.Module``).
+
+    ``model_type='VGG'``: ``moe_vggkagn_bn`` when ``is_moe`` else ``vggkagn_bn``; extra keywords ``vgg_type``
+    ('VGG11'), ``head_type`` ('Linear'), ``last_attention`` (False), ``sa_inner_projection`` (None) and
+    ``expected_feature_shape`` (``(1, 1)``, not the factories' ``(7, 7)``). ``norm_layer`` is honoured on both paths
+    (the reference ignored it without MoE and so built InstanceNorm2d there).
+
+    ``model_type='DenseNet'``: ``tiny_densekagnet_moebn`` when ``is_moe`` else ``tiny_densekagnet_bn``; extra keywords
+    ``growth_rate`` (32) and ``num_init_features`` (64). ``width_scale`` does not apply (as in the reference).
+    ``num_experts``, ``noisy_gating`` and ``k`` only apply when ``is_moe``.
+
+    ``model_type='ResNet'`` silently built nothing in the reference; no ResNet was ever wired up there, so rather
+    than guess one it raises ``ValueError`` (use ``reskagnetbn_18x32p`` / ``reskagnetbn_moe_18x32p`` directly).
+
+    Unlike the reference wrapper the returned object *is* the model (``to()``, ``state_dict()`` … are its own).
+    Norm strings ``'instance2d' | 'batchnorm2d'`` are accepted for ``norm_layer``.
+
+    Raises:
+        ValueError: ``model_type`` is not ``'VGG'`` or ``'DenseNet'``, or an unknown norm string.
+        TypeError: an extra keyword not taken by the chosen model.
+    """
+    common: dict[str, Any] = dict(
+        groups=groups,
+        degree=degree,
+        dropout=dropout,
+        l1_decay=l1_decay,
+        dropout_linear=dropout_linear,
+        affine=affine,
+        norm_layer=norm_layer,
+    )
+    moe = dict(num_experts=num_experts, noisy_gating=noisy_gating, k=k) if is_moe else {}
+    if model_type == "VGG":
+        name = "moe_vggkagn_bn" if is_moe else "vggkagn_bn"
+        options = {**common, **moe, "width_scale": width_scale, "expected_feature_shape": (1, 1), **kwargs}
+        return _call(_factory("vggkan", name), name, (input_channels, num_classes), options)
+    if model_type == "DenseNet":
+        name = "tiny_densekagnet_moebn" if is_moe else "tiny_densekagnet_bn"
+        return _call(_factory("densekanet", name), name, (input_channels, num_classes), {**common, **moe, **kwargs})
+    if model_type == "ResNet":
+        raise ValueError(
+            "TinyAutoKAGN: model_type 'ResNet' is not supported (it built nothing in torch-conv-kan); "
+            f"valid model types: {list(_TINY_MODEL_TYPES)}"
+        )
+    raise ValueError(f"TinyAutoKAGN: unknown model_type {model_type!r}; valid model types: {list(_TINY_MODEL_TYPES)}")
