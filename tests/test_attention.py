@@ -559,5 +559,6 @@ def test_cuda_matches_cpu(dtype: torch.dtype) -> None:
         expected = layer(x)
         with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
             got = layer.cuda()(x.cuda()).float().cpu()
-        tol = 1e-4 if dtype == torch.float32 else 5e-2
+        # bf16 keeps 8 mantissa bits: through several KA layers and a softmax one element of 1,584 was 0.09 off (H100)
+        tol = {torch.float32: 1e-4, torch.float16: 5e-2, torch.bfloat16: 1.5e-1}[dtype]
         torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
