@@ -13,7 +13,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,10 @@ class Trainer:
         ['epoch', 'images_per_s', 'lr']
     """
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
         accelerate = _accelerate()
         self.cfg = cfg.validate()
+        self.callbacks = list(callbacks)  # called with each epoch's record (e.g. a tuner's pruning check)
         self.out = Path(cfg.output_dir)
         trackers = [t for t in cfg.trackers if t in ("tensorboard", "wandb")]
         on_gpu = torch.cuda.is_available() and not cfg.cpu
@@ -258,6 +259,8 @@ class Trainer:
             self.state.history.append(record)
             self.logger.log(record, self.state.global_step)
             save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
+            for callback in self.callbacks:
+                callback(record)
         return self._finish()
 
     def _train_step(self, inputs: Tensor, targets: Tensor) -> Tensor:
