@@ -193,3 +193,17 @@ def test_segmentation_run_on_an_image_and_mask_folder(tmp_path: Path) -> None:
     assert final["val_samples"] == 2  # 20 % of 10 images
     assert 0.0 <= final["val_dice"] <= 1.0 and 0.0 <= final["val_iou"] <= final["val_dice"] + 1e-6
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()  # best by val_dice
+
+
+def test_training_loss_includes_the_layers_auxiliary_losses(tmp_path: Path) -> None:
+    from kanconvs.layers.regularization import regularization_loss
+    from kanconvs.train import Trainer, load_config
+
+    cfg = load_config("smoke", ["model.kwargs.weight_l1=0.001", "loss.aux_weight=2.0", f"output_dir={tmp_path}"])
+    trainer = Trainer(cfg)
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    out = trainer.unwrapped(x)
+    penalty = regularization_loss(trainer.unwrapped)
+    assert penalty > 0  # L1 of every layer but the first
+    expected = torch.nn.functional.cross_entropy(out, y) + 2.0 * penalty
+    torch.testing.assert_close(trainer._loss(out, y), expected)

@@ -21,7 +21,6 @@ import torch
 from torch import Tensor, nn
 
 from ..data import build_transforms, create_dataset, dataset_info
-from ..layers.regularization import regularization_loss
 from ..models import create_model, save_pretrained
 from .checkpoint import CheckpointError, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_to_yaml
@@ -141,9 +140,14 @@ class Trainer:
 
             self.mix = MixCollate(self.num_classes, cfg.data.mixup_alpha, cfg.data.cutmix_alpha).mix
 
-        self.optimizer = create_optimizer(
-            model, cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, **cfg.optim.kwargs
-        )
+        optim = cfg.optim
+        optim_kwargs = dict(optim.kwargs)
+        if acc.device.type == "cuda" and optim.name == "adamw":
+            model.to(acc.device)  # params on the GPU first, so AdamW can use its fused kernel (one launch per step)
+            optim_kwargs.setdefault("fused", True)
+        self.optimizer = create_optimizer(model, optim.name, optim.lr, optim.weight_decay, **optim_kwargs)
+        # Modules that report auxiliary losses (MoE balance, penalties), found once rather than every step.
+        self.aux_modules = [m for m in model.modules() if callable(getattr(m, "regularization_loss", None))]
         if cfg.optim.name == "lbfgs" and cfg.optim.accumulation_steps > 1:
             raise ValueError("optim.accumulation_steps must be 1 with LBFGS (it evaluates the loss several times)")
         if cfg.model.compile:
@@ -293,9 +297,13 @@ class Trainer:
 
     def _loss(self, output: Any, targets: Tensor) -> Tensor:
         outputs = output if isinstance(output, (tuple, list)) else (output,)
-        loss = sum((self.loss_fn(o, targets) for o in outputs), torch.zeros((), device=targets.device))
+        loss: Tensor = self.loss_fn(outputs[0], targets)
+        for extra in outputs[1:]:  # deep supervision: every side output is scored too
+            loss = loss + self.loss_fn(extra, targets)
         if self.cfg.loss.aux_weight:
-            loss = loss + self.cfg.loss.aux_weight * regularization_loss(self.unwrapped)
+            terms = [t for m in self.aux_modules if (t := m.regularization_loss()) is not None]  # type: ignore[operator]
+            if terms:
+                loss = loss + self.cfg.loss.aux_weight * torch.stack([t.float() for t in terms]).sum()
         return loss
 
     @torch.no_grad()
