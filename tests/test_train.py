@@ -45,6 +45,7 @@ def test_smoke_run_writes_every_output_and_eval_reproduces_it(tmp_path: Path) ->
     records = _records(run)
     assert [r["epoch"] for r in records] == [1, 2] and all(r["val_samples"] == 32 for r in records)
     assert all(0.0 <= r["val_top1"] <= 1.0 and r["val_top5"] >= r["val_top1"] for r in records)
+    assert all(0.0 <= r["train_top1"] <= 1.0 for r in records)
     # 64 samples / batch 16 = 4 steps per epoch; checkpoints every 2 steps and at epoch ends, the last 2 kept
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-00000006", "checkpoint-00000008"]
     assert (run / "best" / "model.safetensors").is_file() and (run / "final" / "config.json").is_file()

@@ -222,11 +222,14 @@ class Trainer:
             # The loss stays on the device: reading it every step would stall the GPU queue (one sync per step).
             seen, loss_sum, started = 0, torch.zeros((), device=acc.device), time.perf_counter()
             bar = self._progress(len(self.train_loader), self.state.batch_in_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+            correct = torch.zeros((), device=acc.device)
             for inputs, targets in loader:
-                loss = self._train_step(inputs, targets)
+                loss, hits = self._train_step(inputs, targets)
                 self.state.batch_in_epoch += 1
                 seen += inputs.shape[0]
                 loss_sum += loss * inputs.shape[0]
+                if hits is not None:
+                    correct += hits
                 if bar is not None:
                     bar.update(1)
                     if self.state.batch_in_epoch % 25 == 1:  # a live loss costs a sync: refresh it now and then
@@ -249,12 +252,15 @@ class Trainer:
             if finished_epoch:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-            totals = acc.reduce(torch.stack([loss_sum.float(), torch.tensor(float(seen), device=acc.device)]), "sum")
+            counts = [loss_sum.float(), torch.tensor(float(seen), device=acc.device), correct.float()]
+            totals = acc.reduce(torch.stack(counts), "sum")
             record: dict[str, Any] = {
                 "epoch": self.state.epoch,
                 "step": self.state.global_step,
                 "lr": self._lr(),
                 "train_loss": float(totals[0] / totals[1].clamp_min(1)),
+                # on the augmented (and mixed) training batches, in training mode, as the weights moved
+                "train_top1": float(totals[2] / totals[1].clamp_min(1)) if self.task == "classification" else None,
                 "images_per_s": float(totals[1]) / elapsed if elapsed > 0 else None,
             }
             if self.state.epoch % cfg.eval_every == 0 or done or self.state.epoch == cfg.epochs:
@@ -267,7 +273,8 @@ class Trainer:
                 callback(record)
         return self._finish()
 
-    def _train_step(self, inputs: Tensor, targets: Tensor) -> Tensor:
+    def _train_step(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor | None]:
+        """One optimiser micro-step; returns the loss and (classification) the number of correct top-1 labels."""
         acc, cfg = self.accelerator, self.cfg
         if self.mix is not None:
             inputs, targets = self.mix(inputs, targets)
@@ -281,9 +288,11 @@ class Trainer:
                     return losses[-1]
 
                 self.optimizer.step(closure)  # type: ignore[arg-type]
-                loss = losses[0]
+                loss, hits = losses[0], None
             else:
-                loss = self._loss(self.model(inputs), targets)
+                output = self.model(inputs)
+                loss = self._loss(output, targets)
+                hits = self._hits(_first(output), targets)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.optim.grad_clip:
                     acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -293,7 +302,13 @@ class Trainer:
                 self.scheduler.step()
                 if self.ema is not None:
                     self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
-        return loss.detach()
+        return loss.detach(), hits
+
+    def _hits(self, logits: Tensor, targets: Tensor) -> Tensor | None:
+        if self.task != "classification":
+            return None
+        labels = targets.argmax(1) if targets.dim() == 2 else targets  # soft (mixed) labels: the dominant class
+        return (logits.detach().argmax(1) == labels).sum()
 
     def _loss(self, output: Any, targets: Tensor) -> Tensor:
         outputs = output if isinstance(output, (tuple, list)) else (output,)
