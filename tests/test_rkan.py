@@ -252,3 +252,16 @@ def test_backbone_errors() -> None:
     with pytest.raises(ValueError, match="in_channels"):
         create_model("rkan_resnet18", in_channels=0)
     assert math.isfinite(_count(_meta("rkan_resnet18", in_channels=4)))
+
+
+def test_plain_twin_for_rkan_comparisons_has_the_same_stem() -> None:
+    from kanconvs import create_model
+
+    plain = create_model("tv_resnet18", in_channels=1, num_classes=10, small_stem=True)
+    wrapped = create_model("rkan_resnet18", in_channels=1, num_classes=10, small_stem=True)
+    x = torch.randn(2, 1, 28, 28)
+    assert plain(x).shape == wrapped(x).shape == (2, 10)
+    # the RKAN model is the plain one plus its branch: every plain key is there with the same shape
+    plain_sd, wrapped_sd = plain.state_dict(), wrapped.state_dict()
+    assert all(wrapped_sd[k].shape == v.shape for k, v in plain_sd.items())
+    assert set(wrapped_sd) - set(plain_sd) and all(".rkan." in k for k in set(wrapped_sd) - set(plain_sd))

@@ -21,7 +21,12 @@ __all__ = ["create_rkan_backbone"]
 
 
 def create_rkan_backbone(
-    arch: str, num_classes: int = 1000, in_channels: int = 3, small_stem: bool = False, **rkan_kwargs: Any
+    arch: str,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    small_stem: bool = False,
+    rkan: bool = True,
+    **rkan_kwargs: Any,
 ) -> nn.Module:
     """Build torchvision's ``arch`` (``weights=None``), adapt its stem, and wrap it with ``rkan_kwargs``.
 
@@ -30,6 +35,7 @@ def create_rkan_backbone(
         num_classes: classifier outputs.
         in_channels: input channels (the first convolution is rebuilt when not 3).
         small_stem: 3×3 stride-1 stem without max-pool, for 32×32 inputs (ConvNeXt: 1×1 stride-1 patchify).
+        rkan: ``False`` returns the plain backbone with the same stem: the baseline of an RKAN comparison.
         rkan_kwargs: arguments of :func:`~kanconvs.rkan.wrap` (``stages``, ``mechanism``, ``kan_type``, ``family`` …).
 
     Example:
@@ -48,7 +54,7 @@ def create_rkan_backbone(
     backbone = builder(weights=None, num_classes=num_classes)
     if in_channels != 3 or small_stem:
         find_adapter(backbone).set_stem(backbone, in_channels, small_stem)
-    return wrap(backbone, **rkan_kwargs)
+    return wrap(backbone, **rkan_kwargs) if rkan else backbone
 
 
 def _register(name: str, arch: str, doc: str, **defaults: Any) -> None:
@@ -77,6 +83,8 @@ _OTHERS = [
 ]
 for _arch in _RESNETS + _OTHERS:
     _register(f"rkan_{_arch}", _arch, f"RKAN-{_arch}: RKAN on stage 4")
+for _arch in _RESNETS:  # the plain backbones (same stem options), for RKAN-vs-baseline runs
+    _register(f"tv_{_arch}", _arch, f"torchvision {_arch} without RKAN", rkan=False)
 for _arch in _RESNETS:
     _depth = _arch.removeprefix("resnet")
     _register(f"rkanet_e_{_depth}", _arch, f"RKANet-E-{_depth}: RKAN on stages 3 and 4", stages="E")
