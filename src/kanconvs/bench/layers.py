@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib.metadata
-import os
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -39,6 +36,8 @@ import torch
 from torch import nn
 
 import kanconvs
+
+from ._common import command_line, machine, non_negative_int, positive_int, synchronize, version
 
 __all__ = [
     "DESCRIPTION",
@@ -123,20 +122,6 @@ class FamilyResult:
 # ----------------------------------------------------------------------------------------------- arguments
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/layers.py``)."""
     cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
@@ -148,16 +133,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--families", default=None, help="comma-separated family names (default: all of kanconvs.list_families())"
     )
-    parser.add_argument("--batch", type=_positive_int, default=None, help=f"batch size ({per_device('batch')})")
-    parser.add_argument("--size", type=_positive_int, default=None, help=f"input height = width ({per_device('size')})")
-    parser.add_argument("--in-channels", type=_positive_int, default=64, help="input channels (default: 64)")
-    parser.add_argument("--out-channels", type=_positive_int, default=128, help="output channels (default: 128)")
+    parser.add_argument("--batch", type=positive_int, default=None, help=f"batch size ({per_device('batch')})")
+    parser.add_argument("--size", type=positive_int, default=None, help=f"input height = width ({per_device('size')})")
+    parser.add_argument("--in-channels", type=positive_int, default=64, help="input channels (default: 64)")
+    parser.add_argument("--out-channels", type=positive_int, default=128, help="output channels (default: 128)")
+    parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
+    parser.add_argument("--iters", type=positive_int, default=None, help=f"steps per round ({per_device('iters')})")
     parser.add_argument(
-        "--warmup", type=_non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})"
-    )
-    parser.add_argument("--iters", type=_positive_int, default=None, help=f"steps per round ({per_device('iters')})")
-    parser.add_argument(
-        "--repeats", type=_positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
+        "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
     )
     parser.add_argument(
         "--dtype", choices=sorted(_DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
@@ -216,11 +199,6 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
 # ----------------------------------------------------------------------------------------------- measuring
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class _Runner:
     """One module and its input, with a train step, a timer and a memory probe."""
 
@@ -252,21 +230,21 @@ class _Runner:
 
     def time_ms(self, steps: int) -> float:
         """Mean milliseconds per step over ``steps`` back-to-back steps."""
-        _synchronize(self.device)
+        synchronize(self.device)
         start = time.perf_counter()
         for _ in range(steps):
             self.step()
-        _synchronize(self.device)
+        synchronize(self.device)
         return (time.perf_counter() - start) * 1e3 / steps
 
     def peak_memory(self) -> int | None:
         self._zero_grad()
         if self.device.type == "cuda":
-            _synchronize(self.device)
+            synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             before = torch.cuda.memory_allocated(self.device)
             self.step()
-            _synchronize(self.device)
+            synchronize(self.device)
             return torch.cuda.max_memory_allocated(self.device) - before
         return self._saved_bytes()
 
@@ -504,41 +482,15 @@ def format_table(results: Sequence[FamilyResult], config: BenchConfig) -> str:
     return "\n".join(lines)
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
-
-
-def _command_line() -> str:
-    """The command as the user typed it, as nearly as ``sys.argv`` allows."""
-    program = sys.argv[0] if sys.argv else "kanconvs"
-    main_module = sys.modules.get("__main__")
-    spec = getattr(main_module, "__spec__", None)
-    if spec is not None and spec.name:  # python -m kanconvs[.cli]
-        program = f"python -m {spec.name.removesuffix('.__main__')}"
-    elif program.endswith(".py"):
-        program = f"python {os.path.relpath(program)}"
-    else:
-        program = os.path.basename(program)
-    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
-
-
 def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, command: str | None = None) -> str:
     """The results as a Markdown report: machine, versions and command, then the table and its legend."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = [
         "# Layer benchmark",
         "",
-        f"- machine: {_machine(config.device)}",
-        f"- torch: {torch.__version__}; kanconvs: {_version()}; Python {platform.python_version()}",
-        f"- command: `{command if command is not None else _command_line()}`",
+        f"- machine: {machine(config.device)}",
+        f"- torch: {torch.__version__}; kanconvs: {version()}; Python {platform.python_version()}",
+        f"- command: `{command if command is not None else command_line()}`",
         f"- date: {now}",
         "",
     ]
@@ -549,13 +501,6 @@ def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, comman
     table += ["| " + " | ".join(row) + " |" for row in _rows(results)]
     notes = [f"- {line}" for line in [*_legend(config), *_errors(results)]]
     return "\n".join([*header, *table, "", *notes, ""])
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("kanconvs")
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 # ----------------------------------------------------------------------------------------------- entry points
@@ -572,7 +517,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _log(f"machine: {_machine(config.device)}; torch {torch.__version__}")
+    _log(f"machine: {machine(config.device)}; torch {torch.__version__}")
     results = run_benchmark(config, log=_log)
     print(format_table(results, config))
     if args.markdown is not None:

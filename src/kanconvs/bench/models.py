@@ -42,7 +42,7 @@ import kanconvs
 from kanconvs.layers.regularization import regularization_loss
 
 # Shared with the layer benchmark: machine description, command line, version and argument types.
-from .layers import _command_line, _machine, _non_negative_int, _positive_int, _synchronize, _version
+from ._common import command_line, machine, non_negative_int, positive_int, synchronize, version
 
 __all__ = [
     "DESCRIPTION",
@@ -130,21 +130,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--models", required=True, help="comma-separated registered model names (see `kanconvs list --models`)"
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--batch-size", type=_positive_int, default=None, help=f"batch ({per_device('batch_size')})")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help=f"batch ({per_device('batch_size')})")
     parser.add_argument(
-        "--input-size", type=_positive_int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
+        "--input-size", type=positive_int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
         help="input channels, height, width (default: 3 32 32); C is passed to the models as in_channels",
     )  # fmt: skip
-    parser.add_argument("--num-classes", type=_positive_int, default=None, help="classes (default: the model's)")
+    parser.add_argument("--num-classes", type=positive_int, default=None, help="classes (default: the model's)")
+    parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
+    parser.add_argument("--iters", type=positive_int, default=None, help=f"steps per round ({per_device('iters')})")
     parser.add_argument(
-        "--warmup", type=_non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})"
-    )
-    parser.add_argument("--iters", type=_positive_int, default=None, help=f"steps per round ({per_device('iters')})")
-    parser.add_argument(
-        "--repeats", type=_positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
+        "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
     )
     parser.add_argument("--amp", choices=sorted(_AMP), default=None, help="run forward passes under torch.autocast")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
 
 
@@ -237,11 +235,11 @@ class _Runner:
             self.model(self.x)
 
     def images_per_second(self, step: Callable[[], None], steps: int) -> float:
-        _synchronize(self.device)
+        synchronize(self.device)
         start = time.perf_counter()
         for _ in range(steps):
             step()
-        _synchronize(self.device)
+        synchronize(self.device)
         return steps * self.x.shape[0] / (time.perf_counter() - start)
 
     def peak_memory(self) -> int:
@@ -253,11 +251,11 @@ class _Runner:
         # The other runner's model lives on the device too: count this one's persistent tensors (parameters,
         # optimizer state, input) and what one step allocates on top of them (gradients, activations, workspaces).
         self.optimizer.zero_grad(set_to_none=True)
-        _synchronize(self.device)
+        synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)
         self.train_step()
-        _synchronize(self.device)
+        synchronize(self.device)
         state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
         persistent = sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
         return torch.cuda.max_memory_allocated(self.device) - before + persistent
@@ -332,7 +330,7 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] | None = None)
     if config.threads is not None:  # process-wide, so that the report's machine line shows it too
         torch.set_num_threads(config.threads)
     if log is not None:
-        log(f"machine: {_machine(config.device)}; torch {torch.__version__}")
+        log(f"machine: {machine(config.device)}; torch {torch.__version__}")
     results = []
     for index, name in enumerate(config.models, 1):
         if log is not None:
@@ -440,9 +438,9 @@ def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command
     header = [
         "# Model benchmark",
         "",
-        f"- machine: {_machine(config.device)}",
-        f"- torch: {torch.__version__}; kanconvs: {_version()}; Python {platform.python_version()}",
-        f"- command: `{command if command is not None else _command_line()}`",
+        f"- machine: {machine(config.device)}",
+        f"- torch: {torch.__version__}; kanconvs: {version()}; Python {platform.python_version()}",
+        f"- command: `{command if command is not None else command_line()}`",
         f"- date: {now}",
         "",
         "| " + " | ".join(_HEADERS) + " |",

@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmark runners: argument types, device synchronisation, machine and command lines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import os
+import platform
+import shlex
+import sys
+
+import torch
+
+__all__ = ["command_line", "machine", "non_negative_int", "positive_int", "synchronize", "version"]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+
+
+def command_line() -> str:
+    """The command as the user typed it, as nearly as ``sys.argv`` allows."""
+    program = sys.argv[0] if sys.argv else "kanconvs"
+    main_module = sys.modules.get("__main__")
+    spec = getattr(main_module, "__spec__", None)
+    if spec is not None and spec.name:  # python -m kanconvs[.cli]
+        program = f"python -m {spec.name.removesuffix('.__main__')}"
+    elif program.endswith(".py"):
+        program = f"python {os.path.relpath(program)}"
+    else:
+        program = os.path.basename(program)
+    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("kanconvs")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
