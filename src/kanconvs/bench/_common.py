@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import importlib.metadata
 import os
 import platform
 import shlex
 import sys
+from collections.abc import Sequence
 
 import torch
 
-__all__ = ["command_line", "machine", "non_negative_int", "positive_int", "synchronize", "version"]
+__all__ = [
+    "command_line",
+    "log",
+    "machine",
+    "markdown_report",
+    "non_negative_int",
+    "positive_int",
+    "synchronize",
+    "version",
+]
 
 
 def positive_int(text: str) -> int:
@@ -65,3 +76,36 @@ def version() -> str:
         return importlib.metadata.version("kanconvs")
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so that stdout holds only the table."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def markdown_report(
+    title: str,
+    device: torch.device,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    notes: Sequence[str],
+    command: str | None = None,
+) -> str:
+    """A benchmark's Markdown report: machine, versions, command and date, then the table and its notes."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# {title}",
+        "",
+        f"- machine: {machine(device)}",
+        f"- torch: {torch.__version__}; kanconvs: {version()}; Python {platform.python_version()}",
+        f"- command: `{command if command is not None else command_line()}`",
+        f"- date: {now}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers))) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        *(f"- {line}" for line in notes),
+        "",
+    ]
+    return "\n".join(lines)

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import platform
 import statistics
 import sys
 import time
@@ -42,7 +40,7 @@ import kanconvs
 from kanconvs.layers.regularization import regularization_loss
 
 # Shared with the layer benchmark: machine description, command line, version and argument types.
-from ._common import command_line, machine, non_negative_int, positive_int, synchronize, version
+from ._common import log, machine, markdown_report, non_negative_int, positive_int, synchronize
 
 __all__ = [
     "DESCRIPTION",
@@ -434,28 +432,11 @@ def format_table(results: Sequence[ModelResult], config: BenchConfig) -> str:
 
 def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command: str | None = None) -> str:
     """The results as a Markdown report: machine, versions and command, then the table and its legend."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = [
-        "# Model benchmark",
-        "",
-        f"- machine: {machine(config.device)}",
-        f"- torch: {torch.__version__}; kanconvs: {version()}; Python {platform.python_version()}",
-        f"- command: `{command if command is not None else command_line()}`",
-        f"- date: {now}",
-        "",
-        "| " + " | ".join(_HEADERS) + " |",
-        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(_HEADERS))) + "|",
-    ]
-    table = ["| " + " | ".join(row) + " |" for row in _rows(results)]
-    notes = [f"- {line}" for line in [*_legend(config), *_errors(results)]]
-    return "\n".join([*header, *table, "", *notes, ""])
+    notes = [*_legend(config), *_errors(results)]
+    return markdown_report("Model benchmark", config.device, _HEADERS, _rows(results), notes, command)
 
 
 # ---------------------------------------------------------------------------------------------- entry points
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -465,7 +446,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results = run_benchmark(config, log=_log)
+    results = run_benchmark(config, log=log)
     print(format_table(results, config))
     if args.markdown is not None:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
