@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.families import create_conv
+from ._factory import ClassifierMixin
 from ._registry import register_model
 
 __all__ = ["SimpleKANet"]
@@ -30,7 +31,7 @@ def _plain_block(c_in: int, c_out: int, stride: int, groups: int) -> nn.Module:
     )
 
 
-class SimpleKANet(nn.Module):
+class SimpleKANet(ClassifierMixin, nn.Module):
     """A plain stack of KA convolutions (or classic conv blocks) with a linear head.
 
     Args:
@@ -95,13 +96,6 @@ class SimpleKANet(nn.Module):
         self.head: nn.Module = nn.Identity()
         self.reset_classifier(num_classes)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head with a fresh ``Linear(num_features, num_classes)`` (identity for 0)."""
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}")
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
-
     def forward_features(self, x: Tensor) -> Tensor:
         """Feature maps of the last layer: ``(B, num_features, H', W')``."""
         return self.features(x)
@@ -110,9 +104,6 @@ class SimpleKANet(nn.Module):
         """Pool, dropout and classify feature maps; ``pre_logits=True`` stops before the linear layer."""
         x = self.head_drop(torch.flatten(self.pool(x), 1))
         return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 # --------------------------------------------------------------------------------------------- configurations
