@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 __all__ = ["MixCollate", "create_loader"]
 
@@ -53,11 +53,13 @@ def create_loader(
     mix: MixCollate | None = None,
     seed: int = 0,
     drop_last: bool | None = None,
+    sampler: Sampler[Any] | None = None,
 ) -> DataLoader[Any]:
     """A ``DataLoader`` for training (shuffled with a seeded generator, last partial batch dropped, optional
     CutMix/MixUp) or evaluation (in order, every sample).
 
-    ``pin_memory`` defaults to CUDA being available; workers persist between epochs and prefetch.
+    ``pin_memory`` defaults to CUDA being available; workers persist between epochs and prefetch. A ``sampler``
+    replaces the shuffling (e.g. the trainer's epoch-keyed :class:`~kanconvs.train.sampling.EpochSampler`).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -67,11 +69,12 @@ def create_loader(
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
+        shuffle=train and sampler is None,
+        sampler=sampler,
         drop_last=train if drop_last is None else drop_last,
         num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         collate_fn=mix if (train and mix is not None) else None,
-        generator=torch.Generator().manual_seed(seed) if train else None,
+        generator=torch.Generator().manual_seed(seed) if train and sampler is None else None,
         **workers,
     )

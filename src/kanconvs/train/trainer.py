@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..data import build_transforms, create_dataset, dataset_info
+from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
 from .checkpoint import CheckpointError, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_to_yaml
@@ -42,6 +42,11 @@ def _accelerate() -> Any:
     except ImportError as err:
         raise ImportError("training needs accelerate: pip install 'kanconvs[train]'") from err
     return accelerate
+
+
+def _hard_labels(targets: Tensor) -> Tensor:
+    """Class indices; soft (MixUp/CutMix) label rows give their dominant class."""
+    return targets.argmax(1) if targets.dim() == 2 else targets
 
 
 def _first(output: Any) -> Tensor:
@@ -119,16 +124,12 @@ class Trainer:
         self.unwrapped = model
 
         self.sampler = EpochSampler(len(train_ds), seed=cfg.seed, shuffle=True)  # type: ignore[arg-type]
-        workers = cfg.data.num_workers
-        loader_opts: dict[str, Any] = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
-        if workers:
-            loader_opts.update(persistent_workers=True, prefetch_factor=4)
-        train_loader = torch.utils.data.DataLoader(
-            SeededItems(train_ds, cfg.seed), batch_size=cfg.data.batch_size, sampler=self.sampler, drop_last=True,
-            **loader_opts,
+        train_loader = create_loader(
+            SeededItems(train_ds, cfg.seed), cfg.data.batch_size, train=True, num_workers=cfg.data.num_workers,
+            sampler=self.sampler,
         )  # fmt: skip
-        val_loader = torch.utils.data.DataLoader(
-            val_ds, batch_size=cfg.data.eval_batch_size or cfg.data.batch_size, shuffle=False, **loader_opts
+        val_loader = create_loader(
+            val_ds, cfg.data.eval_batch_size or cfg.data.batch_size, train=False, num_workers=cfg.data.num_workers
         )
         if len(train_loader) == 0:
             raise ValueError(
@@ -307,8 +308,7 @@ class Trainer:
     def _hits(self, logits: Tensor, targets: Tensor) -> Tensor | None:
         if self.task != "classification":
             return None
-        labels = targets.argmax(1) if targets.dim() == 2 else targets  # soft (mixed) labels: the dominant class
-        return (logits.detach().argmax(1) == labels).sum()
+        return (logits.detach().argmax(1) == _hard_labels(targets)).sum()
 
     def _loss(self, output: Any, targets: Tensor) -> Tensor:
         outputs = output if isinstance(output, (tuple, list)) else (output,)
@@ -339,9 +339,7 @@ class Trainer:
         return {"val_loss": loss_sum / max(count, 1), "val_samples": count, **values}
 
     def _metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-        if self.task == "segmentation":
-            return logits, targets
-        return logits, targets.argmax(1) if targets.dim() == 2 else targets
+        return (logits, targets) if self.task == "segmentation" else (logits, _hard_labels(targets))
 
     def _track_best(self, record: dict[str, Any]) -> None:
         name = self.cfg.checkpoint.best_metric
