@@ -46,7 +46,7 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     assert f"{100 * result['val_top1_best']:.2f} %" in (out / "table.md").read_text()
     for png in ("curves.png", "accuracy_vs_params.png", "accuracy_vs_eval_time.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in (out / "report.md").read_text()
-    assert result["eval_ms_per_1k_model"] > 0 and result["eval_ms_per_1k_with_data"] > 0
+    assert result["eval_ms_per_image_model"] > 0 and result["eval_ms_per_image_with_data"] > 0
     capsys.readouterr()
     # a second run with one more cell trains only that cell
     assert main(["bench", "--output", str(out), *TINY[:5], "instance,batch-l1,batch", *TINY[6:]]) == 0

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from ._common import synchronize
+
 __all__ = ["NORMS", "Cell", "plan_cells", "run_bench", "write_outputs"]
 
 #: The seed table's norm settings: model overrides of ``simple_<family>_<depth>``.
@@ -70,9 +72,12 @@ def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[s
                 raise ValueError(
                     f"no baseline 'simple_{family}_{depth}': families {sorted(_families())}, depths 4 or 8"
                 )
-            chosen = [n for n in norms if n in ("batch", "batch-l1")] or ["batch"] if family in _FIXED_NORM else norms
             if family == "conv":
                 chosen = ["batch"]
+            elif family in _FIXED_NORM:  # WavKAN: always BatchNorm, with its L1 variant when asked
+                chosen = [n for n in norms if n in ("batch", "batch-l1")] or ["batch"]
+            else:
+                chosen = list(norms)
             cells += [Cell(family, depth, n) for n in dict.fromkeys(chosen)]
     return cells
 
@@ -84,10 +89,13 @@ def _families() -> set[str]:
 
 
 def _eval_time(trainer: Any, batches: int = 20) -> tuple[float, float]:
-    """Seconds per 1,000 validation images: (with data loading, model only)."""
+    """Milliseconds per validation image: (with data loading, model only)."""
     model, loader, device = trainer.model, trainer.val_loader, trainer.accelerator.device
     model.eval()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def sync() -> None:
+        synchronize(device)
+
     cached: list[torch.Tensor] = []
     with torch.no_grad():
         for i, (x, _) in enumerate(loader):  # warm-up, and the batches for the model-only timing
@@ -144,7 +152,7 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str]) -> dict[str, An
         "affine": cell.norm != "instance",
         "l1": cell.model_kwargs().get("weight_l1", 0.0), "setting": cell.norm,
         "val_top1_best": max(vals) if vals else None, "val_top1_final": vals[-1] if vals else None,
-        "params": params, "eval_ms_per_1k_with_data": eval_data, "eval_ms_per_1k_model": eval_model,
+        "params": params, "eval_ms_per_image_with_data": eval_data, "eval_ms_per_image_model": eval_model,
         "train_time_s": train_time, "images_per_s": history[-1].get("images_per_s") if history else None,
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
     }  # fmt: skip
@@ -173,8 +181,8 @@ def run_bench(cells: Sequence[Cell], output: Path, overrides: Sequence[str] = ()
 
 COLUMNS = [
     ("model", "model"), ("setting", "norm setting"), ("val_top1_best", "val acc best"),
-    ("val_top1_final", "val acc final"), ("params", "params"), ("eval_ms_per_1k_with_data", "eval ms/1k (data)"),
-    ("eval_ms_per_1k_model", "eval ms/1k (model)"), ("train_time_s", "train s"), ("images_per_s", "train img/s"),
+    ("val_top1_final", "val acc final"), ("params", "params"), ("eval_ms_per_image_with_data", "eval ms/img (data)"),
+    ("eval_ms_per_image_model", "eval ms/img (model)"), ("train_time_s", "train s"), ("images_per_s", "train img/s"),
     ("norm", "norm"), ("affine", "affine"), ("l1", "L1"), ("diverged", "diverged"),
 ]  # fmt: skip
 
@@ -205,7 +213,7 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
     plots = _plot(rows, output)
     report = ["# KA convolution benchmark", "", table]
     report += [
-        "Eval time: milliseconds per 1,000 validation images after 2 warm-up batches, with CUDA synchronisation; "
+        "Eval time: milliseconds per validation image after 2 warm-up batches, with CUDA synchronisation; "
         "'data' times a pass over the loader (loading and transforms included), 'model' only forward passes over "
         "batches already loaded. 'diverged' flags a NaN training loss or a final accuracy below 1.5× chance.",
         "",
@@ -239,7 +247,7 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
     plt.close(fig)
     for key, label, name in (
         ("params", "parameters", "accuracy_vs_params.png"),
-        ("eval_ms_per_1k_model", "eval ms per 1,000 images (model only)", "accuracy_vs_eval_time.png"),
+        ("eval_ms_per_image_model", "eval ms per image (model only)", "accuracy_vs_eval_time.png"),
     ):
         fig, ax = plt.subplots(figsize=(6, 4.5))
         for r in rows:
