@@ -18,14 +18,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from kanconvs.bench._common import synchronize
 from kanconvs.data import build_transforms, create_dataset, dataset_info
 from kanconvs.models import create_model
 from kanconvs.train import Trainer, load_config
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_loop(args: argparse.Namespace, device: torch.device) -> float:
@@ -44,7 +40,7 @@ def plain_loop(args: argparse.Namespace, device: torch.device) -> float:
     rate = 0.0
     for _ in range(args.epochs):
         model.train()
-        _sync(device)
+        synchronize(device)
         start, seen = time.perf_counter(), 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -54,7 +50,7 @@ def plain_loop(args: argparse.Namespace, device: torch.device) -> float:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             seen += x.shape[0]
-        _sync(device)
+        synchronize(device)
         rate = seen / (time.perf_counter() - start)
     return rate
 
