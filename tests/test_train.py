@@ -208,3 +208,20 @@ def test_training_loss_includes_the_layers_auxiliary_losses(tmp_path: Path) -> N
     assert penalty > 0  # L1 of every layer but the first
     expected = torch.nn.functional.cross_entropy(out, y) + 2.0 * penalty
     torch.testing.assert_close(trainer._loss(out, y), expected)
+
+
+def test_weights_and_biases_offline_run_logs_the_epoch_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_DIR", raising=False)  # without it, W&B's files must land in the run directory
+    run = tmp_path / "run"
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HOME": str(tmp_path)}
+    result = _cli("train", *SMOKE, f"output_dir={run}", "trackers=[jsonl,wandb]", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    logs = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(logs) == 1, sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    blob = logs[0].read_bytes()
+    # the offline log is a stream of records: every epoch's metrics must be in it, under their keys, with their values
+    for record in _records(run):
+        for key in ("val_loss", "train_loss", "val_top1"):
+            assert f"epoch/{key}".encode() in blob
+            assert json.dumps(record[key]).encode() in blob, (key, record[key])

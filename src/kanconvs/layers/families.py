@@ -3,6 +3,12 @@
 Each family fixes a basis and where the squash, base branch, norm, activation and dropout sit, following the
 reference implementation (torch-conv-kan) with its bugs fixed. Every keyword that :class:`KAConvNd` accepts can
 still be overridden (``squash=``, ``activation=``, ``dropout_placement=``, ``bias=``, ``basis_init=`` …).
+
+One deliberate departure: where the reference drops out the *squashed* input of a polynomial basis (KALN, KAGN,
+KABN, KAHN), dropout here acts before the squash (``"basis_input"``). Inverted dropout scales the kept values by
+``1/(1-p)``, which pushes them out of the basis' domain ([-1, 1], or [0, 1] for Bernstein) in training only; the
+polynomials then see different distributions in training and evaluation and the BatchNorm statistics no longer fit
+(the seed's KALN + BatchNorm collapse). Before the squash the values stay in the domain either way.
 """
 
 from __future__ import annotations
@@ -229,7 +235,7 @@ class KALNConvNd(_DegreeFamily):
         "squash": "minmax",
         "base_activation": None,
         "activation": "silu",
-        "dropout_placement": "squashed",
+        "dropout_placement": "basis_input",
         "basis_init": "kaiming_stacked",
     }
 
@@ -257,7 +263,7 @@ class KAGNConvNd(_DegreeFamily):
         "squash": "tanh",
         "base_activation": "silu",
         "activation": "silu",
-        "dropout_placement": "squashed",
+        "dropout_placement": "basis_input",
         "basis_init": "kaiming_stacked",
     }
 
@@ -271,7 +277,7 @@ class KABNConvNd(_DegreeFamily):
         "squash": "sigmoid",
         "base_activation": None,
         "activation": "silu",
-        "dropout_placement": "squashed",
+        "dropout_placement": "basis_input",
         "basis_init": "kaiming_stacked",
     }
 
@@ -285,7 +291,7 @@ class KAHNConvNd(_DegreeFamily):
         "squash": "tanh",
         "base_activation": "silu",
         "activation": "silu",
-        "dropout_placement": "squashed",
+        "dropout_placement": "basis_input",
         "basis_init": "normal",
     }
 

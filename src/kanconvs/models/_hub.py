@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,14 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
+def save_pretrained(
+    model: nn.Module, directory: str | os.PathLike[str], state_dict: Mapping[str, Tensor] | None = None
+) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (architecture and keyword arguments) to ``directory``.
 
     The model must come from :func:`~kanconvs.create_model` (it records its configuration), so that
-    :func:`from_pretrained` can rebuild it.
+    :func:`from_pretrained` can rebuild it. ``state_dict`` replaces ``model.state_dict()`` (e.g. the full weights
+    gathered from a sharded FSDP model).
     """
     cfg = getattr(model, "pretrained_cfg", None)
     if not isinstance(cfg, dict) or "architecture" not in cfg:
@@ -50,7 +54,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     st = _safetensors()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in (model.state_dict() if state_dict is None else state_dict).items()}
     _atomic_write(out / WEIGHTS_NAME, lambda tmp: st.save_file(state, tmp, metadata={"format": "pt"}))
     text = json.dumps(cfg, indent=2, sort_keys=True)
     _atomic_write(out / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))

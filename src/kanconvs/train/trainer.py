@@ -171,6 +171,8 @@ class Trainer:
         self.loss_fn = create_loss(cfg.loss.name or default_loss, **cfg.loss.kwargs)
         self.ema: nn.Module | None = None
         if cfg.model.ema_decay is not None:
+            if acc.distributed_type.name == "FSDP":
+                raise ValueError("model.ema_decay is not supported with FSDP (the EMA copy would not be sharded)")
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
             self.ema = AveragedModel(
@@ -207,7 +209,9 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
         if cfg.trackers and any(t in cfg.trackers for t in ("tensorboard", "wandb")):
-            acc.init_trackers(cfg.project, config=_flat_config(cfg))
+            # W&B writes its files into the run directory unless WANDB_DIR says otherwise
+            init_kwargs = {"wandb": {"dir": str(self.out)}} if "WANDB_DIR" not in os.environ else {}
+            acc.init_trackers(cfg.project, config=_flat_config(cfg), init_kwargs=init_kwargs)
         fault = int(os.environ.get(FAULT_ENV, "0"))
         done = self.state.global_step >= self.total_steps
         while self.state.epoch < cfg.epochs and not done:
@@ -354,10 +358,15 @@ class Trainer:
             self._export(self.out / "best")
 
     def _export(self, directory: Path) -> None:
-        self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            weights = self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.model)
-            save_pretrained(weights, directory)  # type: ignore[arg-type]
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if self.ema is not None:
+            weights, state = self.ema.module, None
+        else:
+            # every process takes part: under FSDP this gathers the full weights from the shards
+            weights, state = acc.unwrap_model(self.model), acc.get_state_dict(self.model)
+        if acc.is_main_process:
+            save_pretrained(weights, directory, state)  # type: ignore[arg-type]
 
     def _finish(self) -> dict[str, Any]:
         self._export(self.out / "final")
