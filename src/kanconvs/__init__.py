@@ -7,7 +7,7 @@ Swap ``nn.Conv2d`` for a KA convolution::
     layer = KAGNConv2d(16, 32, kernel_size=3, padding=1, degree=3)
 """
 
-from . import bases, data, layers, models, rkan
+from . import bases, data, interpret, layers, models, rkan
 from .bases import Basis, create_basis, list_bases, register_basis
 from .layers import (
     ActLayer,

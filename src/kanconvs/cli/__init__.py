@@ -14,11 +14,33 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from kanconvs.cli import bench_cmd, bench_layers, bench_models, eval_cmd, info, list_cmd, train_cmd, tune_cmd
+from kanconvs.cli import (
+    bench_cmd,
+    bench_layers,
+    bench_models,
+    eval_cmd,
+    gradcam_cmd,
+    info,
+    list_cmd,
+    plot_functions,
+    train_cmd,
+    tune_cmd,
+)
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (list_cmd, info, train_cmd, eval_cmd, tune_cmd, bench_cmd, bench_layers, bench_models)
+_COMMANDS = (
+    list_cmd,
+    info,
+    train_cmd,
+    eval_cmd,
+    tune_cmd,
+    bench_cmd,
+    bench_layers,
+    bench_models,
+    plot_functions,
+    gradcam_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
