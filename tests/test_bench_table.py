@@ -31,6 +31,7 @@ def test_cells_are_planned_without_duplicates() -> None:
         plan_cells(["kagn"], [6], ["instance"])
 
 
+@pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions.*:UserWarning")
 def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench"
     assert main(["bench", "--output", str(out), *TINY]) == 0
@@ -47,8 +48,30 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     for png in ("curves.png", "accuracy_vs_params.png", "accuracy_vs_eval_time.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in (out / "report.md").read_text()
     assert result["eval_ms_per_image_model"] > 0 and result["eval_ms_per_image_with_data"] > 0
+    assert "int8 val acc" in (out / "table.md").read_text() and "Int8 (" not in (out / "report.md").read_text()
     capsys.readouterr()
-    # a second run with one more cell trains only that cell
-    assert main(["bench", "--output", str(out), *TINY[:5], "instance,batch-l1,batch", *TINY[6:]]) == 0
+    # a second run with one more cell trains only that cell, here with its static int8 version evaluated on CPU
+    assert main(["bench", "--output", str(out), "--int8", *TINY[:5], "instance,batch-l1,batch", *TINY[6:]]) == 0
     printed = capsys.readouterr().out
     assert printed.count("done earlier, skipped") == 3 and "kagn-4-batch (simple_kagn_4)" in printed
+    new = json.loads((out / "cells" / "kagn-4-batch.json").read_text())
+    assert 0 <= new["val_top1_int8"] <= 1 and new["eval_ms_per_image_int8_cpu"] > 0
+    assert new["eval_ms_per_image_fp32_cpu"] > 0 and new["model_bytes_int8"] < new["model_bytes_fp32"] / 2
+    # the fp32 model scored by the int8 pass on CPU is the trained one: same accuracy as the trainer's last eval
+    assert new["val_top1_fp32_cpu"] == pytest.approx(new["val_top1_final"])
+    rows = {(r["model"], r["setting"]): r for r in csv.DictReader((out / "table.csv").open())}
+    row = rows[("simple_kagn_4", "batch")]
+    assert float(row["val_top1_int8"]) == pytest.approx(new["val_top1_int8"])
+    assert float(row["eval_ms_per_image_int8_cpu"]) == pytest.approx(new["eval_ms_per_image_int8_cpu"])
+    assert float(row["eval_ms_per_image_fp32_cpu"]) == pytest.approx(new["eval_ms_per_image_fp32_cpu"])
+    assert rows[("simple_kagn_4", "instance")]["val_top1_int8"] == ""  # done earlier, without --int8
+    table = (out / "table.md").read_text()
+    header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")]
+    cells_of = {line.split("|")[1].strip() + " " + line.split("|")[2].strip(): line for line in table.splitlines()[2:]}
+    int8_cells = [c.strip() for c in cells_of["simple_kagn_4 batch"].strip("|").split("|")]
+    assert int8_cells[header.index("int8 val acc")] == f"{100 * new['val_top1_int8']:.2f} %"
+    assert int8_cells[header.index("int8 eval ms/img (CPU)")] == f"{new['eval_ms_per_image_int8_cpu']:.3g}"
+    assert int8_cells[header.index("fp32 eval ms/img (CPU)")] == f"{new['eval_ms_per_image_fp32_cpu']:.3g}"
+    old_cells = [c.strip() for c in cells_of["simple_kagn_4 instance"].strip("|").split("|")]
+    assert old_cells[header.index("int8 val acc")] == "—"
+    assert "Int8 (1 of 4 cells)" in (out / "report.md").read_text()

@@ -7,7 +7,7 @@ Swap ``nn.Conv2d`` for a KA convolution::
     layer = KAGNConv2d(16, 32, kernel_size=3, padding=1, degree=3)
 """
 
-from . import bases, data, interpret, layers, models, rkan
+from . import bases, data, interpret, layers, models, quant, rkan
 from .bases import Basis, create_basis, list_bases, register_basis
 from .layers import (
     ActLayer,
@@ -303,6 +303,7 @@ __all__ = [
     "from_pretrained",
     "get_family",
     "get_linear_family",
+    "interpret",
     "layers",
     "list_activations",
     "list_bases",
@@ -315,6 +316,7 @@ __all__ = [
     "make_stage",
     "merge_kagn",
     "models",
+    "quant",
     "read_state_dict",
     "register_basis",
     "register_family",

@@ -8,11 +8,17 @@ Markdown report are rebuilt from those files.
 
 Eval time is measured after training, on the validation split, with 2 warm-up batches and CUDA synchronisation:
 once over the loader (data loading included) and once over batches already on the device (model only).
+
+With ``int8=True`` each trained cell is also quantised to static int8 (:func:`kanconvs.quant.quantize_int8`,
+calibrated on a few training batches) and evaluated on the CPU: its validation top-1 and its model-only eval time,
+next to the fp32 model's eval time on the same CPU in the same run.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import itertools
 import json
 import math
 import time
@@ -110,13 +116,56 @@ def _eval_time(trainer: Any, batches: int = 20) -> tuple[float, float]:
             seen += x.shape[0]
         sync()
         with_data = (time.perf_counter() - start) / max(seen, 1) * 1000
-        sync()
+    return with_data, _model_time(model, cached, device)
+
+
+def _model_time(model: torch.nn.Module, cached: Sequence[torch.Tensor], device: torch.device) -> float:
+    """Milliseconds per image of forward passes over ``cached`` batches (already on ``device``), after 2 warm-ups."""
+    model.eval()
+    with torch.no_grad():
+        for x in cached[:2]:
+            model(x)
+        synchronize(device)
         start = time.perf_counter()
         for x in cached:
             model(x)
-        sync()
-        model_only = (time.perf_counter() - start) / max(sum(x.shape[0] for x in cached), 1) * 1000
-    return with_data, model_only
+        synchronize(device)
+    return (time.perf_counter() - start) / max(sum(x.shape[0] for x in cached), 1) * 1000
+
+
+def _int8_eval(trainer: Any, calibration: int = 4, batches: int = 20) -> dict[str, Any]:
+    """Static int8 on CPU: quantise a CPU copy of the trained model (calibrated on ``calibration`` training
+    batches), then its validation top-1 and the model-only eval time of the int8 and the fp32 model on CPU."""
+    from ..quant import model_size_bytes, quantize_int8
+
+    trained = trainer.ema.module if trainer.ema is not None else trainer.unwrapped  # what evaluate() scores
+    fp32 = copy.deepcopy(trained).float().cpu().eval()
+    cpu = torch.device("cpu")
+    row: dict[str, Any] = {"int8_engine": torch.backends.quantized.engine, "cpu_threads": torch.get_num_threads()}
+    try:
+        calib = [x.cpu().float() for x, _ in itertools.islice(trainer.train_loader, calibration)]
+        int8 = quantize_int8(fp32, calib)
+    except (ValueError, TypeError, RuntimeError) as err:  # one unquantisable model must not lose the trained cell
+        print(f"  int8: not quantised: {err}", flush=True)
+        return {**row, "int8_error": str(err)}
+    hits = {"fp32": 0, "int8": 0}
+    seen = 0
+    cached: list[torch.Tensor] = []
+    with torch.no_grad():
+        for x, y in trainer.val_loader:
+            x, y = x.cpu().float(), y.cpu()
+            for name, model in (("fp32", fp32), ("int8", int8)):
+                hits[name] += int((model(x).argmax(1) == y).sum())
+            seen += y.shape[0]
+            if len(cached) < batches:
+                cached.append(x)
+    return {
+        **row, "val_top1_int8": hits["int8"] / max(seen, 1), "val_top1_fp32_cpu": hits["fp32"] / max(seen, 1),
+        "eval_ms_per_image_int8_cpu": _model_time(int8, cached, cpu),
+        "eval_ms_per_image_fp32_cpu": _model_time(fp32, cached, cpu),
+        "model_bytes_fp32": model_size_bytes(fp32), "model_bytes_int8": model_size_bytes(int8),
+        "int8_calibration_batches": len(calib),
+    }  # fmt: skip
 
 
 def _diverged(history: list[dict[str, Any]], num_classes: int) -> str:
@@ -129,8 +178,9 @@ def _diverged(history: list[dict[str, Any]], num_classes: int) -> str:
     return ""
 
 
-def run_cell(cell: Cell, output: Path, overrides: Sequence[str]) -> dict[str, Any]:
-    """Train and measure one cell; returns its result row (also written to ``cells/<cell>.json``)."""
+def run_cell(cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False) -> dict[str, Any]:
+    """Train and measure one cell (``int8``: also its static int8 version on CPU, see :func:`_int8_eval`); returns
+    its result row (also written to ``cells/<cell>.json``)."""
     from ..train import Trainer, load_config
 
     cfg = load_config(None, [
@@ -156,6 +206,8 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str]) -> dict[str, An
         "train_time_s": train_time, "images_per_s": history[-1].get("images_per_s") if history else None,
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
     }  # fmt: skip
+    if int8:
+        row.update(_int8_eval(trainer))
     cells = output / "cells"
     cells.mkdir(parents=True, exist_ok=True)
     tmp = cells / f".{cell.name}.json.tmp"
@@ -164,8 +216,11 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str]) -> dict[str, An
     return row
 
 
-def run_bench(cells: Sequence[Cell], output: Path, overrides: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Run every cell not already done (``cells/<cell>.json`` exists) and rebuild the outputs."""
+def run_bench(
+    cells: Sequence[Cell], output: Path, overrides: Sequence[str] = (), int8: bool = False
+) -> list[dict[str, Any]]:
+    """Run every cell not already done (``cells/<cell>.json`` exists) and rebuild the outputs; ``int8``: quantise
+    each newly trained cell to static int8 and evaluate it on CPU too (cells done earlier keep what they have)."""
     output.mkdir(parents=True, exist_ok=True)
     for i, cell in enumerate(cells, 1):
         done = output / "cells" / f"{cell.name}.json"
@@ -173,7 +228,7 @@ def run_bench(cells: Sequence[Cell], output: Path, overrides: Sequence[str] = ()
             print(f"[{i}/{len(cells)}] {cell.name}: done earlier, skipped", flush=True)
             continue
         print(f"[{i}/{len(cells)}] {cell.name} ({cell.model})", flush=True)
-        run_cell(cell, output, overrides)
+        run_cell(cell, output, overrides, int8=int8)
     rows = [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
     write_outputs(rows, output)
     return rows
@@ -182,8 +237,10 @@ def run_bench(cells: Sequence[Cell], output: Path, overrides: Sequence[str] = ()
 COLUMNS = [
     ("model", "model"), ("setting", "norm setting"), ("val_top1_best", "val acc best"),
     ("val_top1_final", "val acc final"), ("params", "params"), ("eval_ms_per_image_with_data", "eval ms/img (data)"),
-    ("eval_ms_per_image_model", "eval ms/img (model)"), ("train_time_s", "train s"), ("images_per_s", "train img/s"),
-    ("norm", "norm"), ("affine", "affine"), ("l1", "L1"), ("diverged", "diverged"),
+    ("eval_ms_per_image_model", "eval ms/img (model)"), ("val_top1_int8", "int8 val acc"),
+    ("eval_ms_per_image_int8_cpu", "int8 eval ms/img (CPU)"), ("eval_ms_per_image_fp32_cpu", "fp32 eval ms/img (CPU)"),
+    ("train_time_s", "train s"), ("images_per_s", "train img/s"), ("norm", "norm"), ("affine", "affine"), ("l1", "L1"),
+    ("diverged", "diverged"),
 ]  # fmt: skip
 
 
@@ -194,8 +251,8 @@ def _fmt(key: str, value: Any) -> str:
         return f"{100 * value:.2f} %"
     if key == "params":
         return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.3g}" if key == "l1" else f"{value:.1f}"
+    if isinstance(value, float):  # eval times: 3 significant digits (per-image times are often well below 1 ms)
+        return f"{value:.3g}" if key == "l1" or key.startswith("eval_ms") else f"{value:.1f}"
     return str(value)
 
 
@@ -218,6 +275,20 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
         "batches already loaded. 'diverged' flags a NaN training loss or a final accuracy below 1.5× chance.",
         "",
     ]
+    int8 = [r for r in rows if r.get("val_top1_int8") is not None]
+    if int8:
+        first = int8[0]
+        report += [
+            f"Int8 ({len(int8)} of {len(rows)} cells): static post-training quantisation "
+            "(`kanconvs.quant.quantize_int8`) calibrated on "
+            f"{first.get('int8_calibration_batches', '?')} training batches, PyTorch's quantized CPU kernels (engine "
+            f"{first.get('int8_engine', '?')}): convolutions and the linear head in int8, the KA basis features, "
+            "norms and activations in fp32. 'int8 val acc' is its validation top-1; 'int8 eval ms/img (CPU)' and "
+            "'fp32 eval ms/img (CPU)' time the int8 and the fp32 model on the CPU (torch threads: "
+            f"{first.get('cpu_threads', '?')}) in the same run, model only, as 'eval ms/img (model)'. '—': not "
+            "measured (cell run without --int8).",
+            "",
+        ]
     report += [f"![{p.stem}]({p.name})\n" for p in plots]
     (output / "report.md").write_text("\n".join(report), encoding="utf-8")
 

@@ -6,6 +6,10 @@ GPU), then writes ``table.md``, ``table.csv``, plots and ``report.md`` into ``--
 command skips the cells already done (an interrupted bench resumes). Extra ``key=value`` arguments override the
 training config of every cell (e.g. ``data.num_workers=8``).
 
+``--int8``: after training, quantise each new cell to static int8 (``kanconvs.quant.quantize_int8``, calibrated on 4
+training batches) and add its validation accuracy and CPU eval time, next to the fp32 model's CPU eval time, to the
+table (cells done earlier show "—").
+
 ``--quick``: the embedded MNIST subset, narrow networks (widths 8/16/32/64) with BatchNorm, 2,048 training images
 without augmentation, batch 32, 2 epochs at lr 5e-3 — a few minutes on a laptop CPU, for trying the pipeline, not
 for conclusions.
@@ -41,6 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--epochs", type=int, default=None, help="epochs per cell (default 150; --quick: 1)")
     parser.add_argument("--output", default="runs/bench", help="run directory (default runs/bench)")
     parser.add_argument("--quick", action="store_true", help="small, fast settings (see above)")
+    parser.add_argument(
+        "--int8", action="store_true", help="also evaluate each trained cell quantised to static int8 on CPU"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -63,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         depths = [int(d) for d in args.depth.split(",")]
         norms = (args.norms or ("batch" if args.quick else "instance")).split(",")
         cells = plan_cells((args.models or QUICK_FAMILIES).split(","), depths, norms)
-        rows = run_bench(cells, Path(args.output), [*recipe, *args.overrides])
+        rows = run_bench(cells, Path(args.output), [*recipe, *args.overrides], int8=args.int8)
     except (ValueError, ConfigError, FileNotFoundError) as err:
         print(f"kanconvs bench: error: {err}")
         return 2
