@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.kanconvs-install.stamp
 
 help:
 	@echo "make venv       create $(VENV) and install kanconvs[dev] (pinned by constraints.txt)"
-	@echo "make demo       venv + train a small KAGN network on the embedded MNIST subset (CPU, a few minutes)"
+	@echo "make demo       venv + kanconvs bench --quick --int8: 7 families on the embedded MNIST subset (CPU, < 10 min)"
 	@echo "make data       install Debian's dataset-fashion-mnist where apt-get is available (optional)"
 	@echo "make bench-layers  venv + layer benchmark on CPU (prints the table)"
 	@echo "make test       venv + ruff check + ruff format --check + mypy + pytest"
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 demo: venv
-	$(BIN)/kanconvs train mnist-kagn-quick
+	$(BIN)/kanconvs bench --quick --int8 --output runs/bench-quick
 
 # Full Fashion-MNIST offline: Debian's package puts the IDX files where kanconvs.data looks. Best effort only.
 data:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -487,9 +488,13 @@ def quantize_int8(
                 seen += 1
         if not seen:
             raise ValueError("calibration_batches is empty: mode='static' needs at least one input batch")
-        for name, op in root.named_modules():
-            if isinstance(op, _StaticOp) and op._float is not None:
-                op.freeze(name.removeprefix("0.") or type(model).__name__)
+        with warnings.catch_warnings():
+            # PyTorch warns once per process that quantized tensors are deprecated (said in the module docstring);
+            # the first quantized tensor is made here, so this is where the notice would otherwise be printed
+            warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+            for name, op in root.named_modules():
+                if isinstance(op, _StaticOp) and op._float is not None:
+                    op.freeze(name.removeprefix("0.") or type(model).__name__)
     return root[0]
 
 

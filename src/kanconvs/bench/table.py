@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ._common import synchronize
+from ._common import command_line, machine, synchronize, version
 
 __all__ = ["NORMS", "Cell", "plan_cells", "run_bench", "write_outputs"]
 
@@ -205,6 +205,9 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str], int8: bool = Fa
         "params": params, "eval_ms_per_image_with_data": eval_data, "eval_ms_per_image_model": eval_model,
         "train_time_s": train_time, "images_per_s": history[-1].get("images_per_s") if history else None,
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
+        # where and how the cell ran (a resumed bench may mix machines)
+        "machine": machine(trainer.accelerator.device), "torch": torch.__version__, "kanconvs": version(),
+        "command": command_line(),
     }  # fmt: skip
     if int8:
         row.update(_int8_eval(trainer))
@@ -275,6 +278,11 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
         "batches already loaded. 'diverged' flags a NaN training loss or a final accuracy below 1.5× chance.",
         "",
     ]
+    for key, label in (("command", "Command"), ("machine", "Machine"), ("torch", "PyTorch"), ("kanconvs", "kanconvs")):
+        values = list(dict.fromkeys(str(r[key]) for r in rows if r.get(key)))
+        if values:
+            report.append(f"{label}: " + "; ".join(f"`{v}`" if key == "command" else v for v in values) + "  ")
+    report.append("")
     int8 = [r for r in rows if r.get("val_top1_int8") is not None]
     if int8:
         first = int8[0]
@@ -299,19 +307,38 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         print("matplotlib is not installed: no plots (pip install 'kanconvs[plots]')")
         return []
     paths = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        epochs = [h["epoch"] for h in r["history"]]
-        (line,) = ax.plot(
-            epochs, [h.get("val_top1") for h in r["history"]], marker="o", label=f"{r['model']} {r['setting']}"
-        )
-        ax.plot(epochs, [h.get("train_top1") for h in r["history"]], linestyle="--", color=line.get_color())
-    ax.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy per epoch (solid: val, dashed: train)")
-    ax.legend(fontsize=7)
+    # one panel per family (its depths and norm settings as lines): the curves of 20+ cells in one axis are unreadable
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    cols = min(len(families), 3)
+    nrows = math.ceil(len(families) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.3 * nrows), sharex=True, sharey=True, squeeze=False)
+    for ax, family in zip(axes.flat, families, strict=False):
+        for r in (r for r in rows if r["family"] == family):
+            epochs = [h["epoch"] for h in r["history"]]
+            (line,) = ax.plot(
+                epochs,
+                [h.get("val_top1") for h in r["history"]],
+                marker="o",
+                label=f"{r['depth']} layers {r['setting']}",
+            )
+            ax.plot(epochs, [h.get("train_top1") for h in r["history"]], linestyle="--", color=line.get_color())
+        ax.set_title(family)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(families) :]:
+        ax.set_visible(False)
+    for col in range(cols):  # x labels under the lowest visible panel of each column
+        bottom = axes[nrows - 1 if (nrows - 1) * cols + col < len(families) else nrows - 2, col]
+        bottom.set_xlabel("epoch")
+        bottom.xaxis.set_tick_params(labelbottom=True)
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[:, 0]:
+        ax.set_ylabel("top-1 accuracy")
+    fig.suptitle("accuracy per epoch (solid: validation, dashed: training)")
     paths.append(output / "curves.png")
     fig.tight_layout()
     fig.savefig(paths[-1], dpi=120)
