@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kanconvs-install.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data demo test lint typecheck pytest bench-layers bench-gpu clean
+.PHONY: help venv data demo test lint typecheck pytest bench-layers bench-gpu bench-table-gpu clean
 
 help:
 	@echo "make venv       create $(VENV) and install kanconvs[dev] (pinned by constraints.txt)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test       venv + ruff check + ruff format --check + mypy + pytest"
 	@echo "make lint       venv + ruff check + ruff format --check"
 	@echo "make bench-gpu  venv + layer benchmark on CUDA"
+	@echo "make bench-table-gpu  venv + data + the full Fashion-MNIST comparison table on a GPU (hours; resumable)"
 	@echo "make clean      remove $(VENV), caches and build outputs"
 
 venv: $(STAMP)
@@ -55,6 +56,12 @@ test: lint typecheck pytest
 
 bench-gpu: venv
 	$(BIN)/kanconvs bench-layers --device cuda
+
+# The issue's GPU report: every family, 4 and 8 layers, the four norm settings, 10 epochs. Re-run to resume.
+bench-table-gpu: venv data
+	$(BIN)/kanconvs bench --dataset fashion-mnist --models all --depth 4,8 \
+		--norms instance,instance-affine,batch,batch-l1 --epochs 10 --int8 --output runs/bench-fashion-mnist \
+		data.num_workers=8 progress=false
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )  # fmt: skip
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")
     parser.add_argument("--dataset", default=None, help="registered dataset (default mnist-10k)")
-    parser.add_argument("--models", default=None, help=f"families, comma-separated (default {QUICK_FAMILIES})")
+    parser.add_argument("--models", default=None, help=f"families, comma-separated, or all (default {QUICK_FAMILIES})")
     parser.add_argument("--depth", default="4", help="4, 8 or 4,8")
     parser.add_argument(
         "--norms",
@@ -57,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     from kanconvs.bench.table import plan_cells, run_bench
+    from kanconvs.models import list_models
     from kanconvs.train import ConfigError
 
     gpu = torch.cuda.is_available()
@@ -76,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         depths = [int(d) for d in args.depth.split(",")]
         norms = (args.norms or ("batch" if args.quick else "instance")).split(",")
-        cells = plan_cells((args.models or QUICK_FAMILIES).split(","), depths, norms)
+        families = (args.models or QUICK_FAMILIES).split(",")
+        if families == ["all"]:
+            families = sorted({name.split("_")[1] for name in list_models("simple_*")})
+        cells = plan_cells(families, depths, norms)
         rows = run_bench(cells, Path(args.output), [*recipe, *args.overrides], int8=args.int8)
     except (ValueError, ConfigError, FileNotFoundError) as err:
         print(f"kanconvs bench: error: {err}")
