@@ -21,7 +21,7 @@ def regularization_loss(model: nn.Module) -> Tensor:
     Example:
         >>> from kanconvs import KAGNConv2d
         >>> layer = KAGNConv2d(4, 8, 3, weight_l2=1e-4)
-        >>> float(regularization_loss(layer)) > 0
+        >>> regularization_loss(layer).item() > 0
         True
     """
     hooks = [getattr(m, "regularization_loss", None) for m in model.modules()]
