@@ -98,10 +98,6 @@ def _eval_time(trainer: Any, batches: int = 20) -> tuple[float, float]:
     """Milliseconds per validation image: (with data loading, model only)."""
     model, loader, device = trainer.model, trainer.val_loader, trainer.accelerator.device
     model.eval()
-
-    def sync() -> None:
-        synchronize(device)
-
     cached: list[torch.Tensor] = []
     with torch.no_grad():
         for i, (x, _) in enumerate(loader):  # warm-up, and the batches for the model-only timing
@@ -109,12 +105,12 @@ def _eval_time(trainer: Any, batches: int = 20) -> tuple[float, float]:
                 model(x)
             if len(cached) < batches:
                 cached.append(x)
-        sync()
+        synchronize(device)
         start, seen = time.perf_counter(), 0
         for x, _ in loader:
             model(x)
             seen += x.shape[0]
-        sync()
+        synchronize(device)
         with_data = (time.perf_counter() - start) / max(seen, 1) * 1000
     return with_data, _model_time(model, cached, device)
 

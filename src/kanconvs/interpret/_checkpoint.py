@@ -18,19 +18,6 @@ class LoadedModel:
     run_config: Any = None  #: the run's TrainConfig, for run directories
 
 
-def _from_run_config(cfg: Any, overrides: dict[str, Any]) -> nn.Module:
-    """The model a run trained, built as the trainer builds it (dataset channels and classes as defaults)."""
-    from kanconvs.data import dataset_info
-    from kanconvs.models import create_model
-
-    info = dataset_info(cfg.data.name)
-    kwargs = {**cfg.model.kwargs, **overrides}
-    kwargs.setdefault("in_channels", info.in_channels)
-    if info.num_classes:
-        kwargs.setdefault("num_classes", info.num_classes)
-    return create_model(cfg.model.name, **kwargs)
-
-
 def load_model(
     checkpoint: str | Path, weights: str = "best", model: str | None = None, model_kwargs: dict[str, Any] | None = None
 ) -> LoadedModel:
@@ -44,7 +31,7 @@ def load_model(
     if model is not None:
         return LoadedModel(load_weights(create_model(model, **kwargs), path), path)
     if (path / "config.yaml").is_file():
-        from kanconvs.train import load_config
+        from kanconvs.train import load_config, model_kwargs_for
 
         cfg = load_config(path / "config.yaml", ["resume=false", "trackers=[]", "progress=false"])
         source = path / weights if weights in ("best", "final") else Path(weights)
@@ -52,7 +39,9 @@ def load_model(
             source = path / "final"  # runs without a best metric keep only their final weights
         if (source / "config.json").is_file():
             return LoadedModel(from_pretrained(source, **kwargs), source, cfg)
-        return LoadedModel(load_weights(_from_run_config(cfg, kwargs), source), source, cfg)
+        # built as the trainer builds it: the dataset's channels and classes as defaults
+        rebuilt = create_model(cfg.model.name, **model_kwargs_for(cfg, **kwargs))
+        return LoadedModel(load_weights(rebuilt, source), source, cfg)
     if (path / "config.json").is_file():
         return LoadedModel(from_pretrained(path, **kwargs), path)
     raise ValueError(

@@ -8,7 +8,7 @@ from .config import ConfigError, TrainConfig, config_to_yaml, list_configs, load
 from .losses import DiceBCELoss, DiceLoss, FocalLoss, TverskyLoss, create_loss, list_losses
 from .metrics import classification_metrics, segmentation_metrics
 from .optim import Lion, create_optimizer, create_scheduler, lbfgs_closure
-from .trainer import Trainer, train
+from .trainer import Trainer, model_kwargs_for, train
 
 __all__ = [
     "CheckpointError",
@@ -30,6 +30,7 @@ __all__ = [
     "list_configs",
     "list_losses",
     "load_config",
+    "model_kwargs_for",
     "segmentation_metrics",
     "train",
 ]

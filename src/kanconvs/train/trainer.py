@@ -30,7 +30,7 @@ from .optim import create_optimizer, create_scheduler, lbfgs_closure
 from .sampling import EpochSampler, SeededItems
 from .tracking import RunLogger, format_table
 
-__all__ = ["Trainer", "train"]
+__all__ = ["Trainer", "model_kwargs_for", "train"]
 
 #: Test hook: SIGKILL the process right after this optimiser step (used to prove that resuming is exact).
 FAULT_ENV = "KANCONVS_FAULT_AT_STEP"
@@ -42,6 +42,17 @@ def _accelerate() -> Any:
     except ImportError as err:
         raise ImportError("training needs accelerate: pip install 'kanconvs[train]'") from err
     return accelerate
+
+
+def model_kwargs_for(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of ``create_model(cfg.model.name, …)`` for a run: ``cfg.model.kwargs`` and ``overrides``,
+    with the dataset's input channels and classes as defaults."""
+    info = dataset_info(cfg.data.name)
+    kwargs = {**cfg.model.kwargs, **overrides}
+    kwargs.setdefault("in_channels", info.in_channels)
+    if info.num_classes:
+        kwargs.setdefault("num_classes", info.num_classes)
+    return kwargs
 
 
 def _hard_labels(targets: Tensor) -> Tensor:
@@ -115,10 +126,7 @@ class Trainer:
                 cfg.data.name, "val", limit=cfg.data.val_limit,
                 transform=build_transforms(info, train=False, **tf), **data_opts,
             )  # fmt: skip
-        model_kwargs = dict(cfg.model.kwargs)
-        model_kwargs.setdefault("in_channels", info.in_channels)
-        if info.num_classes:
-            model_kwargs.setdefault("num_classes", info.num_classes)
+        model_kwargs = model_kwargs_for(cfg)
         self.num_classes = int(model_kwargs.get("num_classes", 0))
         model = create_model(cfg.model.name, **model_kwargs)
         self.unwrapped = model
