@@ -365,10 +365,10 @@ def test_cuda_matches_cpu(family: str) -> None:
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != "wavkan"])
-def test_basis_checkpointing_gives_identical_gradients(family: str) -> None:
+def test_fused_basis_pass_gives_the_plain_gradients(family: str) -> None:
     torch.manual_seed(3)
-    a = make(family, checkpoint_basis=True).train()
-    b = make(family, checkpoint_basis=False).train()
+    a = make(family, fused_basis=True).train()
+    b = make(family, fused_basis=False).train()
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 4, 5, 5)
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)

@@ -117,7 +117,7 @@ def test_expert_copies_match_stacked_slices_and_start_independent() -> None:
     single = layer.expert(2)
     assert isinstance(single, kanconvs.KAGNConvNd)
     torch.testing.assert_close(single.weight, weights[2])
-    assert single.checkpoint_basis  # checkpointing is only off inside the vmapped template
+    assert single.fused_basis  # the fused pass is only off inside the vmapped template
     layer.reset_parameters()
     assert not torch.equal(layer.experts.stacked_tensor("weight")[2], single.weight)
 

@@ -182,11 +182,11 @@ def test_optimizer_step_changes_only_trainable_parameters() -> None:
     assert {n for n, p in peft.named_parameters() if not torch.equal(p, before[n])} == set(PEFT_PARAMS)
 
 
-def test_checkpointed_basis_gives_same_gradients() -> None:
+def test_fused_basis_pass_gives_same_gradients() -> None:
     grads = []
-    for ckpt in (True, False):
+    for fused in (True, False):
         torch.manual_seed(0)
-        layer = make_layer(checkpoint_basis=ckpt).train()
+        layer = make_layer(fused_basis=fused).train()
         peft = PEFTKAGNConv(layer, trainable_degrees=(3,), extra_degrees=1)
         randomize(peft)
         peft(make_input()).square().sum().backward()

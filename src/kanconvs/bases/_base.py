@@ -53,6 +53,79 @@ class Basis(nn.Module):
     def extra_repr(self) -> str:
         return f"num_functions={self.num_functions}"
 
+    # ------------------------------------------------------------------------------------- the fused pass
+    # :func:`kanconvs.kernels.fused_features` evaluates a basis through the methods below, in one pass per
+    # direction. The defaults work for any basis (``evaluate`` forward; autograd recomputation backward); a family
+    # overrides them with its closed forms and provides Triton device functions (see
+    # :mod:`kanconvs.kernels.triton_features` for their contract).
+
+    #: Triton device functions ``(forward, backward)`` of the family; ``None``: the PyTorch path only.
+    triton_forward: ClassVar[Any] = None
+    triton_backward: ClassVar[Any] = None
+    #: Parameter-gradient partial sums one backward program stores (see :meth:`reduce_partials`).
+    num_partials: ClassVar[int] = 0
+
+    def supports_fused(self) -> bool:
+        """Whether the fused pass can run this basis: one with parameters must name them in :meth:`fused_tensors`."""
+        return type(self).fused_tensors is not Basis.fused_tensors or next(self.parameters(), None) is None
+
+    def triton_supported(self) -> bool:
+        """Whether this instance's configuration is one the Triton functions implement."""
+        return True
+
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The tensors ``(p, q)`` the fused pass reads for input ``x``; those that require grad get their gradient."""
+        return None, None
+
+    def constant_table(self, name: str, values: Any, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """A constant table of the family (from Python floats, rounded once to ``dtype``), cached per device/dtype.
+
+        Derived constants are not buffers: ``module.half()`` would round them, and they need no ``state_dict`` entry.
+        """
+        cache: dict[tuple[str, torch.device, torch.dtype], Tensor] = self.__dict__.setdefault("_constant_tables", {})
+        key = (name, device, dtype)
+        if key not in cache:
+            cache[key] = torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
+        return cache[key]
+
+    def fused_scalars(self) -> tuple[float, float, float, int]:
+        """Constants ``(s0, s1, s2, ORDER)`` of the Triton functions."""
+        return 0.0, 0.0, 0.0, 0
+
+    def fused_channels(self) -> int:
+        """Rows of the per-channel tables in ``p``/``q`` (channel ``c`` reads row ``c % rows``)."""
+        return 1
+
+    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        """Write the functions of ``t`` ``(B, C, *S)`` into ``out`` ``(B, C, K, *S)`` (any dtype)."""
+        values = self.evaluate(t)
+        if isinstance(values, Tensor):
+            out.copy_(values)
+        else:
+            for k, v in enumerate(values):
+                out[:, :, k] = v
+
+    def fused_backward(
+        self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(dL/dt, dL/dp, dL/dq)`` from ``grad`` ``(B, C, K, *S)``, the gradient of the functions."""
+        live = self.fused_tensors(t)  # the module's own tensors: ``evaluate`` reads these
+        wanted = [x for x in live if x is not None and x.requires_grad]
+        with torch.enable_grad():
+            t = t.detach().requires_grad_()
+            values = self.stack(self.evaluate(t))
+            grads = torch.autograd.grad(values, [t, *wanted], grad.to(values.dtype), allow_unused=True)
+        dt = grads[0] if grads[0] is not None else torch.zeros_like(t)
+        found = dict(zip((id(x) for x in wanted), grads[1:], strict=True))
+        dp, dq = (found.get(id(x)) if x is not None else None for x in live)
+        return dt, dp, dq
+
+    def reduce_partials(
+        self, partials: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """``(dL/dp, dL/dq)`` from the Triton backward's partial sums ``(B, C, blocks, num_partials)``."""
+        return None, None
+
 
 class DegreeBasis(Basis):
     """A basis of polynomials of degree 0 … ``degree`` (``degree + 1`` functions) without learnable state.

@@ -7,9 +7,43 @@ from math import comb
 import torch
 from torch import Tensor
 
+from ..kernels.triton_lang import jit, tl
 from ._base import DegreeBasis, register_basis
 
 __all__ = ["BernsteinBasis"]
+
+
+@jit
+def _power(v, N):
+    r = tl.full(v.shape, 1.0, tl.float32)
+    for _ in tl.static_range(N):
+        r = r * v
+    return r
+
+
+@jit
+def bernstein_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constexpr, ORDER: tl.constexpr):
+    # p_ptr: the binomials C(D, j).
+    u = 1.0 - t
+    for j in tl.static_range(K):
+        v = tl.load(p_ptr + j) * _power(t, j) * _power(u, K - 1 - j)
+        tl.store(out + j * S, v.to(out.dtype.element_ty), mask=mask)
+
+
+@jit
+def bernstein_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.constexpr, ORDER: tl.constexpr):
+    # b'_j = C(D, j) (j t^(j-1) (1-t)^(D-j) - (D-j) t^j (1-t)^(D-j-1)).
+    u = 1.0 - t
+    dt = tl.zeros(t.shape, tl.float32)
+    for j in tl.static_range(K):
+        slope = tl.zeros(t.shape, tl.float32)
+        if j > 0:
+            slope += j * _power(t, j - 1) * _power(u, K - 1 - j)
+        if K - 1 - j > 0:
+            slope -= (K - 1 - j) * _power(t, j) * _power(u, K - 2 - j)
+        gj = tl.load(g + j * S, mask=mask, other=0.0).to(tl.float32)
+        dt += gj * tl.load(p_ptr + j) * slope
+    return dt
 
 
 @register_basis("bernstein")
@@ -20,12 +54,47 @@ class BernsteinBasis(DegreeBasis):
     ``t = 0`` and ``t = 1`` (``d/dt t^0`` through ``pow`` is ``0 * t^-1``).
     """
 
+    triton_forward = bernstein_forward
+    triton_backward = bernstein_backward
+
     def evaluate(self, x: Tensor) -> list[Tensor]:
         d = self.degree
-        ones = torch.ones_like(x)
-        up, down = [ones], [ones]  # t^j and (1 - t)^j
-        s = 1 - x
-        for _ in range(d):
-            up.append(up[-1] * x)
-            down.append(down[-1] * s)
+        up, down = self._powers(x)
         return [comb(d, j) * up[j] * down[d - j] for j in range(d + 1)]
+
+    def _powers(self, t: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """``t^j`` and ``(1 - t)^j`` for ``j = 0 … D``."""
+        ones = torch.ones_like(t)
+        up, down = [ones], [ones]
+        s = 1 - t
+        for _ in range(self.degree):
+            up.append(up[-1] * t)
+            down.append(down[-1] * s)
+        return up, down
+
+    # ---------------------------------------------------------------------------------------- fused pass
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        binomials = [float(comb(self.degree, j)) for j in range(self.degree + 1)]
+        return self.constant_table("binomials", binomials, x.device, torch.float32), None
+
+    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        d = self.degree
+        up, down = self._powers(t)
+        for j in range(d + 1):
+            value = up[j] * down[d - j]
+            out[:, :, j] = value if comb(d, j) == 1 else value * comb(d, j)
+
+    def fused_backward(
+        self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        d = self.degree
+        up, down = self._powers(t)
+        dt = torch.zeros_like(t)
+        for j in range(d + 1):
+            slope = torch.zeros_like(t)
+            if j > 0:
+                slope = slope + j * up[j - 1] * down[d - j]
+            if d - j > 0:
+                slope = slope - (d - j) * up[j] * down[d - j - 1]
+            dt = dt + comb(d, j) * grad[:, :, j] * slope
+        return dt, None, None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..kernels.triton_lang import jit, tl
 from ._base import Basis, broadcast_to_input, check_positive_int, check_range, register_basis
 
 __all__ = ["BSplineBasis"]
@@ -26,6 +28,67 @@ def _cox_de_boor(x: Tensor, t: Tensor, order: int) -> Tensor:
         right = (t[:, :, p + 1 :] - x) / _safe(t[:, :, p + 1 :] - t[:, :, 1:-p])
         basis = left * basis[:, :, :-1] + right * basis[:, :, 1:]
     return basis
+
+
+def _slope(x: Tensor, t: Tensor, k: int) -> Tensor:
+    """``d/dx B_{j,k}`` at ``x`` (B, C, 1, *S).
+
+    ``k B_{j,k-1} / (t_{j+k} - t_j) - k B_{j+1,k-1} / (t_{j+k+1} - t_{j+1})``.
+    """
+    lower = _cox_de_boor(x, t, k - 1)  # (B, C, G + k + 1, *S)
+    left = k / _safe(t[:, :, k:-1] - t[:, :, : -(k + 1)])
+    right = k / _safe(t[:, :, k + 1 :] - t[:, :, 1:-k])
+    return lower[:, :, :-1] * left - lower[:, :, 1:] * right
+
+
+# Uniform knots t_j = t_0 + j h make every spline a shifted cardinal B-spline: B_{j,k}(x) = N_k(u - j) with
+# u = (x - t_0) / h and N_k(v) = Σ_i c_i (v - i)_+^k on [0, k + 1), c_i = (-1)^i C(k + 1, i) / k! (the table q).
+@jit
+def _truncated_power_sum(v, q_ptr, N: tl.constexpr, ORDER: tl.constexpr):
+    # Σ_i q_i · (v - i)_+^N for i = 0 … ORDER + 1 (N = ORDER for the values, ORDER - 1 for the slopes).
+    acc = tl.zeros(v.shape, tl.float32)
+    for i in tl.static_range(ORDER + 2):
+        d = v - i
+        if N == 0:
+            term = tl.where(d > 0.0, 1.0, 0.0)
+        else:
+            d = tl.maximum(d, 0.0)
+            term = d
+            for _ in tl.static_range(N - 1):
+                term = term * d
+        acc += tl.load(q_ptr + i) * term
+    return acc
+
+
+@jit
+def bspline_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constexpr, ORDER: tl.constexpr):
+    # p_ptr: the knots (uniform); ORDER = k.
+    t0 = tl.load(p_ptr)
+    inv_h = 1.0 / (tl.load(p_ptr + 1) - t0)
+    u = (t - t0) * inv_h
+    for j in tl.static_range(K):
+        v = u - j
+        inside = (v >= 0.0) & (v < ORDER + 1)
+        if ORDER == 0:
+            value = tl.where(inside, 1.0, 0.0)
+        else:
+            value = tl.where(inside, _truncated_power_sum(v, q_ptr, ORDER, ORDER), 0.0)
+        tl.store(out + j * S, value.to(out.dtype.element_ty), mask=mask)
+
+
+@jit
+def bspline_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.constexpr, ORDER: tl.constexpr):
+    dt = tl.zeros(t.shape, tl.float32)
+    if ORDER > 0:
+        t0 = tl.load(p_ptr)
+        inv_h = 1.0 / (tl.load(p_ptr + 1) - t0)
+        u = (t - t0) * inv_h
+        for j in tl.static_range(K):
+            v = u - j
+            inside = (v >= 0.0) & (v < ORDER + 1)
+            slope = tl.where(inside, _truncated_power_sum(v, q_ptr, ORDER - 1, ORDER), 0.0) * (ORDER * inv_h)
+            dt += tl.load(g + j * S, mask=mask, other=0.0).to(tl.float32) * slope
+    return dt
 
 
 class _BSpline(torch.autograd.Function):
@@ -55,11 +118,7 @@ class _BSpline(torch.autograd.Function):
             return None, None, None
         if k == 0:  # piecewise constant
             return torch.zeros_like(x), None, None
-        lower = _cox_de_boor(x.unsqueeze(2), t, k - 1)  # (B, C, G + k + 1, *S)
-        left = k / _safe(t[:, :, k:-1] - t[:, :, : -(k + 1)])
-        right = k / _safe(t[:, :, k + 1 :] - t[:, :, 1:-k])
-        slope = lower[:, :, :-1] * left - lower[:, :, 1:] * right
-        return (grad * slope).sum(2), None, None
+        return (grad * _slope(x.unsqueeze(2), t, k)).sum(2), None, None
 
 
 @register_basis("bspline")
@@ -72,6 +131,8 @@ class BSplineBasis(Basis):
     """
 
     knots: Tensor
+    triton_forward = bspline_forward
+    triton_backward = bspline_backward
 
     def __init__(
         self,
@@ -95,6 +156,26 @@ class BSplineBasis(Basis):
     def evaluate(self, x: Tensor) -> Tensor:
         knots = broadcast_to_input(self.knots.to(x.dtype), x)  # (1, 1, G + 2k + 1, 1…)
         return _BSpline.apply(x, knots, self.spline_order)
+
+    # ---------------------------------------------------------------------------------------- fused pass
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        k = self.spline_order
+        coefficients = [(-1) ** i * math.comb(k + 1, i) / math.factorial(k) for i in range(k + 2)]
+        return self.knots, self.constant_table("truncated_powers", coefficients, x.device, torch.float32)
+
+    def fused_scalars(self) -> tuple[float, float, float, int]:
+        return 0.0, 0.0, 0.0, self.spline_order
+
+    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        out.copy_(_cox_de_boor(t.unsqueeze(2), broadcast_to_input(self.knots.to(t.dtype), t), self.spline_order))
+
+    def fused_backward(
+        self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        if self.spline_order == 0:
+            return torch.zeros_like(t), None, None
+        knots = broadcast_to_input(self.knots.to(t.dtype), t)
+        return (grad * _slope(t.unsqueeze(2), knots, self.spline_order)).sum(2), None, None
 
     def extra_repr(self) -> str:
         lo, hi = self.knots[self.spline_order].item(), self.knots[-1 - self.spline_order].item()

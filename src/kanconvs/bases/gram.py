@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import DegreeBasis, register_basis
+from ._recurrence import (
+    GRAD_GAMMA,
+    POST_SILU,
+    recurrence_backward,
+    recurrence_backward_torch,
+    recurrence_forward,
+    recurrence_forward_torch,
+)
 
 __all__ = ["GramBasis", "gram_beta_scale", "gram_functions"]
 
@@ -32,7 +41,14 @@ class GramBasis(DegreeBasis):
     ``β_i = w_{i-1} (2i - 1)(i - 1)^2 (4(i - 1)^2 - 1) / i^2`` and learnable ``w`` (``degree + 1`` entries, as in the
     reference, whose first and last entries do not enter the recurrence). The activation (SiLU by default, the
     reference's choice) is applied to every function, ``p_0`` included.
+
+    In the fused pass (:mod:`kanconvs.bases._recurrence`) this is the recurrence with ``α = 1``, ``β = 0`` and
+    ``γ_i = β_i``, whose gradient flows back to ``w``.
     """
+
+    triton_forward = recurrence_forward
+    triton_backward = recurrence_backward
+    num_partials = 0  # set per instance: degree + 1
 
     def __init__(
         self,
@@ -45,6 +61,7 @@ class GramBasis(DegreeBasis):
         self.beta_weights = nn.Parameter(torch.zeros(degree + 1, device=device, dtype=dtype))
         self.activation = nn.SiLU() if activation is None else activation
         self.beta_scale = gram_beta_scale(degree)
+        self.num_partials = degree + 1  # type: ignore[misc]
         self.reset_parameters()
 
     def reset_parameters(self, fan_in: int = 1) -> None:
@@ -56,3 +73,51 @@ class GramBasis(DegreeBasis):
 
     def extra_repr(self) -> str:
         return f"degree={self.degree}"
+
+    # ---------------------------------------------------------------------------------------- fused pass
+    def _post_silu(self) -> bool:
+        return type(self.activation) is nn.SiLU
+
+    def triton_supported(self) -> bool:
+        return self._post_silu() or type(self.activation) is nn.Identity
+
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        if not self.triton_supported():  # the generic path differentiates ``evaluate``, which reads ``w`` itself
+            return self.beta_weights, None
+        w = self.beta_weights
+        dtype = torch.promote_types(w.dtype, torch.float32)
+        k = self.degree + 1
+        # Rows (α_i, β_i, γ_i) = (1, 0, scale_i · w_{i-1}) of the fused recurrence.
+        base = self.constant_table("base", [[0.0, 0.0]] + [[1.0, 0.0]] * (k - 1), w.device, dtype)
+        scale = self.constant_table("scale", [0.0, 0.0, *self.beta_scale][:k], w.device, dtype)
+        gamma = F.pad(w[:-1].to(dtype), (1, 0)) * scale
+        return torch.cat([base, gamma.unsqueeze(1)], dim=1), None  # (D + 1, 3)
+
+    def fused_scalars(self) -> tuple[float, float, float, int]:
+        flags = (POST_SILU if self._post_silu() else 0) + (GRAD_GAMMA if self.beta_weights.requires_grad else 0)
+        return 0.0, 0.0, 0.0, flags
+
+    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        if not self.triton_supported():
+            return super().fused_forward(t, out, p, q)
+        assert p is not None
+        recurrence_forward_torch(t, out, p.to(t.dtype), post_silu=self._post_silu())
+
+    def fused_backward(
+        self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        if not self.triton_supported():
+            return super().fused_backward(t, grad, p, q)
+        assert p is not None
+        dt, dtable = recurrence_backward_torch(
+            t, grad, p.to(t.dtype), post_silu=self._post_silu(), grad_gamma=p.requires_grad
+        )
+        return dt, None if dtable is None else dtable.to(p.dtype), None
+
+    def reduce_partials(
+        self, partials: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        if p is None or not p.requires_grad:
+            return None, None
+        gamma = partials.sum(dim=(0, 1, 2))  # (D + 1,)
+        return torch.cat([torch.zeros_like(p[:, :2]), gamma.unsqueeze(1).to(p.dtype)], dim=1), None

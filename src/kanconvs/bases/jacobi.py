@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import DegreeBasis, register_basis
+from ._base import register_basis
+from ._recurrence import RecurrenceBasis
 
 __all__ = ["JacobiBasis"]
 
 
 @register_basis("jacobi")
-class JacobiBasis(DegreeBasis):
+class JacobiBasis(RecurrenceBasis):
     """Jacobi polynomials ``P_n^(α, β)`` on [-1, 1] by their three-term recurrence.
 
     ``P_0 = 1``, ``P_1 = ((α - β) + (α + β + 2) x) / 2`` and for ``n >= 2``
@@ -27,11 +28,22 @@ class JacobiBasis(DegreeBasis):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__(degree)
         if not (alpha > -1 and beta > -1):
             raise ValueError(f"alpha and beta must be > -1, got alpha={alpha!r}, beta={beta!r}")
-        self.alpha = float(alpha)
+        self.alpha = float(alpha)  # set first: the recurrence table is built from them
         self.beta = float(beta)
+        super().__init__(degree, device=device)
+
+    def coefficients(self, n: int) -> tuple[float, float, float]:
+        a, b = self.alpha, self.beta
+        if n == 1:
+            return (a + b + 2) / 2, (a - b) / 2, 0.0
+        s = 2 * n + a + b
+        return (
+            s * (s - 1) / (2 * n * (n + a + b)),
+            (s - 1) * (a * a - b * b) / (2 * n * (n + a + b) * (s - 2)),
+            (n + a - 1) * (n + b - 1) * s / (n * (n + a + b) * (s - 2)),
+        )
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         a, b = self.alpha, self.beta

@@ -5,17 +5,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import DegreeBasis, register_basis
+from ._base import register_basis
+from ._recurrence import RecurrenceBasis
 
 __all__ = ["LegendreBasis"]
 
 
 @register_basis("legendre")
-class LegendreBasis(DegreeBasis):
+class LegendreBasis(RecurrenceBasis):
     """Legendre polynomials on [-1, 1] by Bonnet's recurrence.
 
     ``P_0 = 1``, ``P_1 = x``, ``P_{n+1} = ((2n + 1) x P_n - n P_{n-1}) / (n + 1)``.
     """
+
+    def coefficients(self, n: int) -> tuple[float, float, float]:
+        return (2 * n - 1) / n, 0.0, (n - 1) / n
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         p = [torch.ones_like(x), x]

@@ -5,9 +5,28 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..kernels.triton_lang import jit, tl
 from ._base import Basis, broadcast_to_input, check_positive_int, check_range, register_basis
 
 __all__ = ["RBFBasis"]
+
+
+@jit
+def rbf_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constexpr, ORDER: tl.constexpr):
+    # p_ptr: the centres c_j; s0 = 1 / δ.
+    for j in tl.static_range(K):
+        u = (t - tl.load(p_ptr + j)) * s0
+        tl.store(out + j * S, tl.exp(-u * u).to(out.dtype.element_ty), mask=mask)
+
+
+@jit
+def rbf_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.constexpr, ORDER: tl.constexpr):
+    dt = tl.zeros(t.shape, tl.float32)
+    for j in tl.static_range(K):
+        u = (t - tl.load(p_ptr + j)) * s0
+        gj = tl.load(g + j * S, mask=mask, other=0.0).to(tl.float32)
+        dt += gj * (-2.0 * s0) * u * tl.exp(-u * u)
+    return dt
 
 
 @register_basis("rbf")
@@ -18,6 +37,8 @@ class RBFBasis(Basis):
     """
 
     grid: Tensor
+    triton_forward = rbf_forward
+    triton_backward = rbf_backward
 
     def __init__(
         self,
@@ -44,3 +65,29 @@ class RBFBasis(Basis):
 
     def extra_repr(self) -> str:
         return f"grid_size={self.grid_size}, denominator={self.denominator:g}"
+
+    # ---------------------------------------------------------------------------------------- fused pass
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        return self.grid, None
+
+    def fused_scalars(self) -> tuple[float, float, float, int]:
+        return 1.0 / self.denominator, 0.0, 0.0, 0
+
+    def _scaled_offsets(self, t: Tensor, out: Tensor | None = None) -> Tensor:
+        """``u = (t - c_j) / δ`` as ``(B, C, K, *S)``, written into ``out`` when given."""
+        centres = broadcast_to_input(self.grid.to(t.dtype), t)
+        u = torch.sub(t.unsqueeze(2), centres, out=out) if out is not None else t.unsqueeze(2) - centres
+        return u.mul_(1.0 / self.denominator)
+
+    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        if out.dtype == t.dtype:  # in place in the output: no temporary of the features' size
+            self._scaled_offsets(t, out).square_().neg_().exp_()
+        else:
+            out.copy_(self._scaled_offsets(t).square_().neg_().exp_())
+
+    def fused_backward(
+        self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        u = self._scaled_offsets(t)
+        slope = u.square().neg_().exp_().mul_(u).mul_(grad)  # g · u · φ
+        return slope.sum(2).mul_(-2.0 / self.denominator), None, None

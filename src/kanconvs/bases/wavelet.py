@@ -108,5 +108,8 @@ class WaveletBasis(Basis):
         t = broadcast_to_input(self.translation.to(x.dtype).repeat(repeats, 1), x)
         return self.wavelet((x.unsqueeze(2) - t) / s)
 
+    def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        return self.scale, self.translation  # the generic fused pass differentiates ``evaluate`` for them
+
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_wavelets={self.num_functions}, wavelet_type={self.wavelet_type!r}"

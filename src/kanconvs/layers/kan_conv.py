@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..bases import Basis
+from ..kernels import FeaturePlan, base_code, compute_dtype, eager_only, fused_features, squash_code
 from ._conv_base import ConvBase
 from .factories import (
     ActLayer,
@@ -70,8 +70,10 @@ class KAConvNd(ConvBase):
         activation_l1, activation_l2, weight_l1, weight_l2: penalty coefficients, reported by
             ``regularization_loss()`` (see :class:`~kanconvs.layers.regularization.PenaltyMixin`).
         basis_init: initialisation of the basis weights (see :data:`BasisInit`).
-        checkpoint_basis: in training, recompute the basis functions in the backward pass instead of storing their
-            intermediates (less memory for a little time; the features fed to the convolution are stored either way).
+        fused_basis: evaluate squash, basis and base branch as one fused pass per direction
+            (:mod:`kanconvs.kernels`: Triton on CUDA, in-place PyTorch elsewhere) that stores only the layer input
+            for the backward pass. ``False`` runs the plain differentiable math (it stores every recurrence step).
+            Under ``torch.compile``, export, tracing and ``torch.func`` transforms the plain math runs either way.
 
     Example:
         >>> layer = KAConv2d(16, 32, 3, padding=1, basis="chebyshev", basis_kwargs={"degree": 4})
@@ -104,7 +106,7 @@ class KAConvNd(ConvBase):
         dropout_type: str = "dropout",
         bias: bool = False,
         basis_init: BasisInit = "kaiming",
-        checkpoint_basis: bool = True,
+        fused_basis: bool = True,
         activation_l1: float = 0.0,
         activation_l2: float = 0.0,
         weight_l1: float = 0.0,
@@ -134,7 +136,7 @@ class KAConvNd(ConvBase):
         if basis_init not in _INITS:
             raise ValueError(f"basis_init must be one of {_INITS}, got {basis_init!r}")
         self.basis_init = basis_init
-        self.checkpoint_basis = bool(checkpoint_basis)
+        self.fused_basis = bool(fused_basis)
         self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)
 
         # (C_out, C_in / g, F, *k): flattening dims 1–2 gives the grouped conv weight with no copy.
@@ -170,6 +172,8 @@ class KAConvNd(ConvBase):
 
         ``basis(h, prepend=None)`` replaces ``self.basis`` (PEFT evaluates an extended basis through the same path).
         """
+        if basis is None and self._can_fuse():
+            return self._fused_features(x)
         basis = self.basis if basis is None else basis
         placement = self.dropout_placement
         if placement == "full":
@@ -187,12 +191,40 @@ class KAConvNd(ConvBase):
             values = self.dropout(values.flatten(1, 2)).view_as(values)
             feats = values if base is None else torch.cat([base.unsqueeze(2).to(values.dtype), values], dim=2)
         else:
-            if self.checkpoint_basis and self.training and torch.is_grad_enabled():
-                # Recompute the basis in the backward pass: only its inputs are stored, not every recurrence step.
-                feats = checkpoint(basis, h, base, use_reentrant=False)
-            else:
-                feats = basis(h, base)  # (B, C, F, *S)
+            feats = basis(h, base)  # (B, C, F, *S)
         return feats.flatten(1, 2).to(x.dtype)
+
+    def _dropout_active(self) -> bool:
+        return self.training and not isinstance(self.dropout, nn.Identity)
+
+    def _can_fuse(self) -> bool:
+        if not self.fused_basis or not self.basis.supports_fused() or eager_only():
+            return False
+        return not (self.dropout_placement == "basis" and self._dropout_active())
+
+    def _fused_features(self, x: Tensor) -> Tensor:
+        """:meth:`features` through :func:`kanconvs.kernels.fused_features`: squash, basis and base in one pass.
+
+        What is not pointwise-fusable (dropout before the basis, an input norm, a min–max squash, a custom
+        activation) runs before the pass, as in the plain path.
+        """
+        placement = self.dropout_placement
+        out_dtype = compute_dtype(x)
+        if placement == "full":
+            x = self.dropout(x)
+        base = base_code(self.base_activation, self.use_base)
+        x_base = x
+        if base is None:  # an activation the kernels do not know: evaluated here, copied in as is
+            x_base, base = cast(nn.Module, self.base_activation)(x), "identity"
+        h = self.dropout(x) if placement == "basis_input" else x
+        h = self.input_norm(h)
+        squash = squash_code(self.squash)
+        if squash is None or (placement == "squashed" and self._dropout_active()):
+            h = self.squash(h.float() if h.dtype in _HALF else h)
+            if placement == "squashed":
+                h = self.dropout(h)
+            squash = "none"
+        return fused_features(x_base, h, self.basis, FeaturePlan(squash, base), out_dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)

@@ -47,8 +47,8 @@ __all__ = [
 ]
 
 Size = int | tuple[int, ...]
-# Layer attributes that switch on torch.utils.checkpoint: its recomputation runs outside vmap, so experts run without.
-_CHECKPOINT_FLAGS = ("checkpoint_basis", "checkpoint_wavelets")
+# Layer attributes that switch on passes vmap cannot batch (the fused basis pass, checkpointing): off in experts.
+_CHECKPOINT_FLAGS = ("fused_basis", "checkpoint_wavelets")
 # PenaltyMixin coefficients: a hidden expert's regularization_loss() is never collected, so they must stay zero there.
 _PENALTIES = ("activation_l1", "activation_l2", "weight_l1", "weight_l2")
 
