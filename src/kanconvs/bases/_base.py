@@ -26,6 +26,9 @@ class Basis(nn.Module):
 
     #: Bases with per-channel parameters set this; the layer then passes ``channels=`` (the channels of one group).
     per_channel: ClassVar[bool] = False
+    #: Constant buffers (grids, knots) that keep at least fp32 when the module is cast to fp16/bf16: rounded to 8
+    #: significant bits they would move the functions themselves, not just their precision.
+    precise_buffers: ClassVar[tuple[str, ...]] = ()
 
     num_functions: int
 
@@ -49,6 +52,17 @@ class Basis(nn.Module):
 
     def reset_parameters(self, fan_in: int = 1) -> None:
         """Re-initialise learnable basis parameters; ``fan_in`` is the number of inputs feeding one output."""
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Basis:
+        saved = {name: self._buffers.get(name) for name in self.precise_buffers}
+        super()._apply(fn, recurse)
+        for name, old in saved.items():
+            new = self._buffers.get(name)
+            if old is None or new is None:
+                continue
+            if new.dtype in (torch.float16, torch.bfloat16) and old.dtype != new.dtype:
+                self._buffers[name] = old.to(device=new.device)
+        return self
 
     def extra_repr(self) -> str:
         return f"num_functions={self.num_functions}"
@@ -91,6 +105,14 @@ class Basis(nn.Module):
     def fused_scalars(self) -> tuple[float, float, float, int]:
         """Constants ``(s0, s1, s2, ORDER)`` of the Triton functions."""
         return 0.0, 0.0, 0.0, 0
+
+    def fused_key(self) -> tuple[object, ...] | None:
+        """The configuration that fixes :meth:`fused_forward`/:meth:`fused_backward` given ``(p, q)``, or ``None``.
+
+        Bases whose fused methods read tensors only through ``p``/``q`` return a key: their CPU pass is then compiled
+        once per key and shared by every layer with that configuration (see :mod:`kanconvs.kernels.features`).
+        """
+        return None
 
     def fused_channels(self) -> int:
         """Rows of the per-channel tables in ``p``/``q`` (channel ``c`` reads row ``c % rows``)."""

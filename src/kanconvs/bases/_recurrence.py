@@ -191,6 +191,9 @@ class RecurrenceBasis(DegreeBasis):
     def fused_tensors(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         return self.constant_table("recurrence", self._rows, x.device, torch.float32), None
 
+    def fused_key(self) -> tuple[object, ...] | None:
+        return tuple(self._rows)
+
     def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
         recurrence_forward_torch(t, out, self._rows, post_silu=False)
 

@@ -77,6 +77,9 @@ class BernsteinBasis(DegreeBasis):
         binomials = [float(comb(self.degree, j)) for j in range(self.degree + 1)]
         return self.constant_table("binomials", binomials, x.device, torch.float32), None
 
+    def fused_key(self) -> tuple[object, ...] | None:
+        return (self.degree,)
+
     def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
         d = self.degree
         up, down = self._powers(t)

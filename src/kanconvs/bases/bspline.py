@@ -131,6 +131,7 @@ class BSplineBasis(Basis):
     """
 
     knots: Tensor
+    precise_buffers = ("knots",)
     triton_forward = bspline_forward
     triton_backward = bspline_backward
 
@@ -166,15 +167,20 @@ class BSplineBasis(Basis):
     def fused_scalars(self) -> tuple[float, float, float, int]:
         return 0.0, 0.0, 0.0, self.spline_order
 
+    def fused_key(self) -> tuple[object, ...] | None:
+        return (self.grid_size, self.spline_order)
+
     def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
-        out.copy_(_cox_de_boor(t.unsqueeze(2), broadcast_to_input(self.knots.to(t.dtype), t), self.spline_order))
+        assert p is not None
+        out.copy_(_cox_de_boor(t.unsqueeze(2), broadcast_to_input(p.to(t.dtype), t), self.spline_order))
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         if self.spline_order == 0:
             return torch.zeros_like(t), None, None
-        knots = broadcast_to_input(self.knots.to(t.dtype), t)
+        assert p is not None
+        knots = broadcast_to_input(p.to(t.dtype), t)
         return (grad * _slope(t.unsqueeze(2), knots, self.spline_order)).sum(2), None, None
 
     def extra_repr(self) -> str:

@@ -93,6 +93,9 @@ class GramBasis(DegreeBasis):
         gamma = F.pad(w[:-1].to(dtype), (1, 0)) * scale
         return torch.cat([base, gamma.unsqueeze(1)], dim=1), None  # (D + 1, 3)
 
+    def fused_key(self) -> tuple[object, ...] | None:
+        return (self.degree, self._post_silu()) if self.triton_supported() else None
+
     def fused_scalars(self) -> tuple[float, float, float, int]:
         flags = (POST_SILU if self._post_silu() else 0) + (GRAD_GAMMA if self.beta_weights.requires_grad else 0)
         return 0.0, 0.0, 0.0, flags

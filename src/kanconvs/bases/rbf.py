@@ -37,6 +37,7 @@ class RBFBasis(Basis):
     """
 
     grid: Tensor
+    precise_buffers = ("grid",)
     triton_forward = rbf_forward
     triton_backward = rbf_backward
 
@@ -73,21 +74,27 @@ class RBFBasis(Basis):
     def fused_scalars(self) -> tuple[float, float, float, int]:
         return 1.0 / self.denominator, 0.0, 0.0, 0
 
-    def _scaled_offsets(self, t: Tensor, out: Tensor | None = None) -> Tensor:
+    def fused_key(self) -> tuple[object, ...] | None:
+        return (self.grid_size, self.denominator)
+
+    def _scaled_offsets(self, t: Tensor, grid: Tensor, out: Tensor | None = None) -> Tensor:
         """``u = (t - c_j) / δ`` as ``(B, C, K, *S)``, written into ``out`` when given."""
-        centres = broadcast_to_input(self.grid.to(t.dtype), t)
-        u = torch.sub(t.unsqueeze(2), centres, out=out) if out is not None else t.unsqueeze(2) - centres
-        return u.mul_(1.0 / self.denominator)
+        centres = broadcast_to_input(grid.to(t.dtype), t)
+        if out is None:
+            return (t.unsqueeze(2) - centres).mul_(1.0 / self.denominator)
+        return out.copy_(t.unsqueeze(2)).sub_(centres).mul_(1.0 / self.denominator)
 
     def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+        assert p is not None
         if out.dtype == t.dtype:  # in place in the output: no temporary of the features' size
-            self._scaled_offsets(t, out).square_().neg_().exp_()
+            self._scaled_offsets(t, p, out).square_().neg_().exp_()
         else:
-            out.copy_(self._scaled_offsets(t).square_().neg_().exp_())
+            out.copy_(self._scaled_offsets(t, p).square_().neg_().exp_())
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        u = self._scaled_offsets(t)
+        assert p is not None
+        u = self._scaled_offsets(t, p)
         slope = u.square().neg_().exp_().mul_(u).mul_(grad)  # g · u · φ
         return slope.sum(2).mul_(-2.0 / self.denominator), None, None

@@ -99,6 +99,9 @@ class ReLUBasis(Basis):
     def fused_channels(self) -> int:
         return self.channels
 
+    def fused_key(self) -> tuple[object, ...] | None:
+        return (self.channels, self.num_functions, self.scale)
+
     def _ramps(self, t: Tensor, p: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
         """``relu(t - a)`` and ``relu(b - t)`` as ``(B, g, c, K, *S)`` (groups share the phases)."""
         b, c = t.shape[:2]
@@ -111,7 +114,7 @@ class ReLUBasis(Basis):
     def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
         assert p is not None and q is not None
         low, high = self._ramps(t, p, q)
-        out.copy_(low.mul_(high).mul_(self.scale).square_().view(out.shape))
+        out.unflatten(1, low.shape[1:3]).copy_(low.mul_(high).mul_(self.scale).square_())  # a view in any layout
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

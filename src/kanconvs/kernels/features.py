@@ -10,6 +10,7 @@ elsewhere the basis's PyTorch implementation runs, writing straight into the out
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import triton_features
+from .cpu_compile import compile_enabled, cpu_compiled
 from .triton_lang import HAS_TRITON
 
 __all__ = [
@@ -133,6 +135,73 @@ def _use_triton(x: Tensor, basis: Any) -> bool:
     return _backend == "auto" and x.is_cuda
 
 
+def _torch_forward(
+    basis: Any, plan: FeaturePlan, x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None,
+    out_dtype: torch.dtype,
+) -> Tensor:  # fmt: skip
+    """The PyTorch forward: the features ``(B, C, F, *S)``, each function written once into its slice."""
+    has_base = plan.base != "none"
+    n_feat = basis.num_functions + int(has_base)
+    out = torch.empty((x.shape[0], x.shape[1], n_feat, *x.shape[2:]), device=x.device, dtype=out_dtype)
+    compute = torch.float32 if x.dtype in _HALF else x.dtype
+    if has_base:
+        out[:, :, 0] = _base((x if x_base is None else x_base).to(compute), plan.base)
+    basis.fused_forward(_squash(x.to(compute), plan.squash), out[:, :, int(has_base) :], p, q)
+    return out
+
+
+def _torch_backward(
+    basis: Any, plan: FeaturePlan, x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None,
+    grad: Tensor,
+) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:  # fmt: skip
+    """The PyTorch backward: ``(dx, dx_base, dp, dq)`` from ``grad`` ``(B, C, F, *S)``."""
+    has_base = plan.base != "none"
+    compute = torch.float32 if x.dtype in _HALF else x.dtype
+    t = _squash(x.to(compute), plan.squash)
+    dt, dp, dq = basis.fused_backward(t, grad[:, :, int(has_base) :].to(compute), p, q)
+    slope = _squash_grad(t, plan.squash)
+    dx = dt if slope is None else dt * slope
+    dxb = None
+    if has_base:
+        xb = (x if x_base is None else x_base).to(compute)
+        base_slope = _base_grad(xb, plan.base)
+        gb = grad[:, :, 0].to(compute)
+        dxb = gb if base_slope is None else gb * base_slope
+        if x_base is None:
+            dx, dxb = dx + dxb, None
+    return dx.to(x.dtype), None if dxb is None or x_base is None else dxb.to(x_base.dtype), dp, dq
+
+
+def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype) -> tuple[Any, Any] | None:
+    """The compiled ``(forward, backward)`` of the PyTorch path on CPU (see :mod:`.cpu_compile`), or ``None``.
+
+    Compiled once per basis configuration (``Basis.fused_key``), plan and dtype, and shared by every layer of that
+    configuration: a private copy of the basis holds the constants, the layer's tensors come in as ``p`` and ``q``.
+    """
+    if x.device.type != "cpu" or _backend != "auto" or not compile_enabled():
+        return None
+    config = basis.fused_key()
+    if config is None:
+        return None
+    key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype)
+    if key not in _PROTOTYPES:
+        _PROTOTYPES[key] = copy.deepcopy(basis)
+    proto = _PROTOTYPES[key]
+
+    def forward(x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor:
+        return _torch_forward(proto, plan, x_base, x, p, q, out_dtype)
+
+    def backward(
+        x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None, grad: Tensor
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+        return _torch_backward(proto, plan, x_base, x, p, q, grad)
+
+    return cpu_compiled((*key, "forward"), forward), cpu_compiled((*key, "backward"), backward)
+
+
+_PROTOTYPES: dict[tuple[Any, ...], Any] = {}
+
+
 class _FusedFeatures(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -145,57 +214,45 @@ class _FusedFeatures(torch.autograd.Function):
         plan: FeaturePlan,
         out_dtype: torch.dtype,
     ) -> Tensor:
-        b, c, spatial = x.shape[0], x.shape[1], x.shape[2:]
-        has_base = plan.base != "none"
-        n_feat = basis.num_functions + int(has_base)
-        x = x.contiguous()
-        x_base = None if x_base is None or x_base is x else x_base.contiguous()
-        out = torch.empty((b, c, n_feat, *spatial), device=x.device, dtype=out_dtype)
         triton = _use_triton(x, basis)
+        compiled = None if triton else _compiled(basis, plan, x, out_dtype)
         if triton:
+            x = x.contiguous()
+            x_base = None if x_base is None or x_base is x else x_base.contiguous()
+            out = x.new_empty((x.shape[0], x.shape[1], basis.num_functions + int(plan.base != "none"), *x.shape[2:]))
+            out = out.to(out_dtype)
             triton_features.launch_forward(
                 x_base, x, out, basis.triton_forward, p, q, basis.fused_scalars(), basis.fused_channels(), plan.squash,
                 plan.base,
             )  # fmt: skip
         else:
-            compute = torch.float32 if x.dtype in _HALF else x.dtype
-            if has_base:
-                out[:, :, 0] = _base((x if x_base is None else x_base).to(compute), plan.base)
-            basis.fused_forward(_squash(x.to(compute), plan.squash), out[:, :, int(has_base) :], p, q)
+            if compiled is not None:
+                out = compiled[0](x_base, x, p, q)
+            else:
+                out = _torch_forward(basis, plan, x_base, x, p, q, out_dtype)
         ctx.save_for_backward(x_base, x, p, q)
-        ctx.basis, ctx.plan, ctx.triton = basis, plan, triton
+        ctx.basis, ctx.plan, ctx.triton, ctx.compiled = basis, plan, triton, compiled
         return out.flatten(1, 2)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x_base, x, p, q = ctx.saved_tensors
         basis, plan = ctx.basis, ctx.plan
-        has_base = plan.base != "none"
-        n_feat = basis.num_functions + int(has_base)
-        g = grad.contiguous().view(x.shape[0], x.shape[1], n_feat, *x.shape[2:])  # (B, C, F, *S)
+        n_feat = basis.num_functions + int(plan.base != "none")
         dxb: Tensor | None
         if ctx.triton:
+            g = grad.contiguous().view(x.shape[0], x.shape[1], n_feat, *x.shape[2:])  # (B, C, F, *S)
             dx, dxb, partials = triton_features.launch_backward(
                 x_base, x, g, basis.triton_backward, p, q, basis.fused_scalars(), basis.fused_channels(),
                 basis.num_partials, plan.squash, plan.base,
             )  # fmt: skip
             dp, dq = basis.reduce_partials(partials, p, q)
         else:
-            compute = torch.float32 if x.dtype in _HALF else x.dtype
-            t = _squash(x.to(compute), plan.squash)
-            dt, dp, dq = basis.fused_backward(t, g[:, :, int(has_base) :].to(compute), p, q)
-            slope = _squash_grad(t, plan.squash)
-            dx = dt if slope is None else dt * slope
-            dxb = None
-            if has_base:
-                xb = (x if x_base is None else x_base).to(compute)
-                base_slope = _base_grad(xb, plan.base)
-                gb = g[:, :, 0].to(compute)
-                dxb = gb if base_slope is None else gb * base_slope
-                if x_base is None:
-                    dx, dxb = dx + dxb, None
-            dx = dx.to(x.dtype)
-            dxb = None if dxb is None else dxb.to(x_base.dtype)
+            g = grad.unflatten(1, (x.shape[1], n_feat))  # (B, C, F, *S)
+            if ctx.compiled is not None:
+                dx, dxb, dp, dq = ctx.compiled[1](x_base, x, p, q, g)
+            else:
+                dx, dxb, dp, dq = _torch_backward(basis, plan, x_base, x, p, q, g)
         needs = ctx.needs_input_grad
         return (
             dxb if needs[0] else None,

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from ..bases.wavelet import get_wavelet, safe_scale
+from ..bases.wavelet import get_wavelet
+from ..kernels.wavelet_conv import DEFAULT_TILE_BYTES, wavelet_conv
 from ._conv_base import ConvBase
 from .factories import (
     ActLayer,
@@ -34,9 +34,10 @@ class WavKANConvNd(ConvBase):
     For output channel ``o`` of a group, ``z_o = Σ_i conv_{o,i}(ψ((x_i - t_{oi}) / s_{oi}))`` over the group's
     inputs ``i``; then a 1×1 grouped convolution mixes the ``z_o``, the base branch ``conv(SiLU(x))`` is added and the
     norm (BatchNorm by default) is applied. Because scales and translations are per (output, input) pair, the
-    wavelet maps cannot be shared across outputs: the branch evaluates ``C_out · C_in / g`` maps. In training they
-    are recomputed in the backward pass instead of being stored (activation checkpointing), so the stored
-    activations are those of an ordinary convolution.
+    wavelet maps cannot be shared across outputs: the branch evaluates ``C_out · C_in / g`` maps. They are evaluated
+    a tile of output channels at a time (at most ``tile_bytes`` of maps exist at once, see
+    :mod:`kanconvs.kernels.wavelet_conv`) and, in training, recomputed tile by tile in the backward pass
+    (``checkpoint_wavelets``), so the stored activations are those of an ordinary convolution.
 
     Parameters: ``(C_in·C_out/g)(2 + 2·k^d) + C_out^2/g`` plus the norm's, as in the reference.
     """
@@ -62,6 +63,7 @@ class WavKANConvNd(ConvBase):
         base_activation: ActLayer = "silu",
         activation: ActLayer = None,
         checkpoint_wavelets: bool = True,
+        tile_bytes: int = DEFAULT_TILE_BYTES,
         use_base: bool = True,
         dropout_type: str = "dropout",
         activation_l1: float = 0.0,
@@ -81,6 +83,9 @@ class WavKANConvNd(ConvBase):
         self.use_base = bool(use_base)
         self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)
         self.checkpoint_wavelets = checkpoint_wavelets
+        if isinstance(tile_bytes, bool) or not isinstance(tile_bytes, int) or tile_bytes < 1:
+            raise ValueError(f"tile_bytes must be a positive integer, got {tile_bytes!r}")
+        self.tile_bytes = tile_bytes
         self.base_activation = create_activation(base_activation, name="base_activation")
         self.dropout = create_dropout(dropout, self.ndim, dropout_type)
         self.norm = place(create_norm(norm_layer, out_channels, self.ndim, **(norm_kwargs or {})), device, dtype)
@@ -111,30 +116,25 @@ class WavKANConvNd(ConvBase):
             nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
         reset_parameters_of(self.norm)
 
-    def _wavelet_branch(self, x: Tensor, scale: Tensor, translation: Tensor, weight: Tensor) -> Tensor:
-        b, g = x.shape[0], self.groups
-        c_in, c_out = self.in_channels // g, self.out_channels // g
-        spatial = x.shape[2:]
-        ones = (1,) * self.ndim
-        # Wavelets are evaluated in fp32: in 16 bits u^2 overflows for large inputs and inf·0 gives NaN.
-        compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-        xg = x.view(b, g, 1, c_in, *spatial).to(compute)
-        t = translation.view(1, g, c_out, c_in, *ones).to(compute)
-        s = safe_scale(scale).view(1, g, c_out, c_in, *ones).to(compute)
-        psi = self.wavelet((xg - t) / s) * self.channel_window.to(compute).view(c_in, *ones)
-        psi = psi.to(x.dtype)
-        # (B, C_out · c_in, *S): output-major, so groups=C_out gives one c_in → 1 conv per output channel.
-        return self.conv(psi.reshape(b, self.out_channels * c_in, *spatial), weight, groups=self.out_channels)
-
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         base = self.conv(self.base_activation(x), self.base_weight) if self.base_weight is not None else None
         x = self.dropout(x)
-        args = (x, self.scale, self.translation, self.wavelet_weight)
-        if self.checkpoint_wavelets and self.training and torch.is_grad_enabled():
-            z = checkpoint(self._wavelet_branch, *args, use_reentrant=False)
-        else:
-            z = self._wavelet_branch(*args)
+        z = wavelet_conv(
+            x,
+            self.scale,
+            self.translation,
+            self.wavelet_weight,
+            self.channel_window,
+            self.wavelet,
+            self._conv,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            tile_bytes=self.tile_bytes,
+            recompute=self.checkpoint_wavelets,
+        )
         z = self._conv(z, self.out_weight, None, 1, 0, 1, self.groups)
         y = self.act(self.norm(z if base is None else z + base))
         return self._record_activation(y)

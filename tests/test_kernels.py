@@ -1,0 +1,234 @@
+"""The fused basis pass (kanconvs.kernels) against the plain differentiable math, for every family.
+
+Without a GPU the Triton kernels run under Triton's interpreter (``TRITON_INTERPRET=1``, set in conftest) on CPU
+tensors; with one they run compiled on CUDA. ``use_backend("torch")`` checks the in-place PyTorch path the same way.
+The plain path (``fused_basis=False``) has its own naive-formula and gradcheck tests (test_conv_values.py,
+test_conv_properties.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import kanconvs
+from kanconvs.bases import create_basis, list_bases
+from kanconvs.kernels import FeaturePlan, fused_features, use_backend
+
+# sigmoid(±1e4) in the interpreter (numpy) overflows exp to inf on the way to an exact 0 or 1.
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+FAMILIES = [f for f in kanconvs.list_families() if f != "wavkan"]
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+TRITON = pytest.mark.skipif(
+    DEVICE == "cpu" and not INTERPRETED, reason="Triton kernels need CUDA or TRITON_INTERPRET=1"
+)
+# Spatial shapes whose sizes are not multiples of any block size (the kernels' blocks are powers of two >= 16).
+SHAPES = {1: (13,), 2: (5, 7), 3: (3, 4, 5)}
+
+
+def pair(family: str, ndim: int, groups: int, **kw) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The same layer twice, fused and plain, with identical perturbed parameters (learnable bases off their init)."""
+    torch.manual_seed(0)
+    fused = kanconvs.create_conv(family, 4, 6, 3, ndim=ndim, groups=groups, padding=1, **kw)
+    with torch.no_grad():
+        for name, p in fused.named_parameters():
+            if name.startswith("basis."):
+                p.add_(0.05 * torch.randn_like(p))
+    plain = kanconvs.create_conv(family, 4, 6, 3, ndim=ndim, groups=groups, padding=1, fused_basis=False, **kw)
+    plain.load_state_dict(fused.state_dict())
+    return fused.to(DEVICE), plain.to(DEVICE)
+
+
+def run(layer: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    x = x.detach().clone().requires_grad_(True)
+    y = layer(x)
+    (y.float() * weight).sum().backward()
+    grads = [x.grad] + [p.grad for p in layer.parameters() if p.requires_grad]
+    return y, grads
+
+
+def check(family: str, ndim: int, groups: int, x: torch.Tensor, backend: str, dtype: torch.dtype, tol: float) -> None:
+    fused, plain = pair(family, ndim, groups)
+    fused.train()
+    plain.train()
+    if dtype != torch.float32:
+        fused, plain = fused.to(dtype), plain.to(dtype)
+        x = x.to(dtype)
+    weight = torch.randn(x.shape[0], 6, *x.shape[2:], device=x.device)
+    with use_backend(backend):
+        y_f, g_f = run(fused, x, weight)
+    y_p, g_p = run(plain, x, weight)
+    assert y_f.dtype == y_p.dtype and torch.isfinite(y_f).all()
+    torch.testing.assert_close(y_f.float(), y_p.float(), rtol=tol, atol=tol)
+    names = ["input"] + [n for n, p in fused.named_parameters() if p.requires_grad]
+    for name, a, b in zip(names, g_f, g_p, strict=True):
+        assert a is not None and b is not None, name
+        assert torch.isfinite(a).all(), name
+        scale = b.float().abs().max().clamp_min(1.0)
+        torch.testing.assert_close(a.float() / scale, b.float() / scale, rtol=tol, atol=tol, msg=name)
+
+
+@TRITON
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_triton_matches_plain_fp32(family: str, ndim: int, groups: int) -> None:
+    x = torch.randn(3, 4, *SHAPES[ndim], device=DEVICE)
+    check(family, ndim, groups, x, "triton", torch.float32, 2e-4)
+
+
+@TRITON
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_triton_matches_plain_bf16(family: str, ndim: int) -> None:
+    """bf16 layers: the features (fp32 math, one rounding to bf16) and their gradients.
+
+    Whole-layer outputs are not compared: a one-ulp difference in a bf16 feature, amplified by the instance norm's
+    division by a small deviation, says nothing about the kernels.
+    """
+    fused, plain = (m.to(torch.bfloat16).train() for m in pair(family, ndim, 2))
+    x = torch.randn(2, 4, *SHAPES[ndim], device=DEVICE, dtype=torch.bfloat16)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    with use_backend("triton"):
+        fa = fused.features(xa)
+    fb = plain.features(xb)
+    assert fa.dtype == fb.dtype == torch.bfloat16
+    torch.testing.assert_close(fa.float(), fb.float(), rtol=1.6e-2, atol=1e-2)
+    w = torch.randn_like(fa)
+    pa = [p for p in fused.basis.parameters() if p.requires_grad]
+    pb = [p for p in plain.basis.parameters() if p.requires_grad]
+    for a, b in zip(torch.autograd.grad(fa, [xa, *pa], w), torch.autograd.grad(fb, [xb, *pb], w), strict=True):
+        scale = b.float().abs().max().clamp_min(1.0)
+        torch.testing.assert_close(a.float() / scale, b.float() / scale, rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_torch_path_matches_plain(family: str, ndim: int, groups: int) -> None:
+    x = torch.randn(3, 4, *SHAPES[ndim], device=DEVICE)
+    check(family, ndim, groups, x, "torch", torch.float32, 1e-5)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("triton", marks=TRITON), "torch"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_extreme_inputs_stay_finite(family: str, backend: str) -> None:
+    x = torch.tensor([-1e4, -30.0, -1.0, 0.0, 1.0, 30.0, 1e4], device=DEVICE).repeat(2, 4, 1)
+    check(family, 1, 2, x, backend, torch.float32, 2e-4)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("triton", marks=TRITON), "torch"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_empty_batch(family: str, backend: str) -> None:
+    fused, _ = pair(family, 2, 2)
+    x = torch.randn(0, 4, 5, 5, device=DEVICE, requires_grad=True)
+    with use_backend(backend):
+        y = fused(x)
+        y.sum().backward()
+    assert y.shape == (0, 6, 5, 5)
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@TRITON
+@pytest.mark.parametrize("family", FAMILIES)
+def test_autocast_writes_features_in_the_autocast_dtype(family: str) -> None:
+    fused, plain = pair(family, 2, 2)
+    x = torch.randn(2, 4, 5, 7, device=DEVICE)
+    with use_backend("triton"), torch.autocast(DEVICE, dtype=torch.bfloat16):
+        feats = fused.features(x)
+        y = fused(x)
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        y_plain = plain(x)
+    assert feats.dtype == torch.bfloat16
+    torch.testing.assert_close(feats.float(), plain.features(x).float(), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(y.float(), y_plain.float(), rtol=5e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("triton", marks=TRITON), "torch"])
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [(n, {"channels": 2} if n in ("relu", "wavelet") else {}) for n in list_bases()],
+)
+def test_every_basis_through_the_fused_pass(name: str, kwargs: dict, backend: str) -> None:
+    """Basis level, every plan: values and gradients (input and basis tensors) equal the basis's own ``evaluate``."""
+    basis = create_basis(name, **kwargs).to(DEVICE)
+    with torch.no_grad():
+        for p in basis.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = 1.5 * torch.randn(2, 4, 19, device=DEVICE)
+    for squash, base in [("tanh", "silu"), ("sigmoid", "gelu"), ("none", "identity"), ("none", "none")]:
+        xa = x.clone().requires_grad_(True)
+        xb = x.clone().requires_grad_(True)
+        with use_backend(backend):
+            y = fused_features(None, xa, basis, FeaturePlan(squash, base))
+        t = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "none": lambda v: v}[squash](xb)
+        prepend = {"silu": torch.nn.functional.silu, "gelu": torch.nn.functional.gelu, "identity": lambda v: v}
+        ref = basis.stack(basis.evaluate(t), prepend[base](xb) if base != "none" else None).flatten(1, 2)
+        torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-5)
+        w = torch.randn_like(ref)
+        params = [p for p in basis.parameters() if p.requires_grad]
+        got = torch.autograd.grad(y, [xa, *params], w)
+        want = torch.autograd.grad(ref, [xb, *params], w)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_gradcheck_of_the_torch_path_float64() -> None:
+    for name, kwargs in [("gram", {}), ("relu", {"channels": 4}), ("bernstein", {}), ("rbf", {}), ("bspline", {})]:
+        basis = create_basis(name, **kwargs).double()
+        x = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+        params = [p for p in basis.parameters() if p.requires_grad]
+        plan = FeaturePlan("tanh" if name != "bspline" else "none", "silu")
+
+        def f(x: torch.Tensor, *ps: torch.Tensor, basis=basis, plan=plan) -> torch.Tensor:
+            return fused_features(None, x, basis, plan)
+
+        with use_backend("torch"):
+            assert torch.autograd.gradcheck(f, (x, *params)), name
+
+
+def test_backend_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="backend must be"), use_backend("cuda"):  # type: ignore[arg-type]
+        pass
+
+
+# ------------------------------------------------------------------------------------------- compiled CPU path
+@pytest.fixture
+def compiled_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KANCONVS_COMPILE", "1")
+
+
+@pytest.mark.parametrize("family", ["kagn", "relukan", "kan"])
+def test_compiled_cpu_path_matches_plain(family: str, compiled_cpu: None) -> None:
+    """The inductor-compiled PyTorch path (the CPU default): values and all gradients, two layers sharing it."""
+    for ndim, groups in [(2, 2), (1, 1)]:
+        fused, plain = pair(family, ndim, groups)
+        fused, plain = fused.cpu(), plain.cpu()
+        x = torch.randn(3, 4, *SHAPES[ndim])
+        w = torch.randn(3, 6, *SHAPES[ndim])
+        y_f, g_f = run(fused, x, w)
+        y_p, g_p = run(plain, x, w)
+        torch.testing.assert_close(y_f, y_p, rtol=1e-5, atol=1e-5)
+        for a, b in zip(g_f, g_p, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_wavelet_maps_match_plain(compiled_cpu: None) -> None:
+    torch.manual_seed(0)
+    layer = kanconvs.create_conv("wavkan", 4, 6, 3, groups=2, padding=1)
+    with torch.no_grad():
+        layer.scale.add_(0.1 * torch.randn_like(layer.scale))
+        layer.translation.add_(0.1 * torch.randn_like(layer.translation))
+    x = torch.randn(2, 4, 5, 7)
+    w = torch.randn(2, 6, 5, 7)
+    y_c, g_c = run(layer, x, w)
+    grads = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    os.environ["KANCONVS_COMPILE"] = "0"  # restored by the fixture's monkeypatch
+    y_p, g_p = run(layer, x, w)
+    torch.testing.assert_close(y_c, y_p, rtol=1e-5, atol=1e-5)
+    for a, b in zip(g_c + grads, g_p + [p.grad for p in layer.parameters()], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
