@@ -232,3 +232,21 @@ def test_compiled_wavelet_maps_match_plain(compiled_cpu: None) -> None:
     torch.testing.assert_close(y_c, y_p, rtol=1e-5, atol=1e-5)
     for a, b in zip(g_c + grads, g_p + [p.grad for p in layer.parameters()], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_kernel_that_fails_to_build_falls_back_to_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA (``auto``) a Triton build failure must not break the model: warn, then the PyTorch path."""
+    from kanconvs.kernels import features, triton_features
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated Triton compilation error")
+
+    monkeypatch.setattr(features, "_use_triton", lambda x, basis: type(basis) not in features._triton_failed)
+    monkeypatch.setattr(triton_features, "launch_forward", broken)
+    monkeypatch.setattr(features, "_triton_failed", set())
+    fused, plain = pair("kagn", 2, 2)
+    x = torch.randn(2, 4, 5, 5)
+    with pytest.warns(RuntimeWarning, match="simulated Triton compilation error"):
+        y = fused.cpu()(x)
+    torch.testing.assert_close(y, plain.cpu()(x))
+    assert features._triton_failed == {type(fused.basis)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -127,12 +128,33 @@ def _base_grad(x: Tensor, code: str) -> Tensor | None:
     return None
 
 
+_triton_failed: set[type] = set()
+
+
 def _use_triton(x: Tensor, basis: Any) -> bool:
     if getattr(basis, "triton_forward", None) is None or not HAS_TRITON or not basis.triton_supported():
         return False
     if _backend == "triton":
         return True
-    return _backend == "auto" and x.is_cuda
+    return _backend == "auto" and x.is_cuda and type(basis) not in _triton_failed
+
+
+def _triton_or_none(basis: Any, launch: Any, *args: Any) -> Any:
+    """Run a Triton launch; under ``"auto"``, a kernel that fails to build (an untested Triton or GPU) sends that
+    family to the PyTorch path for the rest of the process, with a warning, instead of failing the model."""
+    try:
+        return launch(*args)
+    except Exception as err:
+        if _backend == "triton":
+            raise
+        _triton_failed.add(type(basis))
+        warnings.warn(
+            f"kanconvs: the Triton kernel of {type(basis).__name__} failed ({type(err).__name__}: {str(err)[:300]}); "
+            "using the PyTorch path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
 
 
 def _torch_forward(
@@ -215,21 +237,24 @@ class _FusedFeatures(torch.autograd.Function):
         out_dtype: torch.dtype,
     ) -> Tensor:
         triton = _use_triton(x, basis)
-        compiled = None if triton else _compiled(basis, plan, x, out_dtype)
+        out = None
         if triton:
             x = x.contiguous()
             x_base = None if x_base is None or x_base is x else x_base.contiguous()
-            out = x.new_empty((x.shape[0], x.shape[1], basis.num_functions + int(plan.base != "none"), *x.shape[2:]))
-            out = out.to(out_dtype)
-            triton_features.launch_forward(
-                x_base, x, out, basis.triton_forward, p, q, basis.fused_scalars(), basis.fused_channels(), plan.squash,
-                plan.base,
+            shape = (x.shape[0], x.shape[1], basis.num_functions + int(plan.base != "none"), *x.shape[2:])
+            out = torch.empty(shape, device=x.device, dtype=out_dtype)
+            launched = _triton_or_none(
+                basis, triton_features.launch_forward, x_base, x, out, basis.triton_forward, p, q,
+                basis.fused_scalars(), basis.fused_channels(), plan.squash, plan.base,
             )  # fmt: skip
-        else:
+            triton = launched is not None
+        compiled = None if triton else _compiled(basis, plan, x, out_dtype)
+        if not triton:
             if compiled is not None:
                 out = compiled[0](x_base, x, p, q)
             else:
                 out = _torch_forward(basis, plan, x_base, x, p, q, out_dtype)
+        assert out is not None
         ctx.save_for_backward(x_base, x, p, q)
         ctx.basis, ctx.plan, ctx.triton, ctx.compiled = basis, plan, triton, compiled
         return out.flatten(1, 2)
@@ -240,19 +265,23 @@ class _FusedFeatures(torch.autograd.Function):
         basis, plan = ctx.basis, ctx.plan
         n_feat = basis.num_functions + int(plan.base != "none")
         dxb: Tensor | None
+        result = None
         if ctx.triton:
             g = grad.contiguous().view(x.shape[0], x.shape[1], n_feat, *x.shape[2:])  # (B, C, F, *S)
-            dx, dxb, partials = triton_features.launch_backward(
-                x_base, x, g, basis.triton_backward, p, q, basis.fused_scalars(), basis.fused_channels(),
-                basis.num_partials, plan.squash, plan.base,
+            launched = _triton_or_none(
+                basis, triton_features.launch_backward, x_base, x, g, basis.triton_backward, p, q,
+                basis.fused_scalars(), basis.fused_channels(), basis.num_partials, plan.squash, plan.base,
             )  # fmt: skip
-            dp, dq = basis.reduce_partials(partials, p, q)
-        else:
+            if launched is not None:
+                dx, dxb, partials = launched
+                result = (dx, dxb, *basis.reduce_partials(partials, p, q))
+        if result is None:
             g = grad.unflatten(1, (x.shape[1], n_feat))  # (B, C, F, *S)
             if ctx.compiled is not None:
-                dx, dxb, dp, dq = ctx.compiled[1](x_base, x, p, q, g)
+                result = ctx.compiled[1](x_base, x, p, q, g)
             else:
-                dx, dxb, dp, dq = _torch_backward(basis, plan, x_base, x, p, q, g)
+                result = _torch_backward(basis, plan, x_base, x, p, q, g)
+        dx, dxb, dp, dq = result
         needs = ctx.needs_input_grad
         return (
             dxb if needs[0] else None,

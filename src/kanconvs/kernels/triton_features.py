@@ -184,12 +184,12 @@ def launch_forward(
     per_channel: int,
     squash: str,
     base: str,
-) -> None:
-    """Fill ``out`` ``(B, C, F, *S)`` with the features of ``x`` ``(B, C, *S)`` (contiguous tensors on one GPU)."""
+) -> Tensor:
+    """Fill ``out`` ``(B, C, F, *S)`` with the features of ``x`` ``(B, C, *S)`` (contiguous tensors on one device)."""
     b, c = x.shape[:2]
     spatial = math.prod(x.shape[2:])
     if b * c * spatial == 0:
-        return
+        return out
     block = _block(spatial)
     grid = (b * c, triton.cdiv(spatial, block))
     s0, s1, s2, order = scalars
@@ -214,6 +214,7 @@ def launch_forward(
         BLOCK=block,
         num_warps=4,
     )
+    return out
 
 
 def launch_backward(
