@@ -250,3 +250,80 @@ def test_a_kernel_that_fails_to_build_falls_back_to_pytorch(monkeypatch: pytest.
         y = fused.cpu()(x)
     torch.testing.assert_close(y, plain.cpu()(x))
     assert features._triton_failed == {type(fused.basis)}
+
+
+# ---------------------------------------------------------------------------------- WavKAN: implicit kernels
+WAVKAN_CASES = [(2, 2, 1, 1), (1, 1, 2, 0), (3, 2, 1, 1), (2, 1, 2, 1)]  # ndim, groups, stride, padding
+
+
+def wavkan_pair(wavelet: str, ndim: int, groups: int, stride: int, padding: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    layer = kanconvs.create_conv(
+        "wavkan", 4, 6, 3, ndim=ndim, groups=groups, stride=stride, padding=padding, wavelet_type=wavelet
+    )
+    with torch.no_grad():  # off the init (scales 1, translations 0), so their gradients are tested for real
+        layer.scale.add_(0.2 * torch.randn_like(layer.scale))
+        layer.translation.add_(0.2 * torch.randn_like(layer.translation))
+    return layer.to(DEVICE).train()
+
+
+@TRITON
+@pytest.mark.parametrize("case", WAVKAN_CASES)
+@pytest.mark.parametrize("wavelet", ["mexican_hat", "morlet", "dog"])
+def test_wavkan_triton_kernels_match_the_tiled_path(wavelet: str, case: tuple[int, int, int, int]) -> None:
+    """Values and gradients (input, scales, translations, weights) of the map-free kernels against the tiled maps."""
+    layer = wavkan_pair(wavelet, *case)
+    x = torch.randn(2, 4, *SHAPES[case[0]], device=DEVICE)
+    w = None
+    results = []
+    for backend in ("triton", "torch"):
+        layer.zero_grad()
+        xa = x.clone().requires_grad_(True)
+        with use_backend(backend):
+            y = layer(xa)
+        w = torch.randn_like(y) if w is None else w
+        (y * w).sum().backward()
+        results.append((y, [xa.grad] + [p.grad for p in layer.parameters()]))
+    (y_t, g_t), (y_c, g_c) = results
+    torch.testing.assert_close(y_t, y_c, rtol=1e-4, atol=1e-4)
+    for name, a, b in zip(["input"] + [n for n, _ in layer.named_parameters()], g_t, g_c, strict=True):
+        scale = b.abs().max().clamp_min(1.0)
+        torch.testing.assert_close(a / scale, b / scale, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@TRITON
+def test_wavkan_triton_edge_cases() -> None:
+    layer = wavkan_pair("mexican_hat", 2, 2, 1, 1)
+    with use_backend("triton"):
+        empty = torch.randn(0, 4, 5, 5, device=DEVICE, requires_grad=True)
+        layer(empty).sum().backward()
+        assert empty.grad is not None and empty.grad.shape == empty.shape
+        layer.eval()
+        x = torch.tensor([-1e4, -30.0, 0.0, 30.0, 1e4], device=DEVICE).repeat(1, 4, 5, 1).requires_grad_(True)
+        y = layer(x)
+        y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    with use_backend("torch"):
+        torch.testing.assert_close(y, layer(x.detach()), rtol=1e-4, atol=1e-4)
+
+
+def test_wavkan_tiles_bound_the_maps_and_match_one_tile() -> None:
+    """A tile budget of a few outputs gives the same values and gradients as one tile of all of them."""
+    torch.manual_seed(0)
+    small = kanconvs.create_conv("wavkan", 4, 6, 3, groups=2, padding=1, tile_bytes=1)  # one output per tile
+    whole = kanconvs.create_conv("wavkan", 4, 6, 3, groups=2, padding=1)
+    whole.load_state_dict(small.state_dict())
+    x = torch.randn(2, 4, 5, 7)
+    ys, gs = [], []
+    for layer in (small, whole):
+        xa = x.clone().requires_grad_(True)
+        with use_backend("torch"):
+            y = layer.train()(xa)
+        (y * torch.arange(y.numel()).view_as(y).sin()).sum().backward()
+        ys.append(y)
+        gs.append([xa.grad] + [p.grad for p in layer.parameters()])
+    torch.testing.assert_close(ys[0], ys[1])
+    for a, b in zip(*gs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="tile_bytes must be a positive integer, got 0"):
+        kanconvs.create_conv("wavkan", 4, 6, 3, tile_bytes=0)

@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..kernels.triton_lang import jit, tl
 from ._base import Basis, broadcast_to_input, check_positive_int, register_basis
 
-__all__ = ["WAVELETS", "WaveletBasis", "get_wavelet", "safe_scale"]
+__all__ = ["TRITON_WAVELETS", "WAVELETS", "WaveletBasis", "get_wavelet", "safe_scale"]
 
 _MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 
@@ -51,6 +52,31 @@ WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
     "meyer": meyer,
     "shannon": shannon,
 }
+
+
+# Triton device functions ψ(u) and ψ'(u) of the wavelets the fused WavKAN kernels evaluate
+# (kanconvs.kernels.triton_wavelet_conv); the others run through the tiled PyTorch path.
+@jit
+def _mexican_hat_tl(u):
+    e = tl.exp(-0.5 * u * u)
+    return 0.8673250705840776 * (u * u - 1.0) * e, 0.8673250705840776 * u * (3.0 - u * u) * e
+
+
+@jit
+def _morlet_tl(u):
+    e = tl.exp(-0.5 * u * u)
+    c = tl.cos(5.0 * u)
+    return c * e, (-5.0 * tl.sin(5.0 * u) - u * c) * e
+
+
+@jit
+def _dog_tl(u):
+    e = tl.exp(-0.5 * u * u)
+    return -u * e, (u * u - 1.0) * e
+
+
+#: name -> Triton function returning ``(ψ(u), ψ'(u))``.
+TRITON_WAVELETS: dict[str, Any] = {"mexican_hat": _mexican_hat_tl, "morlet": _morlet_tl, "dog": _dog_tl}
 
 
 def get_wavelet(name: str) -> Callable[[Tensor], Tensor]:

@@ -18,7 +18,9 @@ from torch import Tensor
 
 from ..bases.wavelet import safe_scale
 from .cpu_compile import compile_enabled, cpu_compiled
-from .features import eager_only
+from .features import eager_only, get_backend
+from .triton_lang import HAS_TRITON
+from .triton_wavelet_conv import triton_wavelet_conv
 
 __all__ = ["DEFAULT_TILE_BYTES", "wavelet_conv"]
 
@@ -158,8 +160,9 @@ def wavelet_conv(
     groups: int,
     tile_bytes: int = DEFAULT_TILE_BYTES,
     recompute: bool = True,
+    triton_wavelet: Any | None = None,
 ) -> Tensor:
-    """The wavelet branch ``(B, C_out, *S')`` of WavKAN, tile by tile (see the module docstring).
+    """The wavelet branch ``(B, C_out, *S')`` of WavKAN: Triton's implicit kernels on CUDA, else tile by tile.
 
     Args:
         x: ``(B, C_in, *S)``. scale, translation: ``(C_out, C_in/g)``. weight: ``(C_out, C_in/g, *k)``.
@@ -168,7 +171,16 @@ def wavelet_conv(
         tile_bytes: memory for one tile's maps; the tile holds as many outputs per group as fit (at least one).
         recompute: in training, recompute the maps in the backward pass (saving only the inputs) instead of
             storing every tile's autograd graph.
+        triton_wavelet: the wavelet's Triton ``(ψ, ψ')`` function (:data:`kanconvs.bases.wavelet.TRITON_WAVELETS`);
+            with it, CUDA inputs (or any under ``use_backend("triton")``) run
+            :func:`~kanconvs.kernels.triton_wavelet_conv.triton_wavelet_conv`, which writes no map at all.
     """
+    backend = get_backend()
+    use_triton = backend == "triton" or (backend == "auto" and x.is_cuda)
+    if use_triton and triton_wavelet is not None and HAS_TRITON and not isinstance(padding, str) and not eager_only():
+        return triton_wavelet_conv(
+            x, scale, translation, weight, window, triton_wavelet, stride, padding, dilation, groups
+        )
     b, g = x.shape[0], groups
     c_in, c_out = x.shape[1] // g, scale.shape[0] // g
     per_output = 4 * max(b, 1) * g * c_in * max(math.prod(x.shape[2:]), 1) * 3  # ψ, u and a temporary, fp32

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..bases.wavelet import get_wavelet
+from ..bases.wavelet import TRITON_WAVELETS, get_wavelet
 from ..kernels.wavelet_conv import DEFAULT_TILE_BYTES, wavelet_conv
 from ._conv_base import ConvBase
 from .factories import (
@@ -134,6 +134,7 @@ class WavKANConvNd(ConvBase):
             self.groups,
             tile_bytes=self.tile_bytes,
             recompute=self.checkpoint_wavelets,
+            triton_wavelet=TRITON_WAVELETS.get(self.wavelet_type),
         )
         z = self._conv(z, self.out_weight, None, 1, 0, 1, self.groups)
         y = self.act(self.norm(z if base is None else z + base))
