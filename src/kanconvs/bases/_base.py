@@ -107,7 +107,7 @@ class Basis(nn.Module):
         return 0.0, 0.0, 0.0, 0
 
     def fused_key(self) -> tuple[object, ...] | None:
-        """The configuration that fixes :meth:`fused_forward`/:meth:`fused_backward` given ``(p, q)``, or ``None``.
+        """The configuration that fixes :meth:`fused_values`/:meth:`fused_backward` given ``(p, q)``, or ``None``.
 
         Bases whose fused methods read tensors only through ``p``/``q`` return a key: their CPU pass is then compiled
         once per key and shared by every layer with that configuration (see :mod:`kanconvs.kernels.features`).
@@ -118,14 +118,13 @@ class Basis(nn.Module):
         """Rows of the per-channel tables in ``p``/``q`` (channel ``c`` reads row ``c % rows``)."""
         return 1
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
-        """Write the functions of ``t`` ``(B, C, *S)`` into ``out`` ``(B, C, K, *S)`` (any dtype)."""
-        values = self.evaluate(t)
-        if isinstance(values, Tensor):
-            out.copy_(values)
-        else:
-            for k, v in enumerate(values):
-                out[:, :, k] = v
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
+        """The functions of ``t`` ``(B, C, *S)`` read from ``(p, q)``: ``(B, C, K, *S)`` or a list of ``K`` maps.
+
+        Written as plain functional code: compiled, the whole forward becomes one loop with one store (writing into
+        slices of a preallocated output compiles to a pass per slice).
+        """
+        return self.evaluate(t)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

@@ -7,7 +7,6 @@ row 0 unused) is the basis tensor ``p`` of the kernels; ``ORDER`` carries two fl
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -24,7 +23,7 @@ __all__ = [
     "recurrence_backward",
     "recurrence_backward_torch",
     "recurrence_forward",
-    "recurrence_forward_torch",
+    "recurrence_values",
 ]
 
 POST_SILU = 1
@@ -111,24 +110,18 @@ def _rows(table: Tensor | list[tuple[float, float, float]], n: int) -> tuple[Any
     return row[0], row[1], row[2]
 
 
-def recurrence_forward_torch(
-    t: Tensor, out: Tensor, table: Tensor | list[tuple[float, float, float]], post_silu: bool
-) -> None:
-    """Write ``P_0 … P_D`` of ``t`` ``(B, C, *S)`` into ``out`` ``(B, C, D + 1, *S)``.
+def recurrence_values(
+    t: Tensor, count: int, table: Tensor | list[tuple[float, float, float]], post_silu: bool
+) -> list[Tensor]:
+    """``P_0 … P_{count-1}`` of ``t`` (through SiLU with ``post_silu``).
 
     ``table`` is a list of Python-float rows when the coefficients are constants (no device reads), else a tensor.
     """
-    prev: Tensor | float = 0.0
-    cur: Tensor | float = 1.0
-    for n in range(out.shape[2]):
-        if n > 0:
-            a, b, c = _rows(table, n)
-            nxt = (t * a + b) * cur - c * prev if n > 1 else t * a + b
-            prev, cur = cur, nxt
-        if isinstance(cur, float):  # P_0 = 1
-            out[:, :, n] = cur / (1 + math.exp(-cur)) if post_silu else cur
-        else:
-            out[:, :, n] = F.silu(cur) if post_silu else cur
+    values = [torch.ones_like(t)]
+    for n in range(1, count):
+        a, b, c = _rows(table, n)
+        values.append((t * a + b) * values[n - 1] - c * values[n - 2] if n > 1 else t * a + b)
+    return [F.silu(v) for v in values] if post_silu else values
 
 
 def recurrence_backward_torch(
@@ -194,8 +187,8 @@ class RecurrenceBasis(DegreeBasis):
     def fused_key(self) -> tuple[object, ...] | None:
         return tuple(self._rows)
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
-        recurrence_forward_torch(t, out, self._rows, post_silu=False)
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
+        return recurrence_values(t, self.num_functions, self._rows, post_silu=False)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

@@ -80,12 +80,8 @@ class BernsteinBasis(DegreeBasis):
     def fused_key(self) -> tuple[object, ...] | None:
         return (self.degree,)
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
-        d = self.degree
-        up, down = self._powers(t)
-        for j in range(d + 1):
-            value = up[j] * down[d - j]
-            out[:, :, j] = value if comb(d, j) == 1 else value * comb(d, j)
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
+        return self.evaluate(t)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

@@ -170,9 +170,9 @@ class BSplineBasis(Basis):
     def fused_key(self) -> tuple[object, ...] | None:
         return (self.grid_size, self.spline_order)
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
         assert p is not None
-        out.copy_(_cox_de_boor(t.unsqueeze(2), broadcast_to_input(p.to(t.dtype), t), self.spline_order))
+        return _cox_de_boor(t.unsqueeze(2), broadcast_to_input(p.to(t.dtype), t), self.spline_order)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

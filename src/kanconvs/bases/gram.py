@@ -13,7 +13,7 @@ from ._recurrence import (
     recurrence_backward,
     recurrence_backward_torch,
     recurrence_forward,
-    recurrence_forward_torch,
+    recurrence_values,
 )
 
 __all__ = ["GramBasis", "gram_beta_scale", "gram_functions"]
@@ -100,11 +100,11 @@ class GramBasis(DegreeBasis):
         flags = (POST_SILU if self._post_silu() else 0) + (GRAD_GAMMA if self.beta_weights.requires_grad else 0)
         return 0.0, 0.0, 0.0, flags
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
         if not self.triton_supported():
-            return super().fused_forward(t, out, p, q)
+            return super().fused_values(t, p, q)
         assert p is not None
-        recurrence_forward_torch(t, out, p.to(t.dtype), post_silu=self._post_silu())
+        return recurrence_values(t, self.num_functions, p.to(t.dtype), post_silu=self._post_silu())
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

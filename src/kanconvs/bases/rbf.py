@@ -77,24 +77,19 @@ class RBFBasis(Basis):
     def fused_key(self) -> tuple[object, ...] | None:
         return (self.grid_size, self.denominator)
 
-    def _scaled_offsets(self, t: Tensor, grid: Tensor, out: Tensor | None = None) -> Tensor:
-        """``u = (t - c_j) / δ`` as ``(B, C, K, *S)``, written into ``out`` when given."""
-        centres = broadcast_to_input(grid.to(t.dtype), t)
-        if out is None:
-            return (t.unsqueeze(2) - centres).mul_(1.0 / self.denominator)
-        return out.copy_(t.unsqueeze(2)).sub_(centres).mul_(1.0 / self.denominator)
+    def _scaled_offsets(self, t: Tensor, grid: Tensor) -> Tensor:
+        """``u = (t - c_j) / δ`` as ``(B, C, K, *S)``."""
+        return (t.unsqueeze(2) - broadcast_to_input(grid.to(t.dtype), t)) * (1.0 / self.denominator)
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
         assert p is not None
-        if out.dtype == t.dtype:  # in place in the output: no temporary of the features' size
-            self._scaled_offsets(t, p, out).square_().neg_().exp_()
-        else:
-            out.copy_(self._scaled_offsets(t, p).square_().neg_().exp_())
+        u = self._scaled_offsets(t, p)
+        return torch.exp(-u * u)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         assert p is not None
         u = self._scaled_offsets(t, p)
-        slope = u.square().neg_().exp_().mul_(u).mul_(grad)  # g · u · φ
-        return slope.sum(2).mul_(-2.0 / self.denominator), None, None
+        slope = torch.exp(-u * u) * u * grad  # g · u · φ
+        return slope.sum(2) * (-2.0 / self.denominator), None, None

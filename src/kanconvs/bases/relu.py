@@ -107,14 +107,14 @@ class ReLUBasis(Basis):
         b, c = t.shape[:2]
         spatial = (1,) * (t.dim() - 2)
         tg = t.reshape(b, c // self.channels, self.channels, 1, *t.shape[2:])
-        low = (tg - p.to(t.dtype).view(self.channels, -1, *spatial)).relu_()
-        high = (q.to(t.dtype).view(self.channels, -1, *spatial) - tg).relu_()
+        low = torch.relu(tg - p.to(t.dtype).view(self.channels, -1, *spatial))
+        high = torch.relu(q.to(t.dtype).view(self.channels, -1, *spatial) - tg)
         return low, high
 
-    def fused_forward(self, t: Tensor, out: Tensor, p: Tensor | None, q: Tensor | None) -> None:
+    def fused_values(self, t: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor | list[Tensor]:
         assert p is not None and q is not None
         low, high = self._ramps(t, p, q)
-        out.unflatten(1, low.shape[1:3]).copy_(low.mul_(high).mul_(self.scale).square_())  # a view in any layout
+        return (low * high * self.scale).square().flatten(1, 2)  # (B, C, K, *S)
 
     def fused_backward(
         self, t: Tensor, grad: Tensor, p: Tensor | None, q: Tensor | None

@@ -161,15 +161,11 @@ def _torch_forward(
     basis: Any, plan: FeaturePlan, x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None,
     out_dtype: torch.dtype,
 ) -> Tensor:  # fmt: skip
-    """The PyTorch forward: the features ``(B, C, F, *S)``, each function written once into its slice."""
-    has_base = plan.base != "none"
-    n_feat = basis.num_functions + int(has_base)
-    out = torch.empty((x.shape[0], x.shape[1], n_feat, *x.shape[2:]), device=x.device, dtype=out_dtype)
+    """The PyTorch forward: the features ``(B, C, F, *S)`` in ``out_dtype`` (functional: see ``fused_values``)."""
     compute = torch.float32 if x.dtype in _HALF else x.dtype
-    if has_base:
-        out[:, :, 0] = _base((x if x_base is None else x_base).to(compute), plan.base)
-    basis.fused_forward(_squash(x.to(compute), plan.squash), out[:, :, int(has_base) :], p, q)
-    return out
+    values = basis.fused_values(_squash(x.to(compute), plan.squash), p, q)
+    base = None if plan.base == "none" else _base((x if x_base is None else x_base).to(compute), plan.base)
+    return basis.stack(values, base).to(out_dtype)
 
 
 def _torch_backward(
