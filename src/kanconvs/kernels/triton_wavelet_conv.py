@@ -30,6 +30,26 @@ def _safe(s):
 
 
 @jit
+def _tile(C_OUT, c_out, DO, HO, WO, BLOCK_O: tl.constexpr, BLOCK_P: tl.constexpr):
+    """The program's sample, group, output channels (in the group) and output positions, with their masks."""
+    pid = tl.program_id(0).to(tl.int64)
+    groups = C_OUT // c_out
+    o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
+    p = tl.program_id(2) * BLOCK_P + tl.arange(0, BLOCK_P)
+    return pid // groups, pid % groups, o, p, o < c_out, p < DO * HO * WO, p // (HO * WO), (p // WO) % HO, p % WO
+
+
+@jit
+def _tap(od, oh, ow, p_mask, kd, kh, kw, D, H, W, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """Offset of kernel tap ``(kd, kh, kw)`` of each output position in its input map, and whether it is inside."""
+    idd = od * sd - pd + kd * dd
+    ih = oh * sh - ph + kh * dh
+    iw = ow * sw - pw + kw * dw
+    valid = p_mask & (idd >= 0) & (idd < D) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+    return (idd * H + ih) * W + iw, valid
+
+
+@jit
 def _wavkan_fwd_kernel(
     x_ptr, s_ptr, t_ptr, w_ptr, win_ptr, z_ptr,
     C_IN, C_OUT, c_in, c_out,
@@ -38,17 +58,7 @@ def _wavkan_fwd_kernel(
     WAVELET: tl.constexpr, KD: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
     BLOCK_O: tl.constexpr, BLOCK_P: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0).to(tl.int64)
-    groups = C_OUT // c_out
-    b = pid // groups
-    grp = pid % groups
-    o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
-    p = tl.program_id(2) * BLOCK_P + tl.arange(0, BLOCK_P)
-    o_mask = o < c_out
-    p_mask = p < DO * HO * WO
-    od = p // (HO * WO)
-    oh = (p // WO) % HO
-    ow = p % WO
+    b, grp, o, p, o_mask, p_mask, od, oh, ow = _tile(C_OUT, c_out, DO, HO, WO, BLOCK_O, BLOCK_P)
     row = grp * c_out + o  # global output channels
     acc = tl.zeros([BLOCK_O, BLOCK_P], dtype=tl.float32)
     for i in range(c_in):
@@ -60,11 +70,8 @@ def _wavkan_fwd_kernel(
         for kd in tl.static_range(KD):
             for kh in tl.static_range(KH):
                 for kw in tl.static_range(KW):
-                    idd = od * sd - pd + kd * dd
-                    ih = oh * sh - ph + kh * dh
-                    iw = ow * sw - pw + kw * dw
-                    valid = p_mask & (idd >= 0) & (idd < D) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-                    xv = tl.load(x_base + (idd * H + ih) * W + iw, mask=valid, other=0.0).to(tl.float32)
+                    offset, valid = _tap(od, oh, ow, p_mask, kd, kh, kw, D, H, W, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+                    xv = tl.load(x_base + offset, mask=valid, other=0.0).to(tl.float32)
                     u = (xv[None, :] - t[:, None]) * inv[:, None]
                     psi, _ = WAVELET(u)
                     psi = tl.where(valid[None, :], psi * win, 0.0)
@@ -85,17 +92,7 @@ def _wavkan_bwd_kernel(
     WAVELET: tl.constexpr, KD: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
     BLOCK_O: tl.constexpr, BLOCK_P: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0).to(tl.int64)
-    groups = C_OUT // c_out
-    b = pid // groups
-    grp = pid % groups
-    o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
-    p = tl.program_id(2) * BLOCK_P + tl.arange(0, BLOCK_P)
-    o_mask = o < c_out
-    p_mask = p < DO * HO * WO
-    od = p // (HO * WO)
-    oh = (p // WO) % HO
-    ow = p % WO
+    b, grp, o, p, o_mask, p_mask, od, oh, ow = _tile(C_OUT, c_out, DO, HO, WO, BLOCK_O, BLOCK_P)
     row = grp * c_out + o
     tile = o_mask[:, None] & p_mask[None, :]
     gz = tl.load(gz_ptr + (b * C_OUT + row[:, None]) * (DO * HO * WO) + p[None, :], mask=tile, other=0.0)
@@ -112,11 +109,7 @@ def _wavkan_bwd_kernel(
         for kd in tl.static_range(KD):
             for kh in tl.static_range(KH):
                 for kw in tl.static_range(KW):
-                    idd = od * sd - pd + kd * dd
-                    ih = oh * sh - ph + kh * dh
-                    iw = ow * sw - pw + kw * dw
-                    valid = p_mask & (idd >= 0) & (idd < D) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-                    offset = (idd * H + ih) * W + iw
+                    offset, valid = _tap(od, oh, ow, p_mask, kd, kh, kw, D, H, W, sd, sh, sw, pd, ph, pw, dd, dh, dw)
                     xv = tl.load(x_base + offset, mask=valid, other=0.0).to(tl.float32)
                     u = (xv[None, :] - t[:, None]) * inv[:, None]
                     psi, slope = WAVELET(u)
