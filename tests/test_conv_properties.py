@@ -391,3 +391,36 @@ def test_layer_norm_class_normalises_channels() -> None:
     y = layer(torch.randn(2, 4, 5, 7))
     torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 5, 7), atol=1e-2, rtol=0)  # eps 1e-5
+
+
+# ------------------------------------------------------------------------------------------ numerical limits
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(("family", "limit"), [("kagn", 26), ("kahn", 49), ("kabn", 100)])
+def test_degree_limit_is_refused_above_and_finite_at_it(family: str, limit: int, fused: bool) -> None:
+    with pytest.raises(ValueError, match=f"degree must be <= {limit} for .*got {limit + 1}"):
+        kanconvs.create_conv(family, 4, 4, 3, degree=limit + 1)
+    torch.manual_seed(0)
+    # fan-in 1: the largest initial β of Gram
+    layer = kanconvs.create_conv(family, 1, 2, 1, ndim=1, degree=limit, fused_basis=fused)
+    x = torch.linspace(-6, 6, 97).view(1, 1, 97).requires_grad_(True)
+    y = layer(x)
+    y.square().sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("family", ["kan", "fastkan"])
+def test_infinite_grid_range_is_refused(family: str) -> None:
+    with pytest.raises(ValueError, match=r"grid_range must be a pair \(low, high\) of finite numbers"):
+        kanconvs.create_conv(family, 4, 4, 3, grid_range=(-float("inf"), 1.0))
+
+
+@pytest.mark.parametrize("wavelet", ["mexican_hat", "morlet", "dog", "meyer", "shannon"])
+def test_wavelets_stay_finite_for_huge_inputs(wavelet: str) -> None:
+    """|u| ≳ 1.8e19 overflows u² in fp32; the wavelets are evaluated on a clamped u (their value there is ~0)."""
+    layer = kanconvs.create_conv("wavkan", 2, 4, 3, padding=1, wavelet_type=wavelet).train()
+    x = torch.tensor([-1e30, -1e20, -3.0, 0.0, 3.0, 1e20, 1e30]).repeat(2, 2, 7, 1).requires_grad_(True)
+    y = layer(x)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())

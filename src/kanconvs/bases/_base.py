@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -154,11 +155,17 @@ class DegreeBasis(Basis):
     ``device`` and ``dtype`` are accepted for a uniform factory interface.
     """
 
+    #: The largest degree the family computes in float32, and why (``None``: no limit).
+    max_degree: ClassVar[tuple[int, str] | None] = None
+
     def __init__(
         self, degree: int = 3, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
         self.degree = check_degree(degree)
+        if self.max_degree is not None and degree > self.max_degree[0]:
+            limit, reason = self.max_degree
+            raise ValueError(f"degree must be <= {limit} for {type(self).__name__} ({reason}), got {degree!r}")
         self.num_functions = degree + 1
 
     def extra_repr(self) -> str:
@@ -210,8 +217,8 @@ def check_positive_int(name: str, value: int) -> int:
 
 
 def check_range(name: str, value: tuple[float, float] | list[float]) -> tuple[float, float]:
-    if len(value) != 2 or not float(value[0]) < float(value[1]):
-        raise ValueError(f"{name} must be a pair (low, high) with low < high, got {value!r}")
+    if len(value) != 2 or not float(value[0]) < float(value[1]) or not all(map(math.isfinite, map(float, value))):
+        raise ValueError(f"{name} must be a pair (low, high) of finite numbers with low < high, got {value!r}")
     return float(value[0]), float(value[1])
 
 

@@ -42,7 +42,7 @@ def bernstein_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.co
         if K - 1 - j > 0:
             slope -= (K - 1 - j) * _power(t, j) * _power(u, K - 2 - j)
         gj = tl.load(g + j * S, mask=mask, other=0.0).to(tl.float32)
-        dt += gj * tl.load(p_ptr + j) * slope
+        dt += gj * (tl.load(p_ptr + j) * slope)  # C(D, j)·slope first: bounded by D
     return dt
 
 
@@ -54,13 +54,15 @@ class BernsteinBasis(DegreeBasis):
     ``t = 0`` and ``t = 1`` (``d/dt t^0`` through ``pow`` is ``0 * t^-1``).
     """
 
+    # Above it C(D, D/2) ≳ 1e29 and t^j (1 - t)^(D - j) ≲ 1e-30 push products and gradients out of float32's range.
+    max_degree = (100, "binomials and powers leave float32's normal range above it")
     triton_forward = bernstein_forward
     triton_backward = bernstein_backward
 
     def evaluate(self, x: Tensor) -> list[Tensor]:
         d = self.degree
         up, down = self._powers(x)
-        return [comb(d, j) * up[j] * down[d - j] for j in range(d + 1)]
+        return [float(comb(d, j)) * up[j] * down[d - j] for j in range(d + 1)]
 
     def _powers(self, t: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """``t^j`` and ``(1 - t)^j`` for ``j = 0 … D``."""
@@ -95,5 +97,5 @@ class BernsteinBasis(DegreeBasis):
                 slope = slope + j * up[j - 1] * down[d - j]
             if d - j > 0:
                 slope = slope - (d - j) * up[j] * down[d - j - 1]
-            dt = dt + comb(d, j) * grad[:, :, j] * slope
+            dt = dt + grad[:, :, j] * (float(comb(d, j)) * slope)  # C(D, j)·slope first: bounded by D
         return dt, None, None

@@ -46,6 +46,9 @@ class GramBasis(DegreeBasis):
     ``γ_i = β_i``, whose gradient flows back to ``w``.
     """
 
+    # p_i grows like Π sqrt(β_i), β_i ≈ 8 w i³: with the reference's initialisation (σ = 1 / (fan_in (D + 1))) the
+    # functions overflow float32 above degree 26 for a layer with a single input (above 42 with 36 inputs).
+    max_degree = (26, "the unnormalised recurrence overflows float32 above it at initialisation for small fan-ins")
     triton_forward = recurrence_forward
     triton_backward = recurrence_backward
     num_partials = 0  # set per instance: degree + 1

@@ -15,6 +15,8 @@ __all__ = ["HermiteBasis"]
 class HermiteBasis(RecurrenceBasis):
     """Physicists' Hermite polynomials: ``H_0 = 1``, ``H_1 = 2x``, ``H_{n+1} = 2x H_n - 2n H_{n-1}``."""
 
+    max_degree = (49, "max |H_50| on [-1, 1] exceeds float32")
+
     def coefficients(self, n: int) -> tuple[float, float, float]:
         return 2.0, 0.0, 2.0 * (n - 1)
 

@@ -15,25 +15,32 @@ from ._base import Basis, broadcast_to_input, check_positive_int, register_basis
 __all__ = ["TRITON_WAVELETS", "WAVELETS", "WaveletBasis", "get_wavelet", "safe_scale"]
 
 _MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
+#: Every wavelet is evaluated at ``u`` clamped to ±U_MAX: beyond it the wavelets are 0 (or, for Shannon's sinc,
+#: below 1e-6) to float precision, while ``u²`` of a larger ``u`` overflows fp32 (|u| ≳ 1.8e19) and ``inf · 0``
+#: would turn the exact zero into NaN.
+U_MAX = 1e6
 
 
 def mexican_hat(u: Tensor) -> Tensor:
     # The reference's sign convention: (u^2 - 1), the negative of the usual Ricker wavelet.
+    u = u.clamp(-U_MAX, U_MAX)
     return _MEXICAN_HAT_NORM * (u * u - 1) * torch.exp(-0.5 * u * u)
 
 
 def morlet(u: Tensor) -> Tensor:
+    u = u.clamp(-U_MAX, U_MAX)
     return torch.cos(5.0 * u) * torch.exp(-0.5 * u * u)
 
 
 def dog(u: Tensor) -> Tensor:
     """Derivative of a Gaussian (up to sign): ``-u exp(-u^2 / 2)``."""
+    u = u.clamp(-U_MAX, U_MAX)
     return -u * torch.exp(-0.5 * u * u)
 
 
 def meyer(u: Tensor) -> Tensor:
     """``sin(π|u|) m(|u|)`` with Meyer's smooth window ``m`` (1 below 1/2, 0 above 1)."""
-    v = u.abs()
+    v = u.clamp(-U_MAX, U_MAX).abs()
     s = (2 * v - 1).clamp(0, 1)
     nu = s**4 * (35 - 84 * s + 70 * s * s - 20 * s**3)
     window = torch.cos(0.5 * math.pi * nu)  # equals 1 for v <= 1/2 and 0 for v >= 1 because of the clamp
@@ -42,7 +49,7 @@ def meyer(u: Tensor) -> Tensor:
 
 def shannon(u: Tensor) -> Tensor:
     """``sin(u) / u`` (safe at 0). WavKAN additionally weights it by a Hamming window over input channels."""
-    return torch.sinc(u / math.pi)
+    return torch.sinc(u.clamp(-U_MAX, U_MAX) / math.pi)
 
 
 WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -58,12 +65,14 @@ WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
 # (kanconvs.kernels.triton_wavelet_conv); the others run through the tiled PyTorch path.
 @jit
 def _mexican_hat_tl(u):
+    u = tl.minimum(tl.maximum(u, -1e6), 1e6)  # U_MAX
     e = tl.exp(-0.5 * u * u)
     return 0.8673250705840776 * (u * u - 1.0) * e, 0.8673250705840776 * u * (3.0 - u * u) * e
 
 
 @jit
 def _morlet_tl(u):
+    u = tl.minimum(tl.maximum(u, -1e6), 1e6)  # U_MAX
     e = tl.exp(-0.5 * u * u)
     c = tl.cos(5.0 * u)
     return c * e, (-5.0 * tl.sin(5.0 * u) - u * c) * e
@@ -71,6 +80,7 @@ def _morlet_tl(u):
 
 @jit
 def _dog_tl(u):
+    u = tl.minimum(tl.maximum(u, -1e6), 1e6)  # U_MAX
     e = tl.exp(-0.5 * u * u)
     return -u * e, (u * u - 1.0) * e
 
