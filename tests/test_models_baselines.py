@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 
@@ -92,8 +95,14 @@ def test_save_pretrained_round_trip(tmp_path) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    save_pretrained(model, tmp_path / "run")
+    previous = os.umask(0o022)
+    try:
+        save_pretrained(model, tmp_path / "run")
+    finally:
+        os.umask(previous)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.safetensors"]
+    for p in (tmp_path / "run").iterdir():  # the user's umask, not mkstemp's private 0600
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p.name
     loaded = from_pretrained(tmp_path / "run").eval()
     x = torch.randn(2, 1, 12, 12)
     torch.testing.assert_close(loaded(x), model(x))

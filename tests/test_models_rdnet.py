@@ -145,6 +145,24 @@ def test_reference_checkpoint(path: Path) -> None:
     torch.testing.assert_close(model(tensors["input"]), tensors["output"], rtol=1e-4, atol=1e-5)
 
 
+class _Planted:
+    """A pickle that, if unpickled with full pickle, creates a file (what a malicious checkpoint would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_checkpoint_path_is_loaded_without_running_code(tmp_path: Path) -> None:
+    marker, checkpoint = tmp_path / "ran", tmp_path / "evil.pt"
+    torch.save({"weights": _Planted(marker)}, checkpoint)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        compat.KAGNRDNet(8, (8,), (1,), is_downsample_block=(False,), checkpoint_path=str(checkpoint))
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -155,6 +155,15 @@ def test_config_accepts_a_bare_no_for_mixed_precision() -> None:
         load_config(None, ["mixed_precision=fp8"])
 
 
+@pytest.mark.parametrize("project", ["../../x", "/tmp/x", "a/b", "..", ".hidden"])
+def test_project_cannot_point_outside_the_run_directory(project: str) -> None:
+    from kanconvs.train import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="project must be a plain name"):
+        load_config(None, [f"project={project}"])
+    assert load_config(None, ["project=my-run_2.1"]).project == "my-run_2.1"
+
+
 def test_every_shipped_config_loads_and_names_a_registered_model_and_dataset() -> None:
     from kanconvs.data import list_datasets
     from kanconvs.models import list_models

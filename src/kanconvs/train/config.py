@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,9 @@ class TrainConfig:
              f"checkpoint.best_mode must be 'max' or 'min', got {self.checkpoint.best_mode!r}"),
             (not set(self.trackers) - {"jsonl", "csv", "tensorboard", "wandb"},
              f"trackers must be among jsonl, csv, tensorboard, wandb, got {list(self.trackers)}"),
+            # Trackers write under output_dir/<project>: a path there would write outside the run directory.
+            (bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.project)) and ".." not in self.project,
+             f"project must be a plain name (letters, digits, '.', '_', '-'; no path), got {self.project!r}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:

@@ -98,7 +98,8 @@ class KAGNRDNet(RDNet):
         )  # fmt: skip
         self.register_load_state_dict_pre_hook(self._convert_reference)
         if checkpoint_path is not None:
-            self.load_state_dict(torch.load(checkpoint_path, map_location="cpu"))
+            # weights_only: a checkpoint file must not be able to run code (torch < 2.6 defaults to full pickle).
+            self.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))
 
     def _convert_reference(self, module: nn.Module, sd: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
         for name, sub in self.named_modules():
