@@ -4,7 +4,7 @@ The forward writes the channel-major features ``(B, C·F, *S)`` once, in the dty
 only its inputs. The backward recomputes from them and returns the input gradient and the gradients of the basis's
 own tensors (Gram β, ReLU-KAN phases, …) without any stored intermediate. On CUDA (or anywhere under
 ``use_backend("triton")``, e.g. with ``TRITON_INTERPRET=1`` on the CPU) both directions are one Triton kernel each;
-elsewhere the basis's PyTorch implementation runs, writing straight into the output.
+on CPU the basis's PyTorch implementation runs compiled by inductor (:mod:`.cpu_compile`), elsewhere eagerly.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ _backend: Backend = "auto"
 
 @contextlib.contextmanager
 def use_backend(backend: Backend) -> Iterator[None]:
-    """Force the fused pass's implementation: ``"triton"``, ``"torch"`` or ``"auto"`` (Triton on CUDA).
+    """Force the fused pass's implementation: ``"triton"``, ``"torch"`` (eager PyTorch) or ``"auto"`` (Triton on
+    CUDA, compiled PyTorch on CPU). Also selects WavKAN's implicit kernels (:mod:`.triton_wavelet_conv`).
 
     ``"triton"`` on CPU tensors needs Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is imported);
     the tests use it to run the kernels without a GPU.
