@@ -155,6 +155,49 @@ def test_config_accepts_a_bare_no_for_mixed_precision() -> None:
         load_config(None, ["mixed_precision=fp8"])
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.grad_clip=-1", "optim.grad_clip must be > 0 or null, got -1"),
+        ("checkpoint.best_metric=bogus", "checkpoint.best_metric must be one of .* or null, got 'bogus'"),
+        ("data.image_size=0", "data.image_size must be >= 1 or null, got 0"),
+        ("loss.aux_weight=-1", "loss.aux_weight must be >= 0, got -1"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay must be >= 0, got -0.1"),
+        ("checkpoint.every_steps=0", "checkpoint.every_steps must be >= 1 or null, got 0"),
+    ],
+)
+def test_values_that_would_train_wrongly_are_refused(override: str, message: str) -> None:
+    from kanconvs.train import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("- epochs: 1\n", "must be a mapping of keys .* got a ListConfig"),
+        ("epochs: [1,\n", "is not valid YAML"),
+    ],
+)
+def test_bad_yaml_files_are_refused(tmp_path, text: str, message: str) -> None:
+    from kanconvs.train import ConfigError, load_config
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_fp16_on_a_cpu_is_refused(tmp_path) -> None:
+    from kanconvs.train import ConfigError, Trainer, load_config
+
+    cfg = load_config("smoke", [f"output_dir={tmp_path}", "mixed_precision=fp16", "cpu=true"])
+    with pytest.raises(ConfigError, match="mixed_precision=fp16 needs a CUDA GPU"):
+        Trainer(cfg)
+
+
 @pytest.mark.parametrize("project", ["../../x", "/tmp/x", "a/b", "..", ".hidden"])
 def test_project_cannot_point_outside_the_run_directory(project: str) -> None:
     from kanconvs.train import ConfigError, load_config

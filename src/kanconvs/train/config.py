@@ -33,6 +33,11 @@ __all__ = [
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+#: Validation metrics ``checkpoint.best_metric`` can follow (``val_<name>`` in the records; f1/recall/auroc need
+#: ``metrics=full``, dice/iou a segmentation task).
+BEST_METRICS = frozenset({"loss", "top1", "top5", "f1_macro", "recall_macro", "auroc", "dice", "iou"})
+
+
 class ConfigError(ValueError):
     """A configuration key is unknown, has the wrong type, or an invalid value."""
 
@@ -135,6 +140,18 @@ class TrainConfig:
              f"checkpoint.best_mode must be 'max' or 'min', got {self.checkpoint.best_mode!r}"),
             (not set(self.trackers) - {"jsonl", "csv", "tensorboard", "wandb"},
              f"trackers must be among jsonl, csv, tensorboard, wandb, got {list(self.trackers)}"),
+            (self.optim.grad_clip is None or self.optim.grad_clip > 0,
+             f"optim.grad_clip must be > 0 or null, got {self.optim.grad_clip}"),
+            (self.optim.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.optim.weight_decay}"),
+            (self.loss.aux_weight >= 0, f"loss.aux_weight must be >= 0, got {self.loss.aux_weight}"),
+            (self.data.image_size is None or self.data.image_size >= 1,
+             f"data.image_size must be >= 1 or null, got {self.data.image_size}"),
+            (self.data.num_workers >= 0, f"data.num_workers must be >= 0, got {self.data.num_workers}"),
+            (self.checkpoint.every_steps is None or self.checkpoint.every_steps >= 1,
+             f"checkpoint.every_steps must be >= 1 or null, got {self.checkpoint.every_steps}"),
+            (self.checkpoint.best_metric is None or self.checkpoint.best_metric in BEST_METRICS,
+             f"checkpoint.best_metric must be one of {sorted(BEST_METRICS)} or null, "
+             f"got {self.checkpoint.best_metric!r}"),
             # Trackers write under output_dir/<project>: a path there would write outside the run directory.
             (bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.project)) and ".." not in self.project,
              f"project must be a plain name (letters, digits, '.', '_', '-'; no path), got {self.project!r}"),
@@ -162,6 +179,23 @@ def _resolve(source: str | os.PathLike[str]) -> Path:
     raise ConfigError(f"config {str(source)!r} is neither a file nor a shipped config name{hint}")
 
 
+def _load_yaml(path: Path) -> Any:
+    """The file's top-level mapping; a clear error for YAML syntax errors, lists and empty files."""
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"config {str(path)!r} is not valid YAML: {first}") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"config {str(path)!r} must be a mapping of keys (key: value), got a {type(loaded).__name__}")
+    if len(loaded) == 0:
+        raise ConfigError(f"config {str(path)!r} is empty; give at least a model or dataset, or pass no config file")
+    return loaded
+
+
 def load_config(
     source: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> TrainConfig:
@@ -185,7 +219,7 @@ def load_config(
         layers = [schema]
         if source is not None:
             path = _resolve(source)
-            loaded = OmegaConf.load(path)
+            loaded = _load_yaml(path)
             _check_keys(OmegaConf.to_container(loaded), schema, "")
             layers.append(loaded)
         for item in overrides:

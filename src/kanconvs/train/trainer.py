@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
 from .checkpoint import CheckpointError, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig, config_to_yaml
+from .config import ConfigError, TrainConfig, config_to_yaml
 from .losses import create_loss
 from .metrics import classification_metrics, segmentation_metrics
 from .optim import create_optimizer, create_scheduler, lbfgs_closure
@@ -98,6 +98,8 @@ class Trainer:
         self.out = Path(cfg.output_dir)
         trackers = [t for t in cfg.trackers if t in ("tensorboard", "wandb")]
         on_gpu = torch.cuda.is_available() and not cfg.cpu
+        if cfg.mixed_precision == "fp16" and not on_gpu:  # Accelerate would silently train in fp32
+            raise ConfigError("mixed_precision=fp16 needs a CUDA GPU; on the CPU use bf16 or no")
         self.accelerator = accelerate.Accelerator(
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_steps=cfg.optim.accumulation_steps,
