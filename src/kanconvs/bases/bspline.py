@@ -61,11 +61,17 @@ def _truncated_power_sum(v, q_ptr, N: tl.constexpr, ORDER: tl.constexpr):
 
 
 @jit
-def bspline_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constexpr, ORDER: tl.constexpr):
-    # p_ptr: the knots (uniform); ORDER = k.
+def _grid_position(t, p_ptr):
+    """``u = (t - t_0) / h`` on the uniform knots at ``p_ptr``, and ``1 / h``."""
     t0 = tl.load(p_ptr)
     inv_h = 1.0 / (tl.load(p_ptr + 1) - t0)
-    u = (t - t0) * inv_h
+    return (t - t0) * inv_h, inv_h
+
+
+@jit
+def bspline_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constexpr, ORDER: tl.constexpr):
+    # p_ptr: the knots (uniform); ORDER = k.
+    u, _ = _grid_position(t, p_ptr)
     for j in tl.static_range(K):
         v = u - j
         inside = (v >= 0.0) & (v < ORDER + 1)
@@ -80,9 +86,7 @@ def bspline_forward(t, out, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, K: tl.constex
 def bspline_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.constexpr, ORDER: tl.constexpr):
     dt = tl.zeros(t.shape, tl.float32)
     if ORDER > 0:
-        t0 = tl.load(p_ptr)
-        inv_h = 1.0 / (tl.load(p_ptr + 1) - t0)
-        u = (t - t0) * inv_h
+        u, inv_h = _grid_position(t, p_ptr)
         for j in tl.static_range(K):
             v = u - j
             inside = (v >= 0.0) & (v < ORDER + 1)

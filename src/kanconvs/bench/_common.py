@@ -10,20 +10,28 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import torch
 
 __all__ = [
+    "DTYPES",
+    "autocast",
     "command_line",
+    "cuda_peak_bytes",
     "log",
     "machine",
     "markdown_report",
     "non_negative_int",
     "positive_int",
     "synchronize",
+    "time_steps",
     "version",
 ]
+
+#: ``--dtype`` names: fp32, or bf16/fp16 under ``torch.autocast``.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def positive_int(text: str) -> int:
@@ -43,6 +51,33 @@ def non_negative_int(text: str) -> int:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager[object]:
+    """``torch.autocast`` to ``dtype`` on ``device``; nothing for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def time_steps(step: Callable[[], object], steps: int, device: torch.device) -> float:
+    """Mean milliseconds per call of ``step`` over ``steps`` back-to-back calls (device synchronised around)."""
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) * 1e3 / steps
+
+
+def cuda_peak_bytes(step: Callable[[], object], device: torch.device) -> int:
+    """Peak CUDA memory one call of ``step`` allocates beyond what was allocated before it."""
+    synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    step()
+    synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
 
 
 def machine(device: torch.device) -> str:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,17 @@ from torch import nn
 
 import kanconvs
 
-from ._common import log, machine, markdown_report, non_negative_int, positive_int, synchronize
+from ._common import (
+    DTYPES,
+    autocast,
+    cuda_peak_bytes,
+    log,
+    machine,
+    markdown_report,
+    non_negative_int,
+    positive_int,
+    time_steps,
+)
 
 __all__ = [
     "DESCRIPTION",
@@ -53,7 +62,6 @@ __all__ = [
 
 DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _KERNEL_SIZE = 3
 _PADDING = 1
 
@@ -141,7 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
     )
     parser.add_argument(
-        "--dtype", choices=sorted(_DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
+        "--dtype", choices=sorted(DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile every layer (the baselines too)")
     parser.add_argument(
@@ -205,15 +213,13 @@ class _Runner:
         self.module: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if config.compile else module
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.device = config.device
-        self.autocast_dtype = _DTYPES[config.dtype]
+        self.autocast_dtype = DTYPES[config.dtype]
         shape = (config.batch, in_channels, config.size, config.size)
         # The input needs a gradient too: a layer inside a network back-propagates into its input.
         self.x = torch.randn(shape, device=config.device, requires_grad=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.autocast_dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     def _zero_grad(self) -> None:
         self.x.grad = None
@@ -228,22 +234,12 @@ class _Runner:
 
     def time_ms(self, steps: int) -> float:
         """Mean milliseconds per step over ``steps`` back-to-back steps."""
-        synchronize(self.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        synchronize(self.device)
-        return (time.perf_counter() - start) * 1e3 / steps
+        return time_steps(self.step, steps, self.device)
 
     def peak_memory(self) -> int | None:
         self._zero_grad()
         if self.device.type == "cuda":
-            synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            before = torch.cuda.memory_allocated(self.device)
-            self.step()
-            synchronize(self.device)
-            return torch.cuda.max_memory_allocated(self.device) - before
+            return cuda_peak_bytes(self.step, self.device)
         return self._saved_bytes()
 
     def _saved_bytes(self) -> int | None:

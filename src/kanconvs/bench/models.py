@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,16 @@ import kanconvs
 from kanconvs.layers.regularization import regularization_loss
 
 # Shared with the layer benchmark: machine description, command line, version and argument types.
-from ._common import log, machine, markdown_report, non_negative_int, positive_int, synchronize
+from ._common import (
+    autocast,
+    cuda_peak_bytes,
+    log,
+    machine,
+    markdown_report,
+    non_negative_int,
+    positive_int,
+    time_steps,
+)
 
 __all__ = [
     "DESCRIPTION",
@@ -211,9 +219,7 @@ class _Runner:
         self.x = torch.randn((config.batch_size, *config.input_size), device=config.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+        return autocast(self.device, self.amp or torch.float32)
 
     def _loss(self) -> Tensor:
         with self._autocast():
@@ -233,12 +239,7 @@ class _Runner:
             self.model(self.x)
 
     def images_per_second(self, step: Callable[[], None], steps: int) -> float:
-        synchronize(self.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        synchronize(self.device)
-        return steps * self.x.shape[0] / (time.perf_counter() - start)
+        return self.x.shape[0] * 1e3 / time_steps(step, steps, self.device)
 
     def peak_memory(self) -> int:
         if self.device.type == "cuda":
@@ -249,14 +250,9 @@ class _Runner:
         # The other runner's model lives on the device too: count this one's persistent tensors (parameters,
         # optimizer state, input) and what one step allocates on top of them (gradients, activations, workspaces).
         self.optimizer.zero_grad(set_to_none=True)
-        synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        before = torch.cuda.memory_allocated(self.device)
-        self.train_step()
-        synchronize(self.device)
+        step_bytes = cuda_peak_bytes(self.train_step, self.device)
         state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
-        persistent = sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
-        return torch.cuda.max_memory_allocated(self.device) - before + persistent
+        return step_bytes + sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
 
     def _cpu_bytes(self) -> int:
         storages = {p.untyped_storage().data_ptr(): _nbytes(p) for p in self.model.parameters()}

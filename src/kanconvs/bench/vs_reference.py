@@ -38,7 +38,6 @@ import io
 import shlex
 import statistics
 import sys
-import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import compat
-from ._common import command_line, log, machine, markdown_report, non_negative_int, positive_int, synchronize
+from ._common import (
+    DTYPES,
+    autocast,
+    command_line,
+    cuda_peak_bytes,
+    log,
+    machine,
+    markdown_report,
+    non_negative_int,
+    positive_int,
+    time_steps,
+)
 
 __all__ = [
     "DESCRIPTION",
@@ -69,7 +79,6 @@ __all__ = [
 
 DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _KERNEL_SIZE = 3
 _PADDING = 1
 _IMPLEMENTATIONS = ("ours", "reference", "floor")
@@ -304,7 +313,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="root of a torch-conv-kan checkout (the directory that holds kan_convs/); imported at run time",
     )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", choices=sorted(_DTYPES), default="fp32", help="fp32, or bf16/fp16 under autocast")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="fp32, or bf16/fp16 under autocast")
     parser.add_argument("--families", default=None, help=f"comma-separated (default: all of {','.join(FAMILIES)})")
     parser.add_argument("--groups", default="1,4", help="comma-separated group counts of the layers (default: 1,4)")
     parser.add_argument("--in-channels", type=positive_int, default=None, help=per_device("in_channels"))
@@ -419,12 +428,10 @@ class _Runner:
         self.target = target
         self.mode = mode
         self.device = config.device
-        self.autocast_dtype = _DTYPES[config.dtype]
+        self.autocast_dtype = DTYPES[config.dtype]
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.autocast_dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     def _loss(self, output: Any) -> Tensor:
         out = output[0] if isinstance(output, (tuple, list)) else output  # MoE models return (logits, loss)
@@ -449,12 +456,7 @@ class _Runner:
 
     def time_ms(self, steps: int) -> float:
         self.prepare()
-        synchronize(self.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        synchronize(self.device)
-        return (time.perf_counter() - start) * 1e3 / steps
+        return time_steps(self.step, steps, self.device)
 
     def peak_bytes(self) -> int | None:
         if self.device.type != "cuda":
@@ -463,12 +465,7 @@ class _Runner:
         self.x.grad = None
         for p in self.params:
             p.grad = None
-        synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        before = torch.cuda.memory_allocated(self.device)
-        self.step()
-        synchronize(self.device)
-        return torch.cuda.max_memory_allocated(self.device) - before
+        return cuda_peak_bytes(self.step, self.device)
 
 
 def _measure(runners: dict[str, _Runner | BaseException], config: Config) -> dict[str, Timing]:

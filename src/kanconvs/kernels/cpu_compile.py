@@ -38,14 +38,17 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def cpu_compiled(key: Hashable, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a plain function or closure) compiled once per ``key``; a failed compilation falls back to ``fn``."""
+    """``fn`` (a plain function or closure) compiled once per ``key``; a failed compilation falls back to ``fn``.
+
+    The wrapper may be kept: after a failure it runs ``fn`` without retrying the compiler.
+    """
     if key not in _CACHE:
         _CACHE[key] = torch.compile(_own_code(fn), dynamic=True, fullgraph=True)
-    compiled = _CACHE[key]
-    if compiled is None:
-        return fn
 
     def call(*args: Any) -> Any:
+        compiled = _CACHE[key]
+        if compiled is None:
+            return fn(*args)
         try:
             return compiled(*args)
         except Exception as err:

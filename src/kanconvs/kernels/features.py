@@ -203,22 +203,22 @@ def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype) 
     if config is None:
         return None
     key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype)
-    if key not in _PROTOTYPES:
-        _PROTOTYPES[key] = copy.deepcopy(basis)
-    proto = _PROTOTYPES[key]
+    if key not in _CPU_PASSES:
+        proto = copy.deepcopy(basis)
 
-    def forward(x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor:
-        return _torch_forward(proto, plan, x_base, x, p, q, out_dtype)
+        def forward(x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor:
+            return _torch_forward(proto, plan, x_base, x, p, q, out_dtype)
 
-    def backward(
-        x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None, grad: Tensor
-    ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
-        return _torch_backward(proto, plan, x_base, x, p, q, grad)
+        def backward(
+            x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None, grad: Tensor
+        ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+            return _torch_backward(proto, plan, x_base, x, p, q, grad)
 
-    return cpu_compiled((*key, "forward"), forward), cpu_compiled((*key, "backward"), backward)
+        _CPU_PASSES[key] = (cpu_compiled((*key, "forward"), forward), cpu_compiled((*key, "backward"), backward))
+    return _CPU_PASSES[key]
 
 
-_PROTOTYPES: dict[tuple[Any, ...], Any] = {}
+_CPU_PASSES: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
 class _FusedFeatures(torch.autograd.Function):

@@ -30,6 +30,14 @@ def _safe(s):
 
 
 @jit
+def _pair(t_ptr, s_ptr, win_ptr, row, o_mask, c_in, i):
+    """Translations, 1 / (floored scales), which scales were floored, and the window of input ``i``."""
+    t = tl.load(t_ptr + row * c_in + i, mask=o_mask, other=0.0).to(tl.float32)
+    s, floored = _safe(tl.load(s_ptr + row * c_in + i, mask=o_mask, other=1.0).to(tl.float32))
+    return t, 1.0 / s, floored, tl.load(win_ptr + i).to(tl.float32)
+
+
+@jit
 def _tile(C_OUT, c_out, DO, HO, WO, BLOCK_O: tl.constexpr, BLOCK_P: tl.constexpr):
     """The program's sample, group, output channels (in the group) and output positions, with their masks."""
     pid = tl.program_id(0).to(tl.int64)
@@ -62,10 +70,7 @@ def _wavkan_fwd_kernel(
     row = grp * c_out + o  # global output channels
     acc = tl.zeros([BLOCK_O, BLOCK_P], dtype=tl.float32)
     for i in range(c_in):
-        t = tl.load(t_ptr + row * c_in + i, mask=o_mask, other=0.0).to(tl.float32)
-        s, _ = _safe(tl.load(s_ptr + row * c_in + i, mask=o_mask, other=1.0).to(tl.float32))
-        inv = 1.0 / s
-        win = tl.load(win_ptr + i).to(tl.float32)
+        t, inv, _, win = _pair(t_ptr, s_ptr, win_ptr, row, o_mask, c_in, i)
         x_base = x_ptr + (b * C_IN + grp * c_in + i) * D * H * W
         for kd in tl.static_range(KD):
             for kh in tl.static_range(KH):
@@ -98,10 +103,7 @@ def _wavkan_bwd_kernel(
     gz = tl.load(gz_ptr + (b * C_OUT + row[:, None]) * (DO * HO * WO) + p[None, :], mask=tile, other=0.0)
     gz = gz.to(tl.float32)
     for i in range(c_in):
-        t = tl.load(t_ptr + row * c_in + i, mask=o_mask, other=0.0).to(tl.float32)
-        s, floored = _safe(tl.load(s_ptr + row * c_in + i, mask=o_mask, other=1.0).to(tl.float32))
-        inv = 1.0 / s
-        win = tl.load(win_ptr + i).to(tl.float32)
+        t, inv, floored, win = _pair(t_ptr, s_ptr, win_ptr, row, o_mask, c_in, i)
         x_base = x_ptr + (b * C_IN + grp * c_in + i) * D * H * W
         dx_base = dx_ptr + (b * C_IN + grp * c_in + i) * D * H * W
         dt_acc = tl.zeros([BLOCK_O], dtype=tl.float32)

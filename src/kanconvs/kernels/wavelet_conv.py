@@ -113,7 +113,7 @@ class _TiledWaveletConv(torch.autograd.Function):
         parts = [_tile_maps(x, scale, translation, weight, window, geo, lo, hi) for lo, hi in _tiles(c_out, geo.tile)]
         ctx.save_for_backward(x, scale, translation, weight, window)
         ctx.geo = geo
-        return _assemble(parts, x.shape[0], scale.shape[0])
+        return _assemble(parts)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -136,14 +136,12 @@ class _TiledWaveletConv(torch.autograd.Function):
         return (*(next(found) if v.requires_grad else None for v in leaves), None, None)
 
 
-def _assemble(parts: list[tuple[Tensor, Tensor | None]], batch: int, channels: int) -> Tensor:
-    """The tiles' outputs ``(B, g·T, *S')`` put back in channel order ``(B, C_out, *S')``."""
+def _assemble(parts: list[tuple[Tensor, Tensor | None]]) -> Tensor:
+    """The tiles' outputs ``(B, g·T, *S')`` put back in channel order ``(B, C_out, *S')`` (functional: exportable)."""
     if len(parts) == 1:
         return parts[0][0]
-    z = parts[0][0].new_empty(batch, channels, *parts[0][0].shape[2:])
-    for part, index in parts:
-        z.index_copy_(1, cast(Tensor, index), part)
-    return z
+    index = torch.cat([cast(Tensor, i) for _, i in parts])
+    return torch.cat([p for p, _ in parts], dim=1).index_select(1, torch.argsort(index))
 
 
 def wavelet_conv(
@@ -190,8 +188,4 @@ def wavelet_conv(
     if recompute and grad_needed and not eager_only():  # compilers and exporters trace the plain tiles
         out: Tensor = _TiledWaveletConv.apply(x, scale, translation, weight, window, geo)
         return out
-    parts = [_tile_maps(x, scale, translation, weight, window, geo, lo, hi) for lo, hi in _tiles(c_out, tile)]
-    if len(parts) == 1:
-        return parts[0][0]
-    index = torch.cat([cast(Tensor, i) for _, i in parts])
-    return torch.cat([p for p, _ in parts], dim=1).index_select(1, torch.argsort(index))
+    return _assemble([_tile_maps(x, scale, translation, weight, window, geo, lo, hi) for lo, hi in _tiles(c_out, tile)])
