@@ -336,14 +336,14 @@ def test_cli_plot_functions_errors(
     saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     assert main(["plot-functions", str(saved), *args, "-o", str(tmp_path / "x.png")]) == 2
-    out = capsys.readouterr().out
-    assert out.startswith("kanconvs plot-functions: error: ") and message in out
+    err = capsys.readouterr().err
+    assert err.startswith("kanconvs plot-functions: error: ") and message in err
     assert not (tmp_path / "x.png").exists()
 
 
 def test_cli_bad_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plot-functions", str(tmp_path)]) == 2
-    assert "is not a run directory" in capsys.readouterr().out
+    assert "is not a run directory" in capsys.readouterr().err
 
 
 def test_cli_gradcam_image_file(saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -358,7 +358,7 @@ def test_cli_gradcam_image_file(saved: Path, tmp_path: Path, capsys: pytest.Capt
     assert "Grad-CAM of class 2" in capsys.readouterr().out
     _check_png(out)
     assert main(["gradcam", str(saved), "--image", str(image), "--target", "5"]) == 2
-    assert "--target 5 is out of range: the model has 3 classes" in capsys.readouterr().out
+    assert "--target 5 is out of range: the model has 3 classes" in capsys.readouterr().err
 
 
 def test_cli_gradcam_run_directory_index(saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -376,4 +376,4 @@ def test_cli_gradcam_run_directory_index(saved: Path, tmp_path: Path, capsys: py
     assert main(["plot-functions", str(run), "--weights", "final", "-o", str(tmp_path / "phi.png")]) == 0
     _check_png(tmp_path / "phi.png")
     assert main(["gradcam", str(saved), "--index", "0"]) == 2
-    assert "--index needs a dataset" in capsys.readouterr().out
+    assert "--index needs a dataset" in capsys.readouterr().err

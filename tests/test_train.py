@@ -18,7 +18,7 @@ pytest.importorskip("torchmetrics")
 pytest.importorskip("omegaconf")
 
 from kanconvs.models import read_state_dict
-from kanconvs.train.trainer import FAULT_ENV
+from kanconvs.train.faults import FAULT_ENV
 
 SMOKE = ["smoke", "progress=false"]
 
@@ -56,15 +56,25 @@ def test_smoke_run_writes_every_output_and_eval_reproduces_it(tmp_path: Path) ->
     assert metrics["val_loss"] == pytest.approx(records[-1]["val_loss"], rel=1e-5)
 
 
-def test_resumed_run_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+def _tensorboard_scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of ``tag`` as TensorBoard shows it (purged events hidden)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "kanconvs"), purge_orphaned_data=True)  # output_dir/<project>
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.parametrize("fault", ["step@5", "checkpoint-write@6", "log@8"])
+def test_resumed_run_after_a_sigkill_equals_an_uninterrupted_run(tmp_path: Path, fault: str) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    options = ["data.augment=mnist", "checkpoint.every_steps=3"]
+    options = ["data.augment=mnist", "checkpoint.every_steps=3", "trackers=[jsonl,csv,tensorboard]"]
     assert _cli("train", *SMOKE, *options, f"output_dir={straight}").returncode == 0
-    crashed = _cli("train", *SMOKE, *options, f"output_dir={killed}", env={FAULT_ENV: "5"})
-    assert crashed.returncode == -signal.SIGKILL  # killed mid-way through epoch 2 (steps 1-4 are epoch 1)
+    crashed = _cli("train", *SMOKE, *options, f"output_dir={killed}", env={FAULT_ENV: fault})
+    assert crashed.returncode == -signal.SIGKILL
     assert not (killed / "final").exists()
     refused = _cli("train", *SMOKE, *options, f"output_dir={killed}")
-    assert refused.returncode == 2 and "resume=true" in refused.stdout
+    assert refused.returncode == 2 and "resume=true" in refused.stderr
     resumed = _cli("train", *SMOKE, *options, f"output_dir={killed}", "resume=true")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed from" in resumed.stdout
@@ -72,20 +82,24 @@ def test_resumed_run_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path) ->
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    last = {k: v for k, v in _records(straight)[-1].items() if k.startswith("val_")}
-    assert {k: v for k, v in _records(killed)[-1].items() if k.startswith("val_")} == last
+    untimed = [{k: v for k, v in r.items() if k != "images_per_s"} for r in _records(straight)]
+    assert [{k: v for k, v in r.items() if k != "images_per_s"} for r in _records(killed)] == untimed
+    for tag in ("epoch/val_loss", "epoch/train_loss"):  # one point per epoch, the uninterrupted run's values
+        want = _tensorboard_scalars(straight, tag)
+        assert [s for s, _ in want] == [4, 8]
+        assert _tensorboard_scalars(killed, tag) == want
 
 
 def test_bad_configs_and_missing_data_give_clear_errors(tmp_path: Path) -> None:
     result = _cli("train", "smoke", "optim.weight_decy=0.1")
-    assert result.returncode == 2 and "did you mean 'optim.weight_decay'" in result.stdout
+    assert result.returncode == 2 and "did you mean 'optim.weight_decay'" in result.stderr
     assert "Traceback" not in result.stderr
     result = _cli("train", "smoke", "epochs=two")
-    assert result.returncode == 2 and "'epochs'" in result.stdout
+    assert result.returncode == 2 and "'epochs'" in result.stderr
     result = _cli("train", "smoke", "data.name=mnist", f"data.data_dir={tmp_path}", f"output_dir={tmp_path / 'r'}")
-    assert result.returncode == 2 and "download=True" in result.stdout and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "download=True" in result.stderr and "Traceback" not in result.stderr
     result = _cli("train", "no-such-config")
-    assert result.returncode == 2 and "shipped config" in result.stdout
+    assert result.returncode == 2 and "shipped config" in result.stderr
 
 
 def test_corrupt_or_mismatched_checkpoint_is_reported(tmp_path: Path) -> None:
@@ -94,11 +108,12 @@ def test_corrupt_or_mismatched_checkpoint_is_reported(tmp_path: Path) -> None:
     last = sorted((run / "checkpoints").iterdir())[-1]
     (last / "model.safetensors").write_bytes(b"garbage")
     result = _cli("train", *SMOKE, f"output_dir={run}", "epochs=2", "resume=true")
-    assert result.returncode == 2 and "cannot resume from" in result.stdout and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "model.safetensors is corrupt or truncated" in result.stderr
     other = tmp_path / "other"
     assert _cli("train", *SMOKE, f"output_dir={other}", "epochs=1").returncode == 0
     result = _cli("train", *SMOKE, f"output_dir={other}", "epochs=2", "resume=true", "model.kwargs.widths=[4,8,8,16]")
-    assert result.returncode == 2 and "written for another model" in result.stdout  # a mismatched checkpoint
+    assert result.returncode == 2 and "it was written with model.kwargs=" in result.stderr  # a mismatched checkpoint
 
 
 def test_two_cpu_processes_gather_metrics_over_the_whole_validation_set(tmp_path: Path) -> None:
@@ -277,3 +292,44 @@ def test_weights_and_biases_offline_run_logs_the_epoch_metrics(tmp_path: Path, m
         for key in ("val_loss", "train_loss", "val_top1"):
             assert f"epoch/{key}".encode() in blob
             assert json.dumps(record[key]).encode() in blob, (key, record[key])
+
+
+def test_cli_errors_are_one_line_on_stderr_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kanconvs.cli import main
+
+    def fails(*args: str) -> str:
+        assert main(["train", "smoke", "progress=false", *args]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("kanconvs train: error: ") and captured.err.count("\n") == 1
+        return captured.err
+
+    assert "model 'simple_kagn_4' does not take the option 'foo'" in fails(
+        "model.kwargs.foo=1", f"output_dir={tmp_path}/a"
+    )
+    afile = tmp_path / "file"
+    afile.write_text("")
+    assert "is a file" in fails(f"output_dir={afile}")
+    assert "needs inputs of at least 5×5; this run's are 4×4" in fails("data.image_size=4", f"output_dir={tmp_path}/b")
+    run = tmp_path / "run"
+    assert main(["train", "smoke", "progress=false", "epochs=1", f"output_dir={run}"]) == 0
+    capsys.readouterr()
+    assert "optim.name='adamw' (this run: 'sgd')" in fails(f"output_dir={run}", "resume=true", "optim.name=sgd")
+    assert "holds no complete checkpoint" in fails(f"output_dir={tmp_path}/fresh", "resume=true")
+
+
+def test_overrides_may_follow_options_as_help_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kanconvs.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "smoke", "progress=false", "epochs=1", f"output_dir={run}"]) == 0
+    assert main(["eval", str(run), "--weights", "final", "data.val_limit=8", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.rindex("{") :])["val_samples"] == 8  # the override placed after --weights applied
+    with pytest.raises(SystemExit):  # an unknown option is still argparse's usage error
+        main(["eval", str(run), "--weights", "final", "--bogus"])
+    space = tmp_path / "space.yaml"
+    space.write_text("optim.lr: {type: float, low: 0.001, high: 0.01, log: true}\n")
+    tuned = tmp_path / "tune"
+    code = main(["tune", "smoke", "--space", str(space), "--trials", "1", "epochs=1", "trackers=[]",
+                 f"output_dir={tuned}", "progress=false"])  # fmt: skip
+    assert code == 0 and (tuned / "trial-000" / "final").is_dir()

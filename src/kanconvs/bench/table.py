@@ -178,13 +178,15 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str], int8: bool = Fa
     """Train and measure one cell (``int8``: also its static int8 version on CPU, see :func:`_int8_eval`); returns
     its result row (also written to ``cells/<cell>.json``)."""
     from ..train import Trainer, load_config
+    from ..train.checkpoint import latest_checkpoint
 
     cfg = load_config(None, [
         f"model.name={cell.model}", "trackers=[jsonl,csv]", "checkpoint.keep_last=1",
         *(f"model.kwargs.{k}={v}" for k, v in cell.model_kwargs().items()), *overrides,
     ])  # fmt: skip
     cfg.output_dir = str(output / "runs" / cell.name)
-    cfg.resume = True  # a cell interrupted mid-training continues from its last checkpoint
+    # a cell interrupted mid-training continues from its last checkpoint
+    cfg.resume = latest_checkpoint(Path(cfg.output_dir) / "checkpoints") is not None
     started = time.perf_counter()
     trainer = Trainer(cfg)
     summary = trainer.fit()

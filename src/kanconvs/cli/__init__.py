@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from kanconvs.cli import (
@@ -27,7 +28,7 @@ from kanconvs.cli import (
     tune_cmd,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "fail", "main"]
 
 _COMMANDS = (
     list_cmd,
@@ -54,6 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen subcommand and return its exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling a positional list at the first option: ``key=value`` overrides placed after options
+    # (``tune CONFIG --trials 2 epochs=1``, the order --help shows) arrive here and join the others.
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if isinstance(getattr(args, "overrides", None), list):
+        args.overrides.extend(overrides)
+        extra = [a for a in extra if a not in overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     code: int = args.func(args)
     return code
+
+
+def fail(command: str, err: BaseException | str) -> int:
+    """Report a user error as one line on stderr (no traceback); the exit code for it is 2."""
+    print(f"kanconvs {command}: error: {err}", file=sys.stderr)
+    return 2

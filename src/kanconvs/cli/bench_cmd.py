@@ -57,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     from kanconvs.bench.table import plan_cells, run_bench
+    from kanconvs.cli import fail
     from kanconvs.models import list_models
     from kanconvs.train import ConfigError
 
@@ -83,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         cells = plan_cells(families, depths, norms)
         rows = run_bench(cells, Path(args.output), [*recipe, *args.overrides], int8=args.int8)
     except (ValueError, ConfigError, FileNotFoundError) as err:
-        print(f"kanconvs bench: error: {err}")
-        return 2
+        return fail("bench", err)
     print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
     flagged = [r["model"] + " " + r["setting"] for r in rows if r["diverged"]]
     if flagged:

@@ -45,13 +45,13 @@ def evaluate_run(run_dir: str | Path, weights: str = "best", overrides: list[str
 
 
 def run(args: argparse.Namespace) -> int:
+    from kanconvs.cli import fail
     from kanconvs.train import ConfigError
 
     try:
         metrics = evaluate_run(args.run_dir, args.weights, args.overrides)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as err:
-        print(f"kanconvs eval: error: {err}")
-        return 2
+        return fail("eval", err)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -16,6 +16,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
-        print(f"{_NAME}: error: {err}")
+        print(f"{_NAME}: error: {err}", file=sys.stderr)
         return 2
     print(f"Grad-CAM of class {target} (predicted {predicted}, p = {float(probs[predicted]):.2f}) → {out}")
     return 0

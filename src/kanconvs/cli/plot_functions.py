@@ -18,6 +18,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(output, dpi=args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError) as err:
-        print(f"{_NAME}: error: {err}")
+        print(f"{_NAME}: error: {err}", file=sys.stderr)
         return 2
     print(f"{name}: {type(layer).__name__}, weights {loaded.weights} → {output}")
     return 0

@@ -33,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from kanconvs.cli import fail
     from kanconvs.train import ConfigError, list_configs, load_config, train
     from kanconvs.train.checkpoint import CheckpointError
 
@@ -40,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(list_configs()))
         return 0
     if args.config is None:
-        print("kanconvs train: give a config file or name (kanconvs train --list shows the shipped ones)")
-        return 2
+        return fail("train", "give a config file or name (kanconvs train --list shows the shipped ones)")
     try:
         cfg = load_config(args.config, args.overrides)
         summary = train(cfg)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"kanconvs train: error: {err}")
-        return 2
+        return fail("train", err)
     if os.environ.get("RANK", "0") != "0":  # one summary line, from the main process of a distributed run
         return 0
     final = summary["final"]

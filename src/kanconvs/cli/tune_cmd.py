@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from kanconvs.cli import fail
     from kanconvs.train import ConfigError
     from kanconvs.train.tune import tune
 
@@ -43,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
             direction=args.direction, seed=args.seed, pruner=args.pruner,
         )  # fmt: skip
     except (ConfigError, FileNotFoundError, ValueError, ImportError) as err:
-        print(f"kanconvs tune: error: {err}")
-        return 2
+        return fail("tune", err)
     print(
         f"best val_{args.metric}: {study.best_value:.4f} with "
         + ", ".join(f"{k}={v}" for k, v in study.best_params.items())

@@ -82,7 +82,7 @@ def build_transforms(
             steps += [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
         else:
             steps += [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
-    elif info.augment == "segmentation":
+    elif info.augment == "segmentation" or size != info.image_size:  # image_size was ignored here before
         steps += [v2.Resize((size, size), antialias=True)]
     if train:
         if augment == "mnist":

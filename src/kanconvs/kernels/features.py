@@ -325,6 +325,8 @@ def eager_only() -> bool:
 def compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype a convolution of ``x`` runs in: the autocast dtype of ``x``'s device when autocast is on."""
     device = x.device.type
+    if device == "meta":  # shape inference (e.g. kanconvs.models.min_input_size): no autocast there
+        return x.dtype
     try:
         enabled = torch.is_autocast_enabled(device)
     except TypeError:  # torch < 2.4: no device argument

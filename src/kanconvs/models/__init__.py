@@ -8,6 +8,7 @@ from . import unet as _unet
 from . import vggkan as _vggkan
 from ._factory import ConvNormAct, conv_factory, family_options
 from ._hub import from_pretrained, load_weights, read_state_dict, save_pretrained
+from ._inputs import min_input_size
 from ._registry import create_model, list_models, register_model
 from .baselines import SimpleKANet
 from .densekanet import *  # noqa: F403
@@ -29,6 +30,7 @@ __all__ = [
     "from_pretrained",
     "list_models",
     "load_weights",
+    "min_input_size",
     "read_state_dict",
     "register_model",
     "save_pretrained",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,7 +44,17 @@ def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **
         >>> model(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    model = _MODELS.get(name)(**kwargs)
+    factory = _MODELS.get(name)
+    try:
+        model = factory(**kwargs)
+    except TypeError as err:  # raised deep inside a layer: name the model and the option the user passed
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if found is None or found.group(1) not in kwargs:
+            raise
+        raise TypeError(
+            f"model {name!r} does not take the option {found.group(1)!r} (passed as a keyword argument; "
+            f"{str(err).strip()})"
+        ) from None
     model.pretrained_cfg = {"architecture": name, "kwargs": kwargs}  # type: ignore[assignment]
     if pretrained is not None:
         from ._hub import load_weights

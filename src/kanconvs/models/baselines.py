@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..layers.families import create_conv
-from ._factory import ClassifierMixin
+from ._factory import ClassifierMixin, conv_factory
 from ._registry import register_model
 
 __all__ = ["SimpleKANet"]
@@ -84,9 +83,7 @@ class SimpleKANet(ClassifierMixin, nn.Module):
                     options["dropout"] = dropout
                 if i > 0 and weight_l1:
                     options["weight_l1"] = weight_l1
-                layers.append(
-                    create_conv(family, c_in, width, 3, ndim=2, stride=stride, padding=1, groups=g, **options)
-                )
+                layers.append(conv_factory(family, **options)(c_in, width, 3, stride=stride, padding=1, groups=g))
             c_in = width
         self.features = nn.Sequential(*layers)
         self.num_features = c_in

@@ -112,7 +112,8 @@ class TrainConfig:
     trackers: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  #: + csv, wandb
     project: str = "kanconvs"
     progress: bool = True
-    resume: bool = False  #: continue from the latest checkpoint in output_dir
+    resume: bool = False  #: continue from the newest checkpoint in output_dir (an error if there is none)
+    resume_from: str | None = None  #: continue from this checkpoint directory (e.g. an older, intact one)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

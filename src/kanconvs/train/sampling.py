@@ -14,12 +14,12 @@ from typing import Any, cast
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["EpochSampler", "SeededItems"]
+__all__ = ["EpochSampler", "SeededItems", "key_seed"]
 
 _MIX = 0x9E3779B1  # odd constant: spreads (seed, epoch, index) over the 63-bit seed space
 
 
-def _key_seed(*parts: int) -> int:
+def key_seed(*parts: int) -> int:
     value = 0
     for part in parts:
         value = (value * _MIX + part + 1) % (2**63 - 1)
@@ -40,7 +40,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(_key_seed(self.seed, self.epoch))
+            generator = torch.Generator().manual_seed(key_seed(self.seed, self.epoch))
             order = torch.randperm(self.size, generator=generator).tolist()
         else:
             order = list(range(self.size))
@@ -62,5 +62,5 @@ class SeededItems(Dataset[Any]):
         with torch.random.fork_rng(devices=[]):
             # Only the CPU generator: torch.manual_seed would also queue a CUDA re-seed (with a stack trace) per
             # item, which halved the loader's throughput.
-            torch.default_generator.manual_seed(_key_seed(self.seed, epoch, index))
+            torch.default_generator.manual_seed(key_seed(self.seed, epoch, index))
             return self.dataset[index]

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,13 @@ __all__ = ["RunLogger", "format_table"]
 
 
 class RunLogger:
-    """Writes epoch records to ``metrics.jsonl`` / ``metrics.csv`` (main process only) and forwards every record to
-    ``accelerator.log``."""
+    """Writes the epoch records to ``metrics.jsonl`` / ``metrics.csv`` (main process only) and forwards each new
+    record to ``accelerator.log``.
+
+    The files are rewritten whole (into a temporary file, then renamed) from the run's history, which travels with
+    the checkpoints: after a kill and resume they hold exactly one row per epoch, never rows the killed process
+    logged after its last checkpoint, nor only the rows of the resumed process.
+    """
 
     def __init__(self, accelerator: Any, directory: Path, trackers: list[str]) -> None:
         self.accelerator, self.directory = accelerator, directory
@@ -21,21 +28,38 @@ class RunLogger:
         self.csv = directory / "metrics.csv" if "csv" in trackers else None
         self.rows: list[dict[str, Any]] = []
 
-    def log(self, record: dict[str, Any], step: int, kind: str = "epoch") -> None:
+    def restore(self, history: list[dict[str, Any]]) -> None:
+        """Start from ``history`` (a resumed run's epochs so far) and rewrite the files to hold exactly it."""
+        self.rows = list(history)
+        self._write()
+
+    def log(self, record: dict[str, Any], step: int) -> None:
         scalars = {k: v for k, v in record.items() if isinstance(v, (int, float))}
-        self.accelerator.log({f"{kind}/{k}": v for k, v in scalars.items()}, step=step)
+        self.accelerator.log({f"epoch/{k}": v for k, v in scalars.items()}, step=step)
+        self.rows.append(record)
+        self._write()
+
+    def _write(self) -> None:
         if not self.accelerator.is_main_process:
             return
         if self.jsonl is not None:
-            with self.jsonl.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"kind": kind, "step": step, **record}) + "\n")
-        if self.csv is not None and kind == "epoch":
-            self.rows.append(record)
+            lines = [json.dumps({"kind": "epoch", "step": r["step"], **r}) + "\n" for r in self.rows]
+            _replace(self.jsonl, "".join(lines))
+        if self.csv is not None:
             columns = list(dict.fromkeys(k for row in self.rows for k in row))  # evaluation epochs add columns
-            with self.csv.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(self.rows)
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+            _replace(self.csv, buffer.getvalue())
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (or a kill) sees the old or the new file, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    os.replace(tmp, path)
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -3,15 +3,17 @@
 
 One epoch = the training split once, in an order and with augmentations fixed by ``(seed, epoch)``
 (:mod:`kanconvs.train.sampling`); the loss is the task loss plus ``loss.aux_weight`` × the layers' auxiliary
-losses (MoE balance, L1/L2 penalties, :func:`kanconvs.regularization_loss`). Checkpoints hold everything needed
-to continue bit-for-bit: a run resumed after being killed ends with the weights and metrics of an uninterrupted run.
+losses (MoE balance, L1/L2 penalties, :func:`kanconvs.regularization_loss`). Every batch reseeds the
+global RNGs from ``(seed, epoch, batch, process)``, so dropout and batch mixing are a function of the position in the
+run: with the checkpoints (:mod:`kanconvs.train.checkpoint`), which also carry the epoch's running sums, a run
+killed at any point and resumed ends with the weights, and the metrics of every epoch, of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import signal
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,18 +24,23 @@ from torch import Tensor, nn
 
 from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
-from .checkpoint import CheckpointError, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    TrainState,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import ConfigError, TrainConfig, config_to_yaml
+from .faults import fault_point
 from .losses import create_loss
 from .metrics import classification_metrics, segmentation_metrics
 from .optim import create_optimizer, create_scheduler, lbfgs_closure
-from .sampling import EpochSampler, SeededItems
+from .sampling import EpochSampler, SeededItems, key_seed
 from .tracking import RunLogger, format_table
 
 __all__ = ["Trainer", "model_kwargs_for", "train"]
-
-#: Test hook: SIGKILL the process right after this optimiser step (used to prove that resuming is exact).
-FAULT_ENV = "KANCONVS_FAULT_AT_STEP"
 
 
 def _accelerate() -> Any:
@@ -130,7 +137,10 @@ class Trainer:
             )  # fmt: skip
         model_kwargs = model_kwargs_for(cfg)
         self.num_classes = int(model_kwargs.get("num_classes", 0))
-        model = create_model(cfg.model.name, **model_kwargs)
+        try:
+            model = create_model(cfg.model.name, **model_kwargs)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model.kwargs: {err}") from None
         self.unwrapped = model
 
         self.sampler = EpochSampler(len(train_ds), seed=cfg.seed, shuffle=True)  # type: ignore[arg-type]
@@ -188,10 +198,11 @@ class Trainer:
             self.ema = AveragedModel(
                 self.unwrapped, multi_avg_fn=get_ema_multi_avg_fn(cfg.model.ema_decay), use_buffers=True
             ).to(acc.device)
-            acc.register_for_checkpointing(self.ema)
         self.state = TrainState()
-        acc.register_for_checkpointing(self.scheduler)
-        acc.register_for_checkpointing(self.state)
+        # This process's running sums over the current epoch (loss × samples, correct top-1, samples, seconds):
+        # saved with mid-epoch checkpoints, so a resumed epoch reports the numbers of an uninterrupted one.
+        self.sums = torch.zeros(2, device=acc.device)
+        self.seen, self.elapsed = 0, 0.0
         if self.task == "segmentation":
             self.metrics = segmentation_metrics(self.num_classes)
         else:
@@ -201,29 +212,99 @@ class Trainer:
             metric.sync_on_compute = False
         self.logger = RunLogger(acc, self.out, list(cfg.trackers))
 
+    # ------------------------------------------------------------------------------------------------ checkpoints
+    def _fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint."""
+        cfg = self.cfg
+        return {
+            "model.name": cfg.model.name, "model.kwargs": cfg.model.kwargs, "optim.name": cfg.optim.name,
+            "model.ema_decay": cfg.model.ema_decay, "seed": cfg.seed, "data.name": cfg.data.name,
+            "data.batch_size": cfg.data.batch_size, "optim.accumulation_steps": cfg.optim.accumulation_steps,
+        }  # fmt: skip
+
+    def _checkpoint(self) -> None:
+        acc, step = self.accelerator, self.state.global_step
+        ranks = acc.gather(
+            torch.cat([self.sums.float(), torch.tensor([float(self.seen), self.elapsed], device=acc.device)])
+        )
+        state = {
+            "state": self.state.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch_sums": ranks.view(-1, 4).tolist(),
+            "processes": acc.num_processes,
+            "run": self._fingerprint(),
+        }
+        tensors = {"ema": self.ema.state_dict()} if self.ema is not None else None
+        save_checkpoint(acc, self.out / "checkpoints", step, self.cfg.checkpoint.keep_last, state, tensors)
+
+    def _resume(self) -> None:
+        """Restore the checkpoint named by ``resume_from``, or with ``resume`` the newest one; refuse to overwrite a
+        run's checkpoints otherwise."""
+        cfg, acc = self.cfg, self.accelerator
+        ckpt_dir = self.out / "checkpoints"
+        if cfg.resume_from is not None:
+            path = Path(cfg.resume_from)
+            if not path.is_dir():
+                raise CheckpointError(f"resume_from={cfg.resume_from!r} is not a checkpoint directory")
+        elif cfg.resume:
+            found = latest_checkpoint(ckpt_dir)
+            if found is None:
+                raise CheckpointError(
+                    f"resume=true, but {ckpt_dir} holds no complete checkpoint to continue from; "
+                    "run without resume=true to start this run from the beginning"
+                )
+            path = found
+        else:
+            if latest_checkpoint(ckpt_dir) is not None:
+                raise CheckpointError(
+                    f"{ckpt_dir} already holds checkpoints: pass resume=true to continue that run, "
+                    "or pick a new output_dir"
+                )
+            return
+        saved, extras = load_checkpoint(acc, path, self._fingerprint())
+        self.state.load_state_dict(saved["state"])
+        if self.state.batch_in_epoch and saved["processes"] != acc.num_processes:
+            raise CheckpointError(
+                f"{path} was written mid-epoch by {saved['processes']} processes; resume it with the same number "
+                f"(this run has {acc.num_processes}), or from an epoch-end checkpoint"
+            )
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if self.ema is not None:
+            if "ema" not in extras:
+                raise CheckpointError(f"{path} holds no EMA weights, but model.ema_decay is set")
+            self.ema.load_state_dict(extras["ema"])
+        if self.state.batch_in_epoch:
+            loss_sum, correct, seen, elapsed = saved["epoch_sums"][acc.process_index]
+            self.sums = torch.tensor([loss_sum, correct], device=acc.device)
+            self.seen, self.elapsed = int(seen), float(elapsed)
+        if acc.is_main_process:  # later checkpoints belong to the abandoned continuation: set them aside
+            for newer in list_checkpoints(ckpt_dir):
+                if newer.resolve().parent == path.resolve().parent and newer.name > path.name:
+                    newer.rename(newer.with_name(f"abandoned-{newer.name}"))
+        acc.wait_for_everyone()
+        acc.print(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
+
     # ------------------------------------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
         """Train (resuming if configured), evaluate, checkpoint; returns ``{"final", "best", "history"}``."""
         cfg, acc = self.cfg, self.accelerator
-        ckpt_dir = self.out / "checkpoints"
-        if cfg.resume:
-            last = latest_checkpoint(ckpt_dir)
-            if last is not None:
-                load_checkpoint(acc, last)
-                acc.print(f"resumed from {last} (epoch {self.state.epoch}, step {self.state.global_step})")
-        elif latest_checkpoint(ckpt_dir) is not None:
-            raise CheckpointError(
-                f"{ckpt_dir} already holds checkpoints: pass resume=true to continue that run, or pick a new output_dir"
-            )
+        if self.out.exists() and not self.out.is_dir():
+            raise ConfigError(f"output_dir={str(self.out)!r} is a file; give a directory")
+        self._resume()
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
-        if cfg.trackers and any(t in cfg.trackers for t in ("tensorboard", "wandb")):
-            # W&B writes its files into the run directory unless WANDB_DIR says otherwise
-            init_kwargs = {"wandb": {"dir": str(self.out)}} if "WANDB_DIR" not in os.environ else {}
+        # The files hold the checkpoint's epochs exactly: rows a killed process logged after it are dropped.
+        self.logger.restore(self.state.history)
+        if any(t in cfg.trackers for t in ("tensorboard", "wandb")):
+            # W&B writes its files into the run directory unless WANDB_DIR says otherwise; TensorBoard hides the
+            # events a killed process logged after the checkpoint (purge_step).
+            init_kwargs: dict[str, Any] = {"tensorboard": {"purge_step": self.state.global_step + 1}}
+            if "WANDB_DIR" not in os.environ:
+                init_kwargs["wandb"] = {"dir": str(self.out)}
             acc.init_trackers(cfg.project, config=_flat_config(cfg), init_kwargs=init_kwargs)
-        fault = int(os.environ.get(FAULT_ENV, "0"))
         done = self.state.global_step >= self.total_steps
+        batches = len(self.train_loader)
         while self.state.epoch < cfg.epochs and not done:
             epoch = self.state.epoch
             loader = self.train_loader
@@ -234,17 +315,17 @@ class Trainer:
             loader.set_epoch(epoch)
             self.sampler.set_epoch(epoch)
             self.model.train()
-            # The loss stays on the device: reading it every step would stall the GPU queue (one sync per step).
-            seen, loss_sum, started = 0, torch.zeros((), device=acc.device), time.perf_counter()
-            bar = self._progress(len(self.train_loader), self.state.batch_in_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
-            correct = torch.zeros((), device=acc.device)
+            started = time.perf_counter()
+            bar = self._progress(batches, self.state.batch_in_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
             for inputs, targets in loader:
+                self._seed_batch(epoch, self.state.batch_in_epoch)
                 loss, hits = self._train_step(inputs, targets)
                 self.state.batch_in_epoch += 1
-                seen += inputs.shape[0]
-                loss_sum += loss * inputs.shape[0]
+                self.seen += inputs.shape[0]
+                # The loss stays on the device: reading it every step would stall the GPU queue (one sync per step).
+                self.sums[0] += loss.float() * inputs.shape[0]
                 if hits is not None:
-                    correct += hits
+                    self.sums[1] += hits
                 if bar is not None:
                     bar.update(1)
                     if self.state.batch_in_epoch % 25 == 1:  # a live loss costs a sync: refresh it now and then
@@ -252,23 +333,25 @@ class Trainer:
                 if not acc.sync_gradients:
                     continue
                 self.state.global_step += 1
-                if fault and self.state.global_step == fault:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                every = cfg.checkpoint.every_steps
-                if every and self.state.global_step % every == 0:
-                    save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
+                fault_point("step", self.state.global_step)
                 if self.state.global_step >= self.total_steps:
                     done = True
                     break
+                every = cfg.checkpoint.every_steps
+                # not at an epoch's last step: the epoch-end checkpoint of that same step follows
+                if every and self.state.global_step % every == 0 and self.state.batch_in_epoch < batches:
+                    self.elapsed += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self._checkpoint()
             if bar is not None:
                 bar.close()
-            elapsed = time.perf_counter() - started
-            finished_epoch = self.state.batch_in_epoch >= len(self.train_loader)
-            if finished_epoch:
+            self.elapsed += time.perf_counter() - started
+            if self.state.batch_in_epoch >= batches:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-            counts = [loss_sum.float(), torch.tensor(float(seen), device=acc.device), correct.float()]
+            counts = [self.sums[0], torch.tensor(float(self.seen), device=acc.device), self.sums[1]]
             totals = acc.reduce(torch.stack(counts), "sum")
+            elapsed = float(acc.reduce(torch.tensor(self.elapsed, device=acc.device), "mean"))
             record: dict[str, Any] = {
                 "epoch": self.state.epoch,
                 "step": self.state.global_step,
@@ -278,15 +361,30 @@ class Trainer:
                 "train_top1": float(totals[2] / totals[1].clamp_min(1)) if self.task == "classification" else None,
                 "images_per_s": float(totals[1]) / elapsed if elapsed > 0 else None,
             }
+            self.sums.zero_()
+            self.seen, self.elapsed = 0, 0.0
             if self.state.epoch % cfg.eval_every == 0 or done or self.state.epoch == cfg.epochs:
                 record.update(self.evaluate())
             self._track_best(record)
             self.state.history.append(record)
             self.logger.log(record, self.state.global_step)
-            save_checkpoint(acc, ckpt_dir, self.state.global_step, cfg.checkpoint.keep_last)
+            fault_point("log", self.state.global_step)
+            self._checkpoint()
             for callback in self.callbacks:
                 callback(record)
         return self._finish()
+
+    def _seed_batch(self, epoch: int, batch: int) -> None:
+        """Seed every global RNG from the batch's place in the run (dropout, mixing, stochastic depth)."""
+        seed = key_seed(self.cfg.seed, epoch, batch, self.accelerator.process_index)
+        random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            import numpy as np
+
+            np.random.seed(seed % 2**32)
+        except ImportError:  # numpy is optional for torch
+            pass
 
     def _train_step(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor | None]:
         """One optimiser micro-step; returns the loss and (classification) the number of correct top-1 labels."""
@@ -305,10 +403,12 @@ class Trainer:
                 self.optimizer.step(closure)  # type: ignore[arg-type]
                 loss, hits = losses[0], None
             else:
-                output = self.model(inputs)
+                output = self._forward(self.model, inputs)
                 loss = self._loss(output, targets)
                 hits = self._hits(_first(output), targets)
                 acc.backward(loss)
+                if acc.sync_gradients:
+                    fault_point("mid-step", self.state.global_step + 1)
                 if acc.sync_gradients and cfg.optim.grad_clip:
                     acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
                 self.optimizer.step()
@@ -318,6 +418,20 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
         return loss.detach(), hits
+
+    def _forward(self, model: nn.Module, inputs: Tensor) -> Any:
+        try:
+            return model(inputs)
+        except ValueError as err:
+            if "spatial element" not in str(err):  # torch's InstanceNorm message for a map of one element
+                raise
+            from ..models import min_input_size
+
+            need = min_input_size(self.unwrapped, inputs.shape[1])
+            raise ConfigError(
+                f"model {self.cfg.model.name!r} needs inputs of at least {need}×{need}; this run's are "
+                f"{'×'.join(map(str, inputs.shape[2:]))} (data.image_size={self.cfg.data.image_size})"
+            ) from None
 
     def _hits(self, logits: Tensor, targets: Tensor) -> Tensor | None:
         if self.task != "classification":
@@ -344,11 +458,12 @@ class Trainer:
         self.metrics.reset()
         loss_sum, count = 0.0, 0
         for inputs, targets in self.val_loader:
-            logits = _first(model(inputs))
+            logits = _first(self._forward(model, inputs))
             logits, targets = acc.gather_for_metrics((logits.float(), targets))
             loss_sum += float(self.loss_fn(logits, targets)) * targets.shape[0]
             count += targets.shape[0]
             self.metrics.update(*self._metric_inputs(logits, targets))
+            fault_point("eval", self.state.global_step)
         values = {f"val_{k}": float(v) for k, v in self.metrics.compute().items()}
         return {"val_loss": loss_sum / max(count, 1), "val_samples": count, **values}
 
