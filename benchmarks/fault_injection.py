@@ -156,7 +156,7 @@ def campaign(work: Path, sigkill: bool) -> list[dict[str, str]]:
         data = pristine[name]
         (newest / name).write_bytes(data[: len(data) // 2])
         attempt("truncated file", f"{name} (half)")
-    payload = pickle.dumps({"state": _Planted(marker)})
+    payload = pickle.dumps({"state": _Planted(marker)}, protocol=2)
     for name in [*names, "random_states_0.pkl", "custom_checkpoint_0.pkl"]:
         for forged in (False, True):
             (newest / name).write_bytes(payload)

@@ -163,7 +163,7 @@ def test_planted_pickles_never_run_and_name_the_file(tmp_path: Path) -> None:
     assert {"model.safetensors", "optimizer.bin", "trainer.json", "ema.safetensors", "manifest.json"} <= set(names)
     assert not any(name.endswith(".pkl") for name in names)  # nothing pickled beyond the optimiser's tensors
     pristine = {name: (newest / name).read_bytes() for name in names}
-    payload = pickle.dumps({"state": _Planted(marker)})
+    payload = pickle.dumps({"state": _Planted(marker)}, protocol=2)
     for name in [*names, "random_states_0.pkl", "custom_checkpoint_0.pkl"]:
         for vouched in (False, True):
             (newest / name).write_bytes(payload)

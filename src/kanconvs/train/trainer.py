@@ -378,7 +378,9 @@ class Trainer:
         """Seed every global RNG from the batch's place in the run (dropout, mixing, stochastic depth)."""
         seed = key_seed(self.cfg.seed, epoch, batch, self.accelerator.process_index)
         random.seed(seed)
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        if torch.cuda.is_initialized():  # otherwise torch.manual_seed would queue a lazy CUDA seed (and a traceback)
+            torch.cuda.manual_seed_all(seed)
         try:
             import numpy as np
 
