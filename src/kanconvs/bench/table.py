@@ -223,16 +223,30 @@ def run_bench(
     """Run every cell not already done (``cells/<cell>.json`` exists) and rebuild the outputs; ``int8``: quantise
     each newly trained cell to static int8 and evaluate it on CPU too (cells done earlier keep what they have)."""
     output.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in cells if not (output / "cells" / f"{c.name}.json").is_file()]
+    spent: list[float] = []  # seconds per cell run here, for the estimate of what is left
     for i, cell in enumerate(cells, 1):
-        done = output / "cells" / f"{cell.name}.json"
-        if done.is_file():
+        if cell not in todo:
             print(f"[{i}/{len(cells)}] {cell.name}: done earlier, skipped", flush=True)
             continue
-        print(f"[{i}/{len(cells)}] {cell.name} ({cell.model})", flush=True)
-        run_cell(cell, output, overrides, int8=int8)
+        print(f"[{i}/{len(cells)}] {cell.name} ({cell.model}) ...", flush=True)
+        started = time.perf_counter()
+        row = run_cell(cell, output, overrides, int8=int8)
+        spent.append(time.perf_counter() - started)
+        left = len(todo) - len(spent)
+        eta = f", about {_duration(left * sum(spent) / len(spent))} for the {left} left" if left else ""
+        final, best = row.get("val_top1_final"), row.get("val_top1_best")
+        accuracy = "no evaluation"
+        if final is not None and best is not None:
+            accuracy = f"final {100 * final:.2f} % (best {100 * best:.2f} %)"
+        print(f"[{i}/{len(cells)}] {cell.name}: {accuracy}, {_duration(spent[-1])}{eta}", flush=True)
     rows = [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
     write_outputs(rows, output)
     return rows
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 COLUMNS = [

@@ -10,9 +10,11 @@ training config of every cell (e.g. ``data.num_workers=8``).
 training batches) and add its validation accuracy and CPU eval time, next to the fp32 model's CPU eval time, to the
 table (cells done earlier show "—").
 
-``--quick``: the embedded MNIST subset, narrow networks (widths 8/16/32/64) with BatchNorm, 2,048 training and
-1,000 validation images without augmentation, batch 32, 3 epochs at lr 5e-3 with a cosine decay — minutes on a
-laptop CPU, for trying the pipeline, not for conclusions. ``make demo`` runs it with ``--int8``.
+``--quick``: the demo recipe, one for every family — on the embedded MNIST digits all 8,000 training images and
+the 2,000 held-out ones (other datasets: the first 8,000 / 2,000), narrow networks (widths 8/16/32/64, groups 1,
+BatchNorm, no dropout) for 6 epochs of batch 64 at lr 1e-2 with a cosine decay and no augmentation. About five
+minutes for the seven default families on a 2-core CPU, with final-epoch accuracies of 95–98 %. ``make demo`` runs
+it with ``--int8``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 __all__ = ["add_parser", "run"]
 
 QUICK_FAMILIES = "conv,kan,fastkan,kaln,kacn,kagn,wavkan"
-QUICK_EPOCHS, QUICK_TRAIN = 3, 2048
+QUICK_EPOCHS, QUICK_TRAIN, QUICK_VAL = 6, 8000, 2000
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -68,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
         f"data.name={args.dataset or 'mnist-10k'}", "checkpoint.best_metric=top1",
     ]  # fmt: skip
     if args.quick:
-        # A cosine decay to 0 lets the BatchNorm running statistics settle on the final weights: with a few hundred
-        # steps at a high rate they lag behind the weights and the evaluation understates the network.
-        recipe += ["optim.lr=5e-3", "schedule.name=cosine", "schedule.warmup_steps=10", "data.batch_size=32",
-                   f"data.train_limit={QUICK_TRAIN}", "data.val_limit=1000", "data.augment=none",
-                   "model.kwargs.widths=[8,16,32,64]"]  # fmt: skip
+        # Narrow networks must learn fast: no dropout, a high rate (FastKAN needs it most) decayed by a cosine to 0,
+        # which also lets the BatchNorm running statistics settle on the final weights; groups 1 gives the plain
+        # convolution of the seed (groups 4 at these widths) the capacity to pass 97 %.
+        recipe += ["optim.lr=1e-2", "schedule.name=cosine", "schedule.warmup_steps=50", "data.batch_size=64",
+                   f"data.train_limit={QUICK_TRAIN}", f"data.val_limit={QUICK_VAL}", "data.augment=none",
+                   "model.kwargs.widths=[8,16,32,64]", "model.kwargs.groups=1", "model.kwargs.dropout=0.0",
+                   "model.kwargs.dropout_linear=0.0"]  # fmt: skip
     else:
         recipe += ["schedule.name=exponential", "schedule.kwargs.gamma=0.975"]
     try:

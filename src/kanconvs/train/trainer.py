@@ -521,7 +521,8 @@ class Trainer:
             return None
         from tqdm.auto import tqdm  # type: ignore[import-untyped]  # installed with accelerate (huggingface_hub)
 
-        return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+        # disable=None: no bar when stderr is not a terminal (a log file would fill with carriage-return frames)
+        return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
 def _flat_config(cfg: TrainConfig) -> dict[str, Any]:
