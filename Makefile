@@ -5,15 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kanconvs-install.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data demo test lint typecheck pytest bench-layers bench-gpu bench-table-gpu clean
+.PHONY: help venv data demo test lint typecheck docs pytest bench-layers bench-gpu bench-table-gpu clean
 
 help:
 	@echo "make venv       create $(VENV) and install kanconvs[dev] (pinned by constraints.txt)"
 	@echo "make demo       venv + kanconvs bench --quick --int8: 7 families on the embedded MNIST subset (CPU, < 10 min)"
 	@echo "make data       install Debian's dataset-fashion-mnist where apt-get is available (optional)"
 	@echo "make bench-layers  venv + layer benchmark on CPU (prints the table)"
-	@echo "make test       venv + ruff check + ruff format --check + mypy + pytest"
+	@echo "make test       venv + ruff check + ruff format --check + mypy + docs + pytest"
 	@echo "make lint       venv + ruff check + ruff format --check"
+	@echo "make docs       venv + the documentation site (mkdocs build --strict, into build/site)"
 	@echo "make bench-gpu  venv + layer benchmark on CUDA"
 	@echo "make bench-table-gpu  venv + data + the full Fashion-MNIST comparison table on a GPU (hours; resumable)"
 	@echo "make clean      remove $(VENV), caches and build outputs"
@@ -52,7 +53,11 @@ pytest: venv
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
-test: lint typecheck pytest
+# --strict: a broken link, snippet or API cross-reference fails the build.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs pytest
 
 bench-gpu: venv
 	$(BIN)/kanconvs bench-layers --device cuda

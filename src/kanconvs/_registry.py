@@ -14,7 +14,7 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Names in registration order; duplicates and unknown names raise ``ValueError`` naming the valid ones.
 
-    Example:
+    Examples:
         >>> colours = Registry[int]("colour")
         >>> colours.add("red", 1)
         >>> colours.get("red")

@@ -431,7 +431,7 @@ def quantize_int8(
     Returns:
         The quantised model, in eval mode (it refuses to run in training mode).
 
-    Example:
+    Examples:
         >>> from kanconvs import create_model
         >>> model = create_model("simple_kagn_4", widths=[8, 16, 16, 16])
         >>> batches = [torch.randn(4, 1, 12, 12) for _ in range(2)]

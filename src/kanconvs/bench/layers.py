@@ -14,7 +14,7 @@ Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` during one step minus 
 (parameters and input excluded; activations, gradients and workspaces included). On CPU, the bytes of the
 unique storages autograd saves for backward plus the output (``torch.autograd.graph.saved_tensors_hooks``).
 
-Example:
+Examples:
     python benchmarks/layers.py --device cpu --families kagn,kan --markdown reports/layers-cpu.md
 """
 

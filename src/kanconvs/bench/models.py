@@ -16,7 +16,7 @@ it (gradients, activations, workspaces), plus the model's parameters, AdamW stat
 the unique storages autograd saves for backward (``torch.autograd.graph.saved_tensors_hooks``) plus the parameters
 and their gradients (optimizer state excluded).
 
-Example:
+Examples:
     python benchmarks/models.py --device cpu --models simple_kagn_4,simple_kan_4 --batch-size 32 \\
         --input-size 1 28 28 --markdown reports/models-cpu.md
 """

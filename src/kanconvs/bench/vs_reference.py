@@ -20,7 +20,7 @@ The reference is imported at run time from ``--reference-dir``: its packages (``
 needs are imported (the attention layers' ``timm`` dependency is never loaded). The models need ``einops`` (imported
 by the reference's ``kans``).
 
-Example:
+Examples:
     python benchmarks/vs_reference.py --reference-dir ../torch-conv-kan --device cpu \\
         --markdown reports/vs-reference-cpu.md
 """

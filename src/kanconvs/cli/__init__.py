@@ -3,7 +3,7 @@
 One module per subcommand, each exposing ``add_parser(subparsers)`` (which registers the subcommand and sets
 ``func``) and ``run(args) -> int``. Commands are plain functions, so tests can call them directly.
 
-Example:
+Examples:
     >>> from kanconvs.cli import main
     >>> main(["list"])  # doctest: +SKIP
     0

@@ -35,7 +35,7 @@ MACS_NOTE = (
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["degree=5", "family=kaln"]`` → ``{"degree": 5, "family": "kaln"}``: Python literals, else strings.
 
-    Example:
+    Examples:
         >>> parse_overrides(["degree=5", "family=kaln", "widths=(8, 16)"])
         {'degree': 5, 'family': 'kaln', 'widths': (8, 16)}
     """
@@ -83,7 +83,7 @@ def model_info(
     ``input_size`` is ``(C, H, W)`` (``C`` is passed as ``in_channels``); without it ``C`` is the stem's input
     channels and ``H = W = 224``.
 
-    Example:
+    Examples:
         >>> info = model_info("simple_conv_4", (1, 28, 28), num_classes=10, overrides={"widths": (4, 4, 8, 8)})
         >>> info["params"], info["output_shapes"]
         (450, [[1, 10]])

@@ -62,7 +62,7 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_pairs(text: str) -> list[tuple[int, int]]:
     """``"0:0,1:3"`` → ``[(0, 0), (1, 3)]`` (input:output).
 
-    Example:
+    Examples:
         >>> parse_pairs("0:0, 1:3")
         [(0, 0), (1, 3)]
     """

@@ -61,7 +61,7 @@ class SelfKANtentionND(KASelfAttentionNd):
     convolutions' geometry (see the module notes), every other keyword goes to ``conv_kan_layer``. ``norm_layer`` (and
     ``affine``, default ``True``) also build the outer norm.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from kanconvs.compat import KAGNConv2DLayer
         >>> attn = SelfKANtentionND(8, KAGNConv2DLayer, kernel_size=3, padding=1, norm_layer=nn.BatchNorm2d)
@@ -102,7 +102,7 @@ class RoPESelfKANtentionND(SelfKANtentionND):
     Rotary position embedding over the actual grid of any 1-, 2- or 3-D input (:class:`AxialRoPE`, one head); the
     attention width (``inner_projection`` or ``input_dim``) must be divisible by ``2·ndim``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from kanconvs.compat import KAGNConv2DLayer
         >>> attn = RoPESelfKANtentionND(8, KAGNConv2DLayer, kernel_size=3, padding=1)
@@ -122,7 +122,7 @@ class KANFocalModulationND(KAFocalModulationNd):
     ``focal_norm_layer`` is ``{"layer": norm class, "params": kwargs}`` for the post-modulation norm (used when
     ``use_postln_in_modulation``); ``kan_params`` go to every KA convolution.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from kanconvs.compat import KAGNConv2DLayer
         >>> fm = KANFocalModulationND(8, KAGNConv2DLayer, {"layer": nn.BatchNorm2d, "params": {}}, 3, 2)

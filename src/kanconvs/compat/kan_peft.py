@@ -51,7 +51,7 @@ class PEFTKAGNConvNDLayer(PEFTKAGNConv):
     The pretrained layer is built as ``KAGNConv{ndim}DLayer`` from the arguments and loaded (strictly) from
     ``pretrained_weights``. The norm stays trainable, as in the reference.
 
-    Example:
+    Examples:
         >>> from kanconvs.compat import KAGNConv2DLayer
         >>> pretrained = KAGNConv2DLayer(4, 8, 3, padding=1)
         >>> peft = PEFTKAGNConvNDLayer.wrap_layer(pretrained, trainable_degrees=[3], extra_degrees=2)
@@ -231,7 +231,7 @@ class PEFTVGGKAGN(nn.Module):
     as :class:`PEFTKAGNConvNDLayer`; the pretrained model itself is not changed (a copy is wrapped). The wrapped
     model is ``self.model`` and its attributes are reachable on this module (``peft.classifier``).
 
-    Example:
+    Examples:
         >>> from kanconvs.compat import KAGNConv2DLayer
         >>> net = nn.Sequential(KAGNConv2DLayer(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         >>> peft = PEFTVGGKAGN(net, trainable_degrees=[2], extra_degrees=1)

@@ -207,7 +207,7 @@ def convert_kans_state_dict(state_dict: StateDict, model: nn.Module) -> dict[str
     ``model`` may be a compat class of this module or the matching clean one (:class:`~kanconvs.models.KANMLP`,
     :class:`~kanconvs.layers.KAGNLinear` …). Keys already in our layout pass through unchanged.
 
-    Example:
+    Examples:
         >>> ref = {"cheby_coeffs": torch.zeros(4, 6, 4), "arange": torch.arange(4)}
         >>> sorted(convert_kans_state_dict(ref, ChebyKANLayer(4, 6, 3)))
         ['weight']
@@ -235,7 +235,7 @@ def _one_activation(act: ActLayer, name: str) -> nn.Module:
 class KANLayer(KANLinear):
     """The reference's ``KANLayer``: see :class:`~kanconvs.layers.KANLinear`.
 
-    Example:
+    Examples:
         >>> KANLayer(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -267,7 +267,7 @@ class KALNLayer(KALNLinear):
 
     ``base_activation`` acts on the base branch and on the output, as in the reference.
 
-    Example:
+    Examples:
         >>> KALNLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -284,7 +284,7 @@ class KALNLayer(KALNLinear):
 class ChebyKANLayer(KACNLinear):
     """The reference's ``ChebyKANLayer``: see :class:`~kanconvs.layers.KACNLinear`.
 
-    Example:
+    Examples:
         >>> ChebyKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -298,7 +298,7 @@ class ChebyKANLayer(KACNLinear):
 class GRAMLayer(KAGNLinear):
     """The reference's ``GRAMLayer``: see :class:`~kanconvs.layers.KAGNLinear`; ``act`` is used in all three places.
 
-    Example:
+    Examples:
         >>> GRAMLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -315,7 +315,7 @@ class FastKANLayer(FastKANLinear):
 
     ``forward(x, time_benchmark=True)`` skips the input LayerNorm, as in the reference.
 
-    Example:
+    Examples:
         >>> FastKANLayer(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -352,7 +352,7 @@ class WavKANLayer(WavKANLinear):
 
     An unknown ``wavelet_type`` raises ``ValueError`` here, not at the first forward.
 
-    Example:
+    Examples:
         >>> WavKANLayer(4, 6).eval()(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -365,7 +365,7 @@ class WavKANLayer(WavKANLinear):
 class JacobiKANLayer(KAJNLinear):
     """The reference's ``JacobiKANLayer``: see :class:`~kanconvs.layers.KAJNLinear`; ``act`` on base and output.
 
-    Example:
+    Examples:
         >>> JacobiKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -382,7 +382,7 @@ class JacobiKANLayer(KAJNLinear):
 class BernsteinKANLayer(KABNLinear):
     """The reference's ``BernsteinKANLayer`` with a working Bernstein basis: see :class:`~kanconvs.layers.KABNLinear`.
 
-    Example:
+    Examples:
         >>> BernsteinKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -397,7 +397,7 @@ class BernsteinKANLayer(KABNLinear):
 class ReLUKANLayer(ReLUKANLinear):
     """The reference's ``ReLUKANLayer`` (note the argument order): see :class:`~kanconvs.layers.ReLUKANLinear`.
 
-    Example:
+    Examples:
         >>> ReLUKANLayer(4, 5, 3, 6)(torch.randn(2, 4)).shape
         torch.Size([2, 6])
     """
@@ -412,7 +412,7 @@ class ReLUKANLayer(ReLUKANLinear):
 class BottleNeckGRAMLayer(BottleNeckKAGNLinear):
     """The reference's ``BottleNeckGRAMLayer``: see :class:`~kanconvs.layers.BottleNeckKAGNLinear`.
 
-    Example:
+    Examples:
         >>> BottleNeckGRAMLayer(64, 40).inner_dim
         16
     """
@@ -448,7 +448,7 @@ class RadialBasisFunction(nn.Module):
     ``grid`` is a buffer (the reference's is a frozen parameter; the state_dict key is the same). The denominator
     defaults to the grid spacing (the full range for a single centre).
 
-    Example:
+    Examples:
         >>> RadialBasisFunction()(torch.zeros(2, 3)).shape
         torch.Size([2, 3, 8])
     """
@@ -503,7 +503,7 @@ class _KansMLP(KANMLP):
 class KAN(_KansMLP):
     """The reference's ``KAN`` MLP of :class:`KANLayer` s: see :class:`~kanconvs.models.KANMLP`.
 
-    Example:
+    Examples:
         >>> KAN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -529,7 +529,7 @@ class KAN(_KansMLP):
 class KALN(_KansMLP):
     """The reference's ``KALN`` MLP of :class:`KALNLayer` s.
 
-    Example:
+    Examples:
         >>> KALN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -553,7 +553,7 @@ class KALN(_KansMLP):
 class KACN(_KansMLP):
     """The reference's ``KACN`` MLP of :class:`ChebyKANLayer` s.
 
-    Example:
+    Examples:
         >>> KACN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -576,7 +576,7 @@ class KACN(_KansMLP):
 class KAGN(_KansMLP):
     """The reference's ``KAGN`` MLP of :class:`GRAMLayer` s.
 
-    Example:
+    Examples:
         >>> KAGN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -600,7 +600,7 @@ class KAGN(_KansMLP):
 class FastKAN(_KansMLP):
     """The reference's ``FastKAN`` MLP of :class:`FastKANLayer` s.
 
-    Example:
+    Examples:
         >>> FastKAN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -636,7 +636,7 @@ class FastKAN(_KansMLP):
 class WavKAN(_KansMLP):
     """The reference's ``WavKAN`` MLP of :class:`WavKANLayer` s.
 
-    Example:
+    Examples:
         >>> WavKAN([4, 8, 3]).eval()(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -659,7 +659,7 @@ class WavKAN(_KansMLP):
 class KAJN(_KansMLP):
     """The reference's ``KAJN`` MLP of :class:`JacobiKANLayer` s.
 
-    Example:
+    Examples:
         >>> KAJN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -685,7 +685,7 @@ class KAJN(_KansMLP):
 class KABN(_KansMLP):
     """The reference's ``KABN`` MLP of :class:`BernsteinKANLayer` s.
 
-    Example:
+    Examples:
         >>> KABN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -709,7 +709,7 @@ class KABN(_KansMLP):
 class ReLUKAN(_KansMLP):
     """The reference's ``ReLUKAN`` MLP of :class:`ReLUKANLayer` s (``g`` grid cells, order ``k``).
 
-    Example:
+    Examples:
         >>> ReLUKAN([4, 8, 3], g=5, k=3)(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -734,7 +734,7 @@ class ReLUKAN(_KansMLP):
 class BottleNeckKAGN(_KansMLP):
     """The reference's ``BottleNeckKAGN`` MLP of :class:`BottleNeckGRAMLayer` s.
 
-    Example:
+    Examples:
         >>> BottleNeckKAGN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
     """

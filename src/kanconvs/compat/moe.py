@@ -83,7 +83,7 @@ class MoEKANConvBase(MoEKAConvNd):
     """The reference's ``MoEKANConvBase``: experts are ``conv_class(input_size, output_size, kernel_size=…,
     stride=…, padding=…, **kan_kwargs)``, a reference (compat) convolution class such as ``KAGNConv2DLayer``.
 
-    Example:
+    Examples:
         >>> from kanconvs.compat import KACNConv2DLayer
         >>> layer = MoEKANConvBase(KACNConv2DLayer, 4, 8, num_experts=4, k=2, degree=3)
         >>> y, loss = layer(torch.randn(2, 4, 6, 6))
@@ -181,7 +181,7 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
     """The reference's ``MoEBottleNeckKAGNConvND``: a Gram bottleneck whose inner convolution is a mixture of
     experts. ``pregate=True`` puts a Gram KA linear layer (``GRAMLayer``) in front of the gate.
 
-    Example:
+    Examples:
         >>> layer = MoEBottleNeckKAGNConvND(nn.Conv2d, F.conv2d, nn.InstanceNorm2d, 16, 16, num_experts=4, k=2)
         >>> layer(torch.randn(2, 16, 6, 6))[0].shape
         torch.Size([2, 16, 6, 6])

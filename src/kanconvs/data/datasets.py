@@ -141,7 +141,7 @@ def create_dataset(
         limit: keep a random subset of this many samples (seeded by ``seed``): the quick runs' subsets.
         kwargs: dataset-specific options (e.g. ``num_classes`` and ``val_fraction`` for segmentation folders).
 
-    Example:
+    Examples:
         >>> ds = create_dataset("mnist-10k", "test", limit=100)
         >>> len(ds), ds[0][0].shape, ds[0][0].dtype
         (100, torch.Size([1, 28, 28]), torch.uint8)

@@ -20,7 +20,7 @@ def load_embedded_mnist(split: str = "train") -> tuple[Tensor, Tensor]:
 
     ``split`` is ``"train"`` (8,000 digits), ``"test"`` (the other 2,000) or ``"all"``.
 
-    Example:
+    Examples:
         >>> images, labels = load_embedded_mnist("test")
         >>> images.shape, labels.shape
         (torch.Size([2000, 1, 28, 28]), torch.Size([2000]))

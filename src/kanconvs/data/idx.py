@@ -16,7 +16,7 @@ __all__ = ["read_idx"]
 def read_idx(path: str | os.PathLike[str]) -> Tensor:
     """Read an unsigned-byte IDX file (``*-ubyte`` or ``*-ubyte.gz``) as a uint8 tensor of its stored shape.
 
-    Example:
+    Examples:
         >>> from kanconvs.data.embedded import ASSETS
         >>> read_idx(ASSETS / "mnist10k-labels-idx1-ubyte.gz").shape
         torch.Size([10000])

@@ -16,7 +16,7 @@ class MixCollate:
     Labels become soft, ``(B, num_classes)`` probabilities, which ``nn.CrossEntropyLoss`` accepts directly. A
     class (not a lambda) so that worker processes can pickle it.
 
-    Example:
+    Examples:
         >>> collate = MixCollate(num_classes=3, mixup_alpha=1.0)
         >>> x, y = collate([(torch.zeros(1, 4, 4), 0), (torch.ones(1, 4, 4), 2)])
         >>> y.shape, bool(torch.allclose(y.sum(1), torch.ones(2)))

@@ -58,7 +58,7 @@ def build_transforms(
         augment: augmentation family (default: the dataset's; ``"none"`` to switch augmentation off).
         image_size, mean, std: override the dataset's.
 
-    Example:
+    Examples:
         >>> t = build_transforms("mnist-10k", train=True)
         >>> t(torch.zeros(1, 28, 28, dtype=torch.uint8)).dtype
         torch.float32

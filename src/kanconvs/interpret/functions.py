@@ -9,7 +9,7 @@ is
 and the response of output ``o`` to a constant input patch of value ``x`` on channel ``i`` is ``Σ_p φ_{o,i,p}(x)``
 (``taps="sum"``). φ excludes the bias and whatever follows the mixing (output norm, activation, dropout).
 
-Example:
+Examples:
     >>> from kanconvs import KACNConv2d
     >>> layer = KACNConv2d(4, 8, 3, degree=3)
     >>> x, phi, pairs = learned_functions(layer, pairs=[(0, 0), (3, 7)], num_points=50)

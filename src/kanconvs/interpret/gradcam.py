@@ -4,7 +4,7 @@ For feature maps ``A_k`` of a layer and the score ``y_c`` of class ``c``:
 ``w_k = mean_{h,w} ∂y_c / ∂A_k``, ``cam = ReLU(Σ_k w_k A_k)``, upsampled bilinearly to the input size and scaled
 to [0, 1] per image.
 
-Example:
+Examples:
     >>> import kanconvs
     >>> model = kanconvs.create_model("simple_kagn_4", widths=(4, 8), strides=(1, 2), num_classes=3)
     >>> grad_cam(model, torch.randn(2, 1, 16, 16)).shape

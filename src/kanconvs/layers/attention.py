@@ -170,7 +170,7 @@ class AxialRoPE(nn.Module):
         theta: frequency base θ.
         mixed: learnable, rotated frequencies (``True``) or fixed axial ones.
 
-    Example:
+    Examples:
         >>> rope = AxialRoPE(head_dim=8, ndim=2)
         >>> q = torch.randn(2, 1, 5 * 7, 8)  # (B, heads, H·W, d)
         >>> rope(q, (5, 7)).shape
@@ -280,7 +280,7 @@ class KASelfAttentionNd(nn.Module):
             divisible by ``2·ndim``.
         **family_kwargs: passed to every q, k, v convolution (``degree=``, ``norm_layer=``, ``dropout=`` …).
 
-    Example:
+    Examples:
         >>> attn = KASelfAttention2d(16, 3, num_heads=2, degree=3)
         >>> x = torch.randn(2, 16, 7, 5)
         >>> torch.equal(attn(x), x)  # γ = 0: identity at initialisation
@@ -443,7 +443,7 @@ class KAFocalModulationNd(nn.Module):
             every level, so a learnable one (``"prelu"``) is shared.
         **family_kwargs: passed to every KA convolution (``degree=``, ``norm_layer=``, ``dropout=`` …).
 
-    Example:
+    Examples:
         >>> fm = KAFocalModulation2d(8, focal_level=2, degree=3)
         >>> fm(torch.randn(2, 8, 9, 7)).shape
         torch.Size([2, 8, 9, 7])

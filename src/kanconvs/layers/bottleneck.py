@@ -58,7 +58,7 @@ class BottleneckKAConvNd(ConvBase):
         dropout, dropout_type: regulariser on the input of both branches (the reference uses noise injection).
         norm_layer, norm_kwargs, base_activation, activation: as in :class:`~kanconvs.KAConvNd`.
 
-    Example:
+    Examples:
         >>> layer = BottleneckKAConv2d(64, 64, 3, padding=1, family="kagn", degree=3)
         >>> layer(torch.randn(2, 64, 8, 8)).shape
         torch.Size([2, 64, 8, 8])

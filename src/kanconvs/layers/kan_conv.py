@@ -75,7 +75,7 @@ class KAConvNd(ConvBase):
             for the backward pass. ``False`` runs the plain differentiable math (it stores every recurrence step).
             Under ``torch.compile``, export, tracing and ``torch.func`` transforms the plain math runs either way.
 
-    Example:
+    Examples:
         >>> layer = KAConv2d(16, 32, 3, padding=1, basis="chebyshev", basis_kwargs={"degree": 4})
         >>> layer(torch.randn(2, 16, 8, 8)).shape
         torch.Size([2, 32, 8, 8])

@@ -95,7 +95,7 @@ def create_linear_norm(norm: NormLayer, num_features: int, **kwargs: Any) -> nn.
 
     ``"layer"`` is :class:`torch.nn.LayerNorm` with its default ``eps=1e-5`` (the reference's choice).
 
-    Example:
+    Examples:
         >>> create_linear_norm("layer", 8).eps
         1e-05
     """
@@ -147,7 +147,7 @@ class KALinear(nn.Module):
         bias: add a learnable bias.
         base_init, basis_init: initialisation of the two weight blocks (see :data:`LinearInit`).
 
-    Example:
+    Examples:
         >>> layer = KALinear(16, 32, basis="chebyshev", basis_kwargs={"degree": 4})
         >>> layer(torch.randn(8, 16)).shape
         torch.Size([8, 32])
@@ -269,7 +269,7 @@ def get_linear_family(name: str) -> type[nn.Module]:
 def create_linear(family: str, in_features: int, out_features: int, **kwargs: Any) -> nn.Module:
     """Build a KA linear layer of a registered family.
 
-    Example:
+    Examples:
         >>> create_linear("kagn", 16, 32, degree=4)(torch.randn(2, 16)).shape
         torch.Size([2, 32])
     """
@@ -307,7 +307,7 @@ class KANLinear(_FamilyLinear):
 
     Parameters: ``out·in·(G + k + 1)`` plus the LayerNorm's ``2·out`` and one PReLU slope.
 
-    Example:
+    Examples:
         >>> KANLinear(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -342,7 +342,7 @@ class FastKANLinear(_FamilyLinear):
     weights start truncated-normal with std ``spline_weight_init_scale``; the base branch and the bias (present
     with it) keep ``nn.Linear``'s default init.
 
-    Example:
+    Examples:
         >>> FastKANLinear(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -421,7 +421,7 @@ class KALNLinear(_DegreeLinear):
     The inputs are mapped to [-1, 1] by a per-sample min–max (the reference uses the min and max of the whole
     batch: batch-coupled, and NaN on a constant input). Parameters: ``out·in·(D + 2) + 2·out``.
 
-    Example:
+    Examples:
         >>> KALNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -436,7 +436,7 @@ class KACNLinear(_DegreeLinear):
 
     ``T_n(tanh x)`` comes from the three-term recurrence, not ``cos(n·arccos)`` whose slope is infinite at ±1.
 
-    Example:
+    Examples:
         >>> KACNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -462,7 +462,7 @@ class KAGNLinear(_FamilyLinear):
     Gram polynomials of ``tanh(x)`` with a learnable three-term recurrence; ``basis_activation`` is applied to every
     polynomial. Xavier-uniform weights. Parameters: ``out·in·(D + 2) + (D + 1) + 2·out``.
 
-    Example:
+    Examples:
         >>> KAGNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -493,7 +493,7 @@ class KAGNLinear(_FamilyLinear):
 class KAJNLinear(_FamilyLinear):
     """Jacobi KA linear layer (the reference's ``JacobiKANLayer``).
 
-    Example:
+    Examples:
         >>> KAJNLinear(4, 6, degree=3, alpha=1.0, beta=1.0)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -530,7 +530,7 @@ class KAJNLinear(_FamilyLinear):
 class KABNLinear(_DegreeLinear):
     """Bernstein KA linear layer (the reference's ``BernsteinKANLayer``, whose basis is identically 1 there).
 
-    Example:
+    Examples:
         >>> KABNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -549,7 +549,7 @@ class KABNLinear(_DegreeLinear):
 class KAHNLinear(_DegreeLinear):
     """Hermite KA linear layer: physicists' Hermite polynomials of ``tanh(x)`` (no reference linear counterpart).
 
-    Example:
+    Examples:
         >>> KAHNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -571,7 +571,7 @@ class ReLUKANLinear(_FamilyLinear):
     No base branch, no norm, no activation, a bias; ``grid_size`` and ``order`` are the reference's ``g`` and ``k``.
     Parameters: ``out·in·(g + k) + out + 2·in·(g + k)``.
 
-    Example:
+    Examples:
         >>> ReLUKANLinear(4, 6, grid_size=5, order=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -612,7 +612,7 @@ class WavKANLinear(nn.Module):
     Hamming window over the inputs, as in the reference. Scales are kept away from 0 in the forward pass. The
     wavelet branch evaluates an ``(N, out, in)`` tensor. Parameters: ``4·out·in`` plus the norm's.
 
-    Example:
+    Examples:
         >>> WavKANLinear(4, 6, wavelet_type="morlet").eval()(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
@@ -688,7 +688,7 @@ class BottleNeckKAGNLinear(nn.Module):
     norm and the activation. ``m = int(max(in, out) / dim_reduction)``, or ``min(min_internal, in, out)`` when that
     is below ``min_internal``.
 
-    Example:
+    Examples:
         >>> BottleNeckKAGNLinear(64, 40, degree=3).inner_features
         16
     """

@@ -56,7 +56,7 @@ _PENALTIES = ("activation_l1", "activation_l2", "weight_l1", "weight_l2")
 def cv_squared(x: Tensor, eps: float = 1e-10) -> Tensor:
     """Squared coefficient of variation ``var(x) / (mean(x)² + eps)`` (unbiased variance); 0 for one element.
 
-    Example:
+    Examples:
         >>> float(cv_squared(torch.tensor([1.0, 1.0, 1.0])))
         0.0
     """
@@ -90,7 +90,7 @@ class NoisyTopKGate(nn.Module):
         noise_epsilon: floor of the noise scale.
         pregate: optional module applied to the features first (the reference's ``pregate`` KA linear layer).
 
-    Example:
+    Examples:
         >>> gate = NoisyTopKGate(16, num_experts=4, k=2)
         >>> weights, experts, loss = gate(torch.randn(8, 16))
         >>> weights.shape, experts.shape, loss.shape
@@ -211,7 +211,7 @@ class StackedExperts(nn.Module):
         build: builds one expert (called ``num_experts`` times, again on :meth:`reset_parameters`).
         num_experts: number of experts ``E``.
 
-    Example:
+    Examples:
         >>> from kanconvs import KAGNConv2d
         >>> experts = StackedExperts(lambda: KAGNConv2d(4, 8, 3, padding=1), num_experts=3)
         >>> experts(torch.randn(2, 4, 5, 5), torch.tensor([[0, 2], [1, 1]])).shape
@@ -409,7 +409,7 @@ class MoEKAConvNd(ConvBase):
             combined output and on every expert's weights (experts may not carry their own).
         family_kwargs: the experts' options (``degree=``, ``norm_layer=``, ``dropout=`` …).
 
-    Example:
+    Examples:
         >>> layer = MoEKAConv2d(8, 16, 3, padding=1, family="kacn", num_experts=4, k=2, degree=3)
         >>> layer(torch.randn(2, 8, 6, 6)).shape
         torch.Size([2, 16, 6, 6])
@@ -574,7 +574,7 @@ class MoEBottleneckKAConvNd(BottleneckKAConvNd):
         kwargs: the bottleneck's options (``dim_reduction=``, ``norm_layer=`` …) and the inner family's
             (``degree=`` …).
 
-    Example:
+    Examples:
         >>> layer = MoEBottleneckKAConv2d(32, 32, 3, padding=1, num_experts=4, k=2, degree=3)
         >>> layer(torch.randn(2, 32, 6, 6)).shape
         torch.Size([2, 32, 6, 6])

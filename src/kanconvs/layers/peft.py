@@ -83,7 +83,7 @@ class PEFTKAGNConv(nn.Module):
         finetune_base: add a trainable delta to the base-branch weight (the layer must have a base branch).
         freeze_norm: freeze the norm's parameters (``False``: train them).
 
-    Example:
+    Examples:
         >>> from kanconvs import KAGNConv2d
         >>> layer = KAGNConv2d(4, 8, 3, padding=1, degree=3)
         >>> x = torch.randn(2, 4, 6, 6)
@@ -307,7 +307,7 @@ def wrap_kagn(
     parameters. If any layer rejects the arguments, nothing is replaced. Returns ``model`` (or the wrapper, when
     ``model`` is itself a Gram convolution).
 
-    Example:
+    Examples:
         >>> from kanconvs import KAGNConv2d
         >>> model = nn.Sequential(KAGNConv2d(3, 8, 3, padding=1), KAGNConv2d(8, 8, 3, padding=1, groups=2))
         >>> model = wrap_kagn(model.requires_grad_(False), trainable_degrees=(3,), extra_degrees=1)

@@ -18,7 +18,7 @@ __all__ = ["MultiplicativeNoiseInjection", "NoiseInjection", "PenaltyMixin", "re
 def regularization_loss(model: nn.Module) -> Tensor:
     """Sum of ``regularization_loss()`` over every sub-module (including ``model``) that defines one.
 
-    Example:
+    Examples:
         >>> from kanconvs import KAGNConv2d
         >>> layer = KAGNConv2d(4, 8, 3, weight_l2=1e-4)
         >>> regularization_loss(layer).item() > 0
@@ -45,7 +45,7 @@ class NoiseInjection(nn.Module):
     The reference's regulariser of choice for KAGN networks (its best CIFAR-100 runs use it at p = 0.05 on the
     layer input).
 
-    Example:
+    Examples:
         >>> noise = NoiseInjection(p=0.5).train()
         >>> noise(torch.ones(2, 3, 4)).shape
         torch.Size([2, 3, 4])

@@ -58,7 +58,7 @@ class ConvNormAct(nn.Module):
         dropout: probability of a dropout on the input (the KA layers' ``dropout`` counterpart).
         bias: convolution bias.
 
-    Example:
+    Examples:
         >>> block = ConvNormAct(3, 8, 3, padding=1)
         >>> block(torch.randn(2, 3, 5, 5)).shape
         torch.Size([2, 8, 5, 5])
@@ -165,7 +165,7 @@ def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:
     ``padding=None`` keeps the size at stride 1 (``dilation·(k−1)//2``); ``options`` go to every convolution and
     ``overrides`` to one (e.g. ``dropout=0.0`` for a stem).
 
-    Example:
+    Examples:
         >>> make = conv_factory("kagn", degree=3, norm_layer="batch")
         >>> make(8, 16, 3, stride=2)(torch.randn(2, 8, 10, 10)).shape
         torch.Size([2, 16, 5, 5])

@@ -25,7 +25,7 @@ def min_input_size(model: nn.Module, in_channels: int, limit: int = 4096) -> int
     Models that downsample several times before an instance norm need inputs large enough to keep more than one
     element per map (``simple_kagn_4``: 5×5; ``u2kanet_small``: 33×33).
 
-    Example:
+    Examples:
         >>> from kanconvs.models import create_model
         >>> min_input_size(create_model("simple_kagn_4", in_channels=1, num_classes=10), 1)
         5

@@ -39,7 +39,7 @@ def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **
             whose weights are loaded (strictly) into the new model.
         kwargs: configuration overrides; recorded, with ``name``, as ``model.pretrained_cfg``.
 
-    Example:
+    Examples:
         >>> model = create_model("simple_kagn_4", num_classes=10, in_channels=1)
         >>> model(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 10])

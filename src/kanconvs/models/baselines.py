@@ -44,7 +44,7 @@ class SimpleKANet(ClassifierMixin, nn.Module):
             ``regularization_loss()``.
         family_kwargs: options of the KA family (``degree=``, ``norm_layer=``, ``norm_kwargs=`` …).
 
-    Example:
+    Examples:
         >>> model = SimpleKANet("kagn", (8, 16), (1, 2), in_channels=1, num_classes=10, degree=3)
         >>> model(torch.randn(2, 1, 12, 12)).shape
         torch.Size([2, 10])

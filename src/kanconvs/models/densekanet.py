@@ -122,7 +122,7 @@ class DenseKANet(ClassifierMixin, nn.Module):
         ndim: spatial dimensions (1, 2 or 3).
         family_kwargs: options of every convolution (``degree=``, ``norm_layer=``, ``norm_kwargs=`` …).
 
-    Example:
+    Examples:
         >>> model = DenseKANet("kagn", (2, 2), growth_rate=4, num_init_features=8, num_classes=3, degree=2)
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 3])

@@ -32,7 +32,7 @@ class MatryoshkaHead(nn.Module):
     (``nesting_classifier_0``, the reference's "efficient" variant). ``forward`` returns a tuple of
     ``len(nesting)`` tensors of shape ``(B, num_classes)``, smallest prefix first; train with the sum of the losses.
 
-    Example:
+    Examples:
         >>> head = MatryoshkaHead((4, 8), num_classes=3)
         >>> [t.shape for t in head(torch.randn(2, 8))]
         [torch.Size([2, 3]), torch.Size([2, 3])]
@@ -71,7 +71,7 @@ def create_head(
     ``kan(widths)`` builds the hidden KAN MLPs of the KAN heads (it owns their dropout), ``kan_classifier(widths)``
     the classifying one of the ``kan`` head (default ``kan``); ``dropout`` is the head's own.
 
-    Example:
+    Examples:
         >>> head = create_head("vgg", 32, 10, dropout=0.5, kan=lambda widths: KANMLP(widths))
         >>> head(torch.randn(2, 32)).shape
         torch.Size([2, 10])

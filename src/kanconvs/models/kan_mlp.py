@@ -49,7 +49,7 @@ class KANMLP(nn.Module):
             :meth:`regularization_loss` (add it to the loss).
         **layer_kwargs: keyword arguments of every layer (``degree=``, ``grid_size=`` …).
 
-    Example:
+    Examples:
         >>> model = KANMLP([784, 64, 10], "kagn", degree=3, dropout=0.1, plain_head=True)
         >>> model(torch.randn(2, 784)).shape
         torch.Size([2, 10])
@@ -134,7 +134,7 @@ class KANMLP(nn.Module):
 def create_kan_mlp(family: str, layers_hidden: Sequence[int], **kwargs: Any) -> KANMLP:
     """Build a :class:`KANMLP` of a registered linear family.
 
-    Example:
+    Examples:
         >>> create_kan_mlp("kacn", [16, 32, 4], degree=4)(torch.randn(2, 16)).shape
         torch.Size([2, 4])
     """

@@ -143,7 +143,7 @@ class RDNet(ClassifierMixin, nn.Module):
         ndim: spatial dimensions.
         family_kwargs: options of every convolution (``degree=``, ``norm_layer=`` …).
 
-    Example:
+    Examples:
         >>> model = RDNet(
         ...     "kagn",
         ...     (8, 8),

@@ -48,7 +48,7 @@ class ResConvs:
 def res_convs(family: str, **options: Any) -> ResConvs:
     """Factories for ``family``; for ``moe_*`` families only ``spatial`` is a mixture of experts.
 
-    Example:
+    Examples:
         >>> convs = res_convs("moe_kaln", num_experts=4, k=2, degree=3)
         >>> type(convs.spatial(8, 8, 3)).__name__, type(convs.pointwise(8, 8, 1)).__name__
         ('MoEKAConvNd', 'KALNConvNd')
@@ -181,7 +181,7 @@ class ResKANet(ClassifierMixin, nn.Module):
     ``forward_features`` returns ``(B, num_features, H', W')``; ``forward_head(x, pre_logits=True)`` the vector fed
     to the classifier.
 
-    Example:
+    Examples:
         >>> model = ResKANet(
         ...     [1, 1, 1, 1],
         ...     family="kagn",

@@ -62,7 +62,7 @@ class ResidualUBlock(nn.Module):
     ``1, 2, 4 …``, decoder dilations mirrored. ``groups`` applies to every convolution; ``input_kwargs`` override
     the input convolution's options (``kernel_size=``, ``groups=`` …).
 
-    Example:
+    Examples:
         >>> block = ResidualUBlock(conv_factory("kagn"), 4, 3, 4, 8)
         >>> block(torch.randn(2, 3, 16, 12)).shape
         torch.Size([2, 8, 16, 12])
@@ -133,7 +133,7 @@ class U2KANet(nn.Module):
         stem_kwargs: option overrides of that first convolution (``kernel_size=1``, ``dim_reduction=`` …).
         conv_kwargs: options of every convolution (``degree=``, ``norm_layer=``, ``dropout=``, ``weight_l1=`` …).
 
-    Example:
+    Examples:
         >>> model = U2KANet("kagn", "small", num_classes=2, degree=2)
         >>> [tuple(d.shape) for d in model(torch.randn(1, 3, 64, 64))][:2]
         [(1, 2, 64, 64), (1, 2, 64, 64)]

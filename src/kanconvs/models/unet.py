@@ -53,7 +53,7 @@ class UKANet(nn.Module):
         stem_kernel_size: the stem's kernel (stride 1, size-preserving padding).
         convs: per-role factories replacing those built from ``family``.
 
-    Example:
+    Examples:
         >>> model = UKANet([1, 1, 1, 1], family="kagn", num_classes=2, degree=2)
         >>> model(torch.randn(1, 3, 16, 16)).shape
         torch.Size([1, 2, 16, 16])
@@ -150,7 +150,7 @@ class UKAGNet(nn.Module):
         mixer_kwargs: options of the mixer (``inner_projection=``, ``num_heads=``, ``focal_level=`` …).
         conv: a conv factory replacing the one built from ``family`` (the compat models use it).
 
-    Example:
+    Examples:
         >>> model = UKAGNet(3, 2, unet_depth=3, unet_layers=1, family="kagn", mixer_type="self-att", degree=2)
         >>> model(torch.randn(1, 3, 12, 12)).shape
         torch.Size([1, 2, 12, 12])

@@ -126,7 +126,7 @@ class VGGKANet(ClassifierMixin, nn.Module):
         conv_kwargs: options of every convolution (``degree=``, ``norm_layer=``, ``norm_kwargs=``, ``weight_l1=`` …).
             The attention blocks' outer norm is ``norm_layer`` (instance norm by default) with ``norm_kwargs``.
 
-    Example:
+    Examples:
         >>> model = VGGKANet("VGG11", "kagn", num_classes=10, width_scale=0.25, pool_size=1, degree=3)
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])

@@ -36,7 +36,7 @@ class SharedKAConv2d(nn.Module):
         kan_type: the polynomial basis, one of :data:`SHARED_BASES`.
         basis_kwargs: extra basis arguments (Jacobi's ``alpha``/``beta``, 0.5 by default as in the reference).
 
-    Example:
+    Examples:
         >>> conv = SharedKAConv2d(stride=2, degree=3)
         >>> sum(p.numel() for p in conv.parameters()), conv(torch.randn(2, 5, 8, 8)).shape
         (54, torch.Size([2, 5, 4, 4]))

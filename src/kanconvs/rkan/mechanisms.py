@@ -41,7 +41,7 @@ def get_mechanism(name: str) -> type[Aggregation]:
 def create_mechanism(name: str, channels: int, stage: int) -> Aggregation:
     """Build mechanism ``name`` for a stage output of ``channels`` channels (``stage``: 1-based stage number).
 
-    Example:
+    Examples:
         >>> agg = create_mechanism("gating", 8, stage=4)
         >>> agg(torch.ones(1, 8, 2, 2), torch.zeros(1, 8, 2, 2)).shape
         torch.Size([1, 8, 2, 2])

@@ -38,7 +38,7 @@ def create_rkan_backbone(
         rkan: ``False`` returns the plain backbone with the same stem: the baseline of an RKAN comparison.
         rkan_kwargs: arguments of :func:`~kanconvs.rkan.wrap` (``stages``, ``mechanism``, ``kan_type``, ``family`` …).
 
-    Example:
+    Examples:
         >>> model = create_rkan_backbone("resnet18", num_classes=10, in_channels=1, small_stem=True)
         >>> model(torch.randn(2, 1, 16, 16)).shape
         torch.Size([2, 10])

@@ -261,7 +261,7 @@ def wrap(
         zero_init: zero the branch's last BN so the wrapped model computes the backbone's function at init
             (needs a mechanism with ``mechanism(o, 0) == o``).
 
-    Example:
+    Examples:
         >>> import torchvision
         >>> model = wrap(torchvision.models.resnet18(num_classes=10), stages="E", mechanism="se")
         >>> model(torch.randn(2, 3, 32, 32)).shape, sorted(model.layer4.rkan)

@@ -202,7 +202,7 @@ def load_config(
 ) -> TrainConfig:
     """Load a YAML file (or shipped config name; ``None``: the defaults) and apply ``key=value`` overrides.
 
-    Example:
+    Examples:
         >>> cfg = load_config(None, ["epochs=3", "optim.lr=0.01", "model.kwargs.degree=5"])
         >>> cfg.epochs, cfg.optim.lr, cfg.model.kwargs
         (3, 0.01, {'degree': 5})

@@ -55,7 +55,7 @@ class FocalLoss(nn.Module):
     Inputs: logits ``(B, C)`` or ``(B, C, *S)``; targets ``int64`` ``(B,)`` / ``(B, *S)`` or float probabilities of
     the logits' shape.
 
-    Example:
+    Examples:
         >>> loss = FocalLoss(gamma=2.0, label_smoothing=0.1)
         >>> logits = torch.tensor([[2.0, 0.0, -1.0]])
         >>> loss(logits, torch.tensor([0])).shape
@@ -178,7 +178,7 @@ def _soft_dice(probs: Tensor, target: Tensor, smooth: float) -> Tensor:
 class DiceLoss(nn.Module):
     """``1 − mean_{b,c} Dice_{b,c}`` with the soft Dice ``(2·Σ p·t + s) / (Σ p + Σ t + s)``.
 
-    Example:
+    Examples:
         >>> logits = torch.full((1, 1, 2, 2), 10.0)
         >>> round(DiceLoss(smooth=0.0)(logits, torch.ones(1, 1, 2, 2)).item(), 4)
         0.0
@@ -200,7 +200,7 @@ class DiceBCELoss(nn.Module):
     The cross-entropy term is :func:`~torch.nn.functional.binary_cross_entropy_with_logits` for one channel and
     the (softmax) cross-entropy for ``C > 1`` channels.
 
-    Example:
+    Examples:
         >>> loss = DiceBCELoss(bce_weight=0.5)
         >>> bool(loss(torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)) > 0)
         True
@@ -225,7 +225,7 @@ class TverskyLoss(nn.Module):
     ``TP = Σ p·t``, ``FP = Σ p·(1 − t)``, ``FN = Σ (1 − p)·t``; ``α = β = 0.5, γ = 1`` (and ``s = 0``) is the
     Dice loss.
 
-    Example:
+    Examples:
         >>> logits, mask = torch.randn(2, 1, 4, 4), (torch.rand(2, 1, 4, 4) > 0.5).float()
         >>> torch.allclose(TverskyLoss(smooth=0.0)(logits, mask), DiceLoss(smooth=0.0)(logits, mask))
         True
@@ -266,7 +266,7 @@ def create_loss(name: str, **kwargs: Any) -> nn.Module:
 
     ``kwargs`` go to the constructor (e.g. ``label_smoothing`` for ``cross_entropy``; ``pos_weight`` for ``bce``).
 
-    Example:
+    Examples:
         >>> create_loss("cross_entropy", label_smoothing=0.1)
         CrossEntropyLoss()
         >>> create_loss("focal", gamma=1.0)

@@ -46,7 +46,7 @@ def classification_metrics(num_classes: int, full: bool = False) -> MetricCollec
     Feed logits ``(B, C)`` and integer labels ``(B,)`` (hard labels: ``argmax`` of soft MixUp targets).
     Use ``.clone(prefix="val/")`` for per-split copies.
 
-    Example:
+    Examples:
         >>> metrics = classification_metrics(3)
         >>> metrics.update(torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0]]), torch.tensor([0, 1]))
         >>> {k: round(v.item(), 2) for k, v in metrics.compute().items()}
@@ -180,7 +180,7 @@ def segmentation_metrics(num_classes: int, include_background: bool = True, hd95
     ``HausdorffDistance`` is the maximum (not the 95th percentile) distance and fails on empty masks, hence our own.
     ``include_background=False`` drops class 0 when ``num_classes > 1``.
 
-    Example:
+    Examples:
         >>> metrics = segmentation_metrics(1)
         >>> logits = torch.tensor([[[[5.0, 5.0], [-5.0, -5.0]]]])  # predicts the top row
         >>> mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])

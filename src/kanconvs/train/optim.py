@@ -37,7 +37,7 @@ class Lion(Optimizer):
     Lion's update has unit magnitude per coordinate, so it usually wants a 3–10× smaller ``lr`` and a
     correspondingly larger ``weight_decay`` than AdamW.
 
-    Example:
+    Examples:
         >>> p = nn.Parameter(torch.tensor([1.0, -2.0]))
         >>> opt = Lion([p], lr=0.1)
         >>> p.grad = torch.tensor([0.5, -0.5])
@@ -95,7 +95,7 @@ def param_groups(
     Parameters with ``ndim <= 1`` (biases, norm scales and shifts, per-channel scalars) get no weight decay, as in
     timm. Explicit param-group dicts are passed through, with ``weight_decay`` filled in where missing.
 
-    Example:
+    Examples:
         >>> groups = param_groups(nn.Linear(3, 2), weight_decay=0.05)
         >>> [(len(g["params"]), g["weight_decay"]) for g in groups]
         [(1, 0.05), (1, 0.0)]
@@ -141,7 +141,7 @@ def create_optimizer(
         kwargs: passed to the optimiser (``betas``, ``eps``, ``momentum``, ``nesterov``, ``max_iter``,
             ``history_size``, ``line_search_fn``, …).
 
-    Example:
+    Examples:
         >>> opt = create_optimizer(nn.Linear(4, 2), "lion", lr=1e-4, weight_decay=0.1)
         >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups]
         ('Lion', [0.1, 0.0])
@@ -186,7 +186,7 @@ def lbfgs_closure(
     accumulate across evaluations (the reference's bug). ``backward`` replaces ``loss.backward()``, e.g.
     ``accelerator.backward``.
 
-    Example:
+    Examples:
         >>> model = nn.Linear(2, 1)
         >>> opt = create_optimizer(model, "lbfgs", lr=1.0)
         >>> x, y = torch.randn(8, 2), torch.randn(8, 1)
@@ -233,7 +233,7 @@ def create_scheduler(
 
     Steps are optimiser steps of this process: the counts are *not* multiplied by the number of processes.
 
-    Example:
+    Examples:
         >>> opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=1.0)
         >>> sched = create_scheduler(opt, "cosine", total_steps=10, warmup_steps=2)
         >>> [round(sched.lr_lambdas[0](s), 3) for s in (0, 1, 2, 6, 10)]

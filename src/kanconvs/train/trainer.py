@@ -75,7 +75,7 @@ def _first(output: Any) -> Tensor:
 class Trainer:
     """Builds data, model, optimiser, schedule, loss and metrics from a :class:`TrainConfig` and trains.
 
-    Example:
+    Examples:
         >>> from kanconvs.train import load_config
         >>> cfg = load_config(
         ...     None,

@@ -75,7 +75,7 @@ class L1(nn.Module):
     ``regularization_loss()`` returns ``weight_decay · Σ|θ|`` over the trainable parameters of ``module`` (``None``
     when ``weight_decay`` is 0); the wrapper exists for the ``.module.`` segment it adds to checkpoint keys.
 
-    Example:
+    Examples:
         >>> layer = L1(nn.Linear(2, 1), 0.5)
         >>> with torch.no_grad():
         ...     _ = layer.module.weight.fill_(-2.0), layer.module.bias.fill_(1.0)
@@ -175,7 +175,7 @@ class _Baseline(nn.Module):
 class SimpleConv(nn.Module):
     """The reference's 4-layer ``Conv2d(bias) → BatchNorm2d → ReLU`` network with ``Dropout(0.25)`` and a linear head.
 
-    Example:
+    Examples:
         >>> SimpleConv([8, 8, 16, 16])(torch.randn(2, 1, 12, 12)).shape
         torch.Size([2, 10])
     """
@@ -210,7 +210,7 @@ class EightSimpleConv(SimpleConv):
 class SimpleConvKAN(_Baseline):
     """The reference's 4-layer B-spline KAN network (``KANConv2DLayer``; a ``KAN`` MLP head when ``degree_out >= 2``).
 
-    Example:
+    Examples:
         >>> SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """
@@ -271,7 +271,7 @@ class EightSimpleConvKAN(SimpleConvKAN):
 class SimpleFastConvKAN(_Baseline):
     """The reference's 4-layer FastKAN network (``FastKANConv2DLayer``; a ``FastKAN`` head when ``degree_out >= 2``).
 
-    Example:
+    Examples:
         >>> SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """
@@ -367,7 +367,7 @@ class SimpleConvWavKAN(_Baseline):
     """The reference's 4-layer wavelet KAN network (``WavKANConv2DLayer`` with BatchNorm; a ``WavKAN`` head when
     ``degree_out >= 2``).
 
-    Example:
+    Examples:
         >>> SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """
@@ -410,7 +410,7 @@ class SimpleMoEConvKAGNBN(nn.Module):
     same balance losses, times the layers' own ``loss_coef`` (1e-2), are also reported by ``regularization_loss()``:
     add one or the other to the task loss, not both.
 
-    Example:
+    Examples:
         >>> model = SimpleMoEConvKAGNBN([4, 8, 8, 8], num_experts=4, k=2)
         >>> logits, moe_loss = model(torch.randn(2, 1, 8, 8))
         >>> logits.shape, moe_loss.shape

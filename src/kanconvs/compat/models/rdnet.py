@@ -44,7 +44,7 @@ def _convert_depthwise_v2(sd: MutableMapping[str, Tensor], prefix: str) -> None:
 class KAGNRDNet(RDNet):
     """torch-conv-kan's ``KAGNRDNet`` (reference signature); see the module notes for what differs.
 
-    Example:
+    Examples:
         >>> model = KAGNRDNet(8, (8, 8), (1, 1), is_downsample_block=(None, True), block_type="Block", num_classes=3)
         >>> model(torch.randn(2, 3, 16, 16)).shape
         torch.Size([2, 3])

@@ -171,7 +171,7 @@ class ResKANet(_ResKANet):
 
     ``hidden_layer_dim`` is accepted and ignored, as in the reference (see the module notes).
 
-    Example:
+    Examples:
         >>> model = ResKANet(
         ...     KAGNBasicBlock,
         ...     [1, 1, 1, 1],
@@ -231,7 +231,7 @@ class MoEResKANet(_ResKANet):
     """torch-conv-kan's ``MoEResKANet(block, layers, …, num_experts=8, noisy_gating=True, k=2, hidden_layer_dim=None,
     dropout_linear=0.0, **kan_kwargs)``; ``forward(x, train=True)`` returns ``(logits, moe_loss)``.
 
-    Example:
+    Examples:
         >>> model = MoEResKANet(
         ...     MoEKALNBasicBlock,
         ...     [1, 1, 1, 1],

@@ -33,7 +33,7 @@ __all__ = ["UKAGNet", "UKANet", *_FACTORIES]
 class UKANet(_UKANet):
     """torch-conv-kan's ``UKANet(block, layers, input_channels=3, num_classes=1000, …, **kan_kwargs)``.
 
-    Example:
+    Examples:
         >>> from kanconvs.compat import KAGNBasicBlock
         >>> model = UKANet(KAGNBasicBlock, [1, 1, 1, 1], num_classes=2, fcnv_kernel_size=3, fcnv_padding=1)
         >>> model(torch.randn(1, 3, 16, 16)).shape
@@ -88,7 +88,7 @@ class UKANet(_UKANet):
 class UKAGNet(_UKAGNet):
     """torch-conv-kan's ``UKAGNet(input_channels=3, num_classes=1, unet_depth=4, unet_layers=2, …)``.
 
-    Example:
+    Examples:
         >>> model = UKAGNet(3, 2, unet_depth=3, unet_layers=1)
         >>> model(torch.randn(1, 3, 16, 16)).shape
         torch.Size([1, 2, 16, 16])

@@ -249,7 +249,7 @@ class VGGKAGN(_GramVGG):
     ``vgg_kagn11_v4`` weights load into ``VGGKAGN(3, 1000, degree=5, width_scale=2, vgg_type="VGG11v2" or "VGG11v4",
     expected_feature_shape=(1, 1), affine=True)``.
 
-    Example:
+    Examples:
         >>> model = VGGKAGN(3, 10, vgg_type="VGG11", width_scale=1, expected_feature_shape=(1, 1)).eval()
         >>> model(torch.randn(1, 3, 32, 32)).shape
         torch.Size([1, 10])

@@ -1,0 +1,156 @@
+"""Accuracy parity with the reference: its 4-layer MNIST baselines against ``kanconvs.compat``'s, same recipe.
+
+    python benchmarks/parity.py --reference-dir .reference --families conv,kagn,kacn --seeds 0,1,2 \
+        --output runs/parity --markdown reports/parity-fashion-mnist.md
+
+Both implementations are trained by the same plain loop on a fixed Fashion-MNIST subset (the first ``--train``
+images of a seed-0 shuffle, 20,000 by default), for ``--epochs`` epochs (4) of batch 128 with AdamW (lr 1e-4,
+weight decay 1e-5), fp32, no augmentation, and scored on the 10,000 test images after every epoch; the table
+reports the **final** epoch, mean and spread over seeds. Per seed, both networks are built after
+``torch.manual_seed(seed)`` and see the same batch order. Each finished run is saved as
+``<output>/<family>-<impl>-seed<k>.json`` and skipped when the command is re-run (resumable). The reference is
+imported from ``--reference-dir`` (a torch-conv-kan checkout you fetched; never part of this repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from kanconvs import compat
+from kanconvs.bench.vs_reference import MODEL_FAMILIES, Reference, reference_dir
+from kanconvs.data import build_transforms, create_dataset
+
+WIDTHS = [32, 64, 128, 256]
+
+
+def _tensors(split: str, limit: int | None) -> tuple[Tensor, Tensor]:
+    ds = create_dataset("fashion-mnist", split, limit=limit, seed=0, transform=build_transforms("fashion-mnist", False))
+    xs, ys = zip(*(ds[i] for i in range(len(ds))), strict=True)  # type: ignore[arg-type]
+    return torch.stack(xs), torch.tensor(ys)
+
+
+def _build(impl: str, family: str, reference: Reference) -> nn.Module:
+    spec = MODEL_FAMILIES[family]
+    kwargs = {"num_classes": 10, "input_channels": 1, **spec.kwargs[4]}
+    if impl == "reference":
+        return reference.attribute(f"models.baselines.{spec.module}", spec.names[4])(WIDTHS, **kwargs)
+    return getattr(compat, spec.names[4])(WIDTHS, **kwargs)
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    model.eval()
+    hits = sum(int((model(x[i : i + 500]).argmax(1) == y[i : i + 500]).sum()) for i in range(0, len(x), 500))
+    return hits / len(x)
+
+
+def train_one(model: nn.Module, data: tuple[Tensor, Tensor, Tensor, Tensor], seed: int, epochs: int) -> dict[str, Any]:
+    x, y, xt, yt = data
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
+    order = torch.Generator().manual_seed(seed)
+    curve, started = [], time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for batch in torch.randperm(len(x), generator=order).split(128):
+            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        curve.append(_accuracy(model, xt, yt))
+    params = sum(p.numel() for p in model.parameters())
+    return {"test_top1": curve, "final": curve[-1], "params": params, "seconds": time.perf_counter() - started}
+
+
+def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: int) -> str:
+    lines = [
+        "# Accuracy parity: the reference's 4-layer baselines vs kanconvs.compat, same recipe",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        "",
+        f"Fashion-MNIST, a fixed {train:,}-image training subset, {epochs} epochs, batch 128, AdamW lr 1e-4 "
+        "(weight decay 1e-5), "
+        "fp32, no augmentation; test accuracy on the 10,000 test images at the **final** epoch, mean ± standard "
+        "deviation over seeds (both implementations see the same batch order per seed).",
+        "",
+        "| family | model | params (ours / ref) | seeds | ours final | reference final | ours − ref "
+        "| per seed (ours / ref) |",
+        "|:---|:---|---:|---:|---:|---:|---:|:---|",
+    ]
+    for family in dict.fromkeys(r["family"] for r in results):
+        ours = {r["seed"]: r for r in results if r["family"] == family and r["impl"] == "ours"}
+        ref = {r["seed"]: r for r in results if r["family"] == family and r["impl"] == "reference"}
+        seeds = sorted(set(ours) & set(ref))
+        if not seeds:
+            continue
+        a, b = [100 * ours[s]["final"] for s in seeds], [100 * ref[s]["final"] for s in seeds]
+
+        def stat(v: list[float]) -> str:
+            return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f} %" if len(v) > 1 else f"{v[0]:.2f} %"
+
+        per_seed = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(a, b, strict=True))
+        name = MODEL_FAMILIES[family].names[4]
+        params = f"{ours[seeds[0]]['params']:,} / {ref[seeds[0]]['params']:,}"
+        diff = statistics.mean(a) - statistics.mean(b)
+        lines.append(
+            f"| {family} | {name} | {params} | {len(seeds)} | {stat(a)} | {stat(b)} | {diff:+.2f} | {per_seed} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference-dir", type=reference_dir, required=True)
+    parser.add_argument("--families", default="conv,kan,fastkan,kaln,kacn,kagn,wavkan")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--train", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=Path("runs/parity"))
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args(argv)
+    families = args.families.split(",")
+    unknown = sorted(set(families) - set(MODEL_FAMILIES))
+    if unknown:
+        parser.error(f"--families: unknown {unknown}; expected among {sorted(MODEL_FAMILIES)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    args.output.mkdir(parents=True, exist_ok=True)
+    x, y = _tensors("train", args.train)
+    xt, yt = _tensors("test", None)
+    results = []
+    with Reference(args.reference_dir) as reference:
+        for family in families:
+            for seed in seeds:
+                for impl in ("ours", "reference"):
+                    path = args.output / f"{family}-{impl}-seed{seed}.json"
+                    if not path.is_file():
+                        torch.manual_seed(seed)
+                        model = _build(impl, family, reference)
+                        torch.manual_seed(seed)
+                        row = {"family": family, "impl": impl, "seed": seed,
+                               **train_one(model, (x, y, xt, yt), seed, args.epochs)}  # fmt: skip
+                        path.write_text(json.dumps(row), encoding="utf-8")
+                        print(f"{family} {impl} seed {seed}: final {100 * row['final']:.2f} % "
+                              f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+                    results.append(json.loads(path.read_text(encoding="utf-8")))
+    command = "python benchmarks/parity.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = _summary(results, command, args.train, args.epochs)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
