@@ -1,7 +1,7 @@
 """Accuracy parity with the reference: its 4-layer MNIST baselines against ``kanconvs.compat``'s, same recipe.
 
     python benchmarks/parity.py --reference-dir .reference --families conv,kagn,kacn --seeds 0,1,2 \
-        --output runs/parity --markdown reports/parity-fashion-mnist.md
+        --output reports/parity-fashion-mnist/results --markdown reports/parity-fashion-mnist/README.md
 
 Both implementations are trained by the same plain loop on a fixed Fashion-MNIST subset (the first ``--train``
 images of a seed-0 shuffle, 20,000 by default), for ``--epochs`` epochs (4) of batch 128 with AdamW (lr 1e-4,
@@ -83,11 +83,12 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         f"Fashion-MNIST, a fixed {train:,}-image training subset, {epochs} epochs, batch 128, AdamW lr 1e-4 "
         "(weight decay 1e-5), "
         "fp32, no augmentation; test accuracy on the 10,000 test images at the **final** epoch, mean ± standard "
-        "deviation over seeds (both implementations see the same batch order per seed).",
+        "deviation over seeds (both implementations see the same batch order per seed). Seconds per run include "
+        "the four test evaluations; runs were interleaved with other work on the machine, so they are indicative.",
         "",
         "| family | model | params (ours / ref) | seeds | ours final | reference final | ours − ref "
-        "| per seed (ours / ref) |",
-        "|:---|:---|---:|---:|---:|---:|---:|:---|",
+        "| per seed (ours / ref) | s per run (ours / ref) |",
+        "|:---|:---|---:|---:|---:|---:|---:|:---|---:|",
     ]
     for family in dict.fromkeys(r["family"] for r in results):
         ours = {r["seed"]: r for r in results if r["family"] == family and r["impl"] == "ours"}
