@@ -105,9 +105,9 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         name = MODEL_FAMILIES[family].names[4]
         params = f"{ours[seeds[0]]['params']:,} / {ref[seeds[0]]['params']:,}"
         diff = statistics.mean(a) - statistics.mean(b)
-        lines.append(
-            f"| {family} | {name} | {params} | {len(seeds)} | {stat(a)} | {stat(b)} | {diff:+.2f} | {per_seed} |"
-        )
+        seconds = "{:.0f} / {:.0f}".format(*(statistics.mean(r[s]["seconds"] for s in seeds) for r in (ours, ref)))
+        cells = [family, name, params, str(len(seeds)), stat(a), stat(b), f"{diff:+.2f}", per_seed, seconds]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
