@@ -13,10 +13,8 @@ must refuse it by name, run nothing, and the intact checkpoint it names must res
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import pickle
 import platform
 import shutil
 import signal
@@ -33,7 +31,7 @@ import torch
 from kanconvs.models import read_state_dict
 from kanconvs.train import CheckpointError, Trainer, load_config
 from kanconvs.train.checkpoint import list_checkpoints
-from kanconvs.train.faults import FAULT_ENV, PHASES, SimulatedKill, inject
+from kanconvs.train.faults import FAULT_ENV, PHASES, SimulatedKill, code_running_pickle, forge_manifest, inject
 
 BASE = [
     "progress=false", "data.augment=mnist", "checkpoint.every_steps=3", "checkpoint.keep_last=1",
@@ -82,21 +80,6 @@ def _resume_in_process(run: Path) -> None:
             _run(run)
         else:
             raise AssertionError("resume=true without a checkpoint did not refuse")
-
-
-class _Planted:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (str(self.marker), "w"))
-
-
-def _vouch(checkpoint: Path, name: str) -> None:
-    manifest = json.loads((checkpoint / "manifest.json").read_text())
-    data = (checkpoint / name).read_bytes()
-    manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
 
 
 def campaign(work: Path, sigkill: bool) -> list[dict[str, str]]:
@@ -156,12 +139,12 @@ def campaign(work: Path, sigkill: bool) -> list[dict[str, str]]:
         data = pristine[name]
         (newest / name).write_bytes(data[: len(data) // 2])
         attempt("truncated file", f"{name} (half)")
-    payload = pickle.dumps({"state": _Planted(marker)}, protocol=2)
+    payload = code_running_pickle(marker)
     for name in [*names, "random_states_0.pkl", "custom_checkpoint_0.pkl"]:
         for forged in (False, True):
             (newest / name).write_bytes(payload)
             if forged and name != "manifest.json":
-                _vouch(newest, name)
+                forge_manifest(newest, name)
             attempt("planted pickle", f"{name}{' (manifest forged)' if forged else ''}")
     (newest / "optimizer.bin").write_bytes(b"")
     _run(done, f"resume_from={older}", "epochs=2", "checkpoint.keep_last=2")

@@ -26,7 +26,7 @@ pytest.importorskip("omegaconf")
 from kanconvs.models import read_state_dict
 from kanconvs.train import CheckpointError, Trainer, load_config
 from kanconvs.train.checkpoint import list_checkpoints
-from kanconvs.train.faults import PHASES, SimulatedKill, inject
+from kanconvs.train.faults import PHASES, SimulatedKill, code_running_pickle, forge_manifest, inject
 
 BASE = [
     "progress=false", "data.augment=mnist", "checkpoint.every_steps=3", "checkpoint.keep_last=1",
@@ -128,32 +128,11 @@ def test_exact_resume_with_ema_accumulation_and_mixing(tmp_path: Path, extra: tu
 
 
 # ------------------------------------------------------------------------------------------- damaged checkpoints
-class _Planted:
-    """Unpickling this creates ``marker``: the proof that a load ran code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (str(self.marker), "w"))
-
-
 def _finished_with_two_checkpoints(tmp_path: Path) -> tuple[Path, Path, Path]:
     run = tmp_path / "run"
     _run(run, "checkpoint.keep_last=2", "epochs=1", "model.ema_decay=0.9")
     older, newest = list_checkpoints(run / "checkpoints")
     return run, older, newest
-
-
-def _manifest_says(checkpoint: Path, name: str) -> None:
-    """Rewrite the manifest to vouch for the current bytes of ``name`` (an attacker can do so too)."""
-    import hashlib
-
-    manifest_path = checkpoint / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    data = (checkpoint / name).read_bytes()
-    manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest_path.write_text(json.dumps(manifest))
 
 
 def test_planted_pickles_never_run_and_name_the_file(tmp_path: Path) -> None:
@@ -163,12 +142,15 @@ def test_planted_pickles_never_run_and_name_the_file(tmp_path: Path) -> None:
     assert {"model.safetensors", "optimizer.bin", "trainer.json", "ema.safetensors", "manifest.json"} <= set(names)
     assert not any(name.endswith(".pkl") for name in names)  # nothing pickled beyond the optimiser's tensors
     pristine = {name: (newest / name).read_bytes() for name in names}
-    payload = pickle.dumps({"state": _Planted(marker)}, protocol=2)
+    control = tmp_path / "control"
+    pickle.loads(code_running_pickle(control))  # the payload is live: an unsafe load does run it
+    assert control.exists()
+    payload = code_running_pickle(marker)
     for name in [*names, "random_states_0.pkl", "custom_checkpoint_0.pkl"]:
         for vouched in (False, True):
             (newest / name).write_bytes(payload)
             if vouched and name != "manifest.json":
-                _manifest_says(newest, name)
+                forge_manifest(newest, name)
             with pytest.raises(CheckpointError) as err:
                 _run(run, "resume=true", "checkpoint.keep_last=2", "epochs=2", "model.ema_decay=0.9")
             assert not marker.exists(), f"loading a planted {name} ran code"

@@ -16,7 +16,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
 __all__ = ["add_parser", "run"]
-
-_NAME = "kanconvs gradcam"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -143,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
-        print(f"{_NAME}: error: {err}", file=sys.stderr)
-        return 2
+        from kanconvs.cli import fail
+
+        return fail("gradcam", err)
     print(f"Grad-CAM of class {target} (predicted {predicted}, p = {float(probs[predicted]):.2f}) → {out}")
     return 0

@@ -18,7 +18,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["add_parser", "parse_pairs", "run"]
-
-_NAME = "kanconvs plot-functions"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -98,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(output, dpi=args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError) as err:
-        print(f"{_NAME}: error: {err}", file=sys.stderr)
-        return 2
+        from kanconvs.cli import fail
+
+        return fail("plot-functions", err)
     print(f"{name}: {type(layer).__name__}, weights {loaded.weights} → {output}")
     return 0
 

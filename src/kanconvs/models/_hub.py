@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from .._io import atomic_write
 
 __all__ = ["from_pretrained", "load_weights", "read_state_dict", "save_pretrained"]
 
@@ -25,25 +26,6 @@ def _safetensors() -> Any:
     except ImportError as err:  # an optional dependency: say how to get it
         raise ImportError("saving and loading weights needs safetensors: pip install 'kanconvs[hub]'") from err
     return st
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory, then rename: no half-written file is ever seen."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a saved model gets the user's usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_pretrained(
@@ -62,9 +44,9 @@ def save_pretrained(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in (model.state_dict() if state_dict is None else state_dict).items()}
-    _atomic_write(out / WEIGHTS_NAME, lambda tmp: st.save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write(out / WEIGHTS_NAME, lambda tmp: st.save_file(state, tmp, metadata={"format": "pt"}))
     text = json.dumps(cfg, indent=2, sort_keys=True)
-    _atomic_write(out / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(out / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return out
 
 

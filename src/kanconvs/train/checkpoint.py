@@ -81,12 +81,16 @@ class TrainState:
             setattr(self, key, value)
 
 
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.removeprefix("checkpoint-"))
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     """Checkpoint directories marked complete (with a manifest), oldest first."""
     if not directory.is_dir():
         return []
     found = [p for p in directory.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / MANIFEST).is_file()]
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))  # type: ignore[union-attr]
+    return sorted(found, key=_step)
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
@@ -234,7 +238,7 @@ def newest_intact_checkpoint(directory: Path, *, before: Path | None = None) -> 
     """The newest checkpoint in ``directory`` (older than ``before``, if given) that :func:`verify_checkpoint`
     accepts."""
     for candidate in reversed(list_checkpoints(directory)):
-        if before is not None and int(candidate.name.split("-")[1]) >= int(before.name.split("-")[1]):
+        if before is not None and _step(candidate) >= _step(before):
             continue
         try:
             verify_checkpoint(candidate)
@@ -253,7 +257,8 @@ def load_checkpoint(
     try:
         state = verify_checkpoint(path)
     except CheckpointError as err:
-        fallback = newest_intact_checkpoint(path.parent, before=path)
+        # an older sibling, when path is one of a run's checkpoints (resume_from may name any directory)
+        fallback = newest_intact_checkpoint(path.parent, before=path) if _NAME.match(path.name) else None
         hint = (
             f"; the newest intact checkpoint is {fallback}: continue from it with resume_from={fallback}"
             if fallback is not None

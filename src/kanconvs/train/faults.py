@@ -18,11 +18,15 @@ Phases, in the order a step meets them:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pickle
 import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-__all__ = ["FAULT_ENV", "PHASES", "SimulatedKill", "fault_point", "inject"]
+__all__ = ["FAULT_ENV", "PHASES", "SimulatedKill", "code_running_pickle", "fault_point", "forge_manifest", "inject"]
 
 FAULT_ENV = "KANCONVS_FAULT"
 PHASES = ("mid-step", "step", "eval", "log", "checkpoint-write", "checkpoint-rotate")
@@ -74,3 +78,28 @@ def inject(phase: str, step: int, action: Callable[[], None] | None = None) -> I
         yield
     finally:
         _installed = previous
+
+
+# ------------------------------------------------------------------------------------------- damaged checkpoints
+class _CreatesFile:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def code_running_pickle(marker: Path) -> bytes:
+    """A pickle (protocol 2, torch.load's) whose unpickling creates ``marker``: planted in a checkpoint file, it
+    proves that a resume runs no code when ``marker`` stays absent."""
+    return pickle.dumps({"state": _CreatesFile(marker)}, protocol=2)
+
+
+def forge_manifest(checkpoint: Path, name: str) -> None:
+    """Make ``checkpoint``'s manifest vouch for the current bytes of ``name``, as anyone who can write the run
+    directory could: then only the safe loaders stand between a planted file and its code."""
+    from .checkpoint import MANIFEST, _sha256
+
+    manifest = json.loads((checkpoint / MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"][name] = {"bytes": (checkpoint / name).stat().st_size, "sha256": _sha256(checkpoint / name)}
+    (checkpoint / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")

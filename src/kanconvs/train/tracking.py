@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from .._io import atomic_write
 
 __all__ = ["RunLogger", "format_table"]
 
@@ -44,22 +45,14 @@ class RunLogger:
             return
         if self.jsonl is not None:
             lines = [json.dumps({"kind": "epoch", "step": r["step"], **r}) + "\n" for r in self.rows]
-            _replace(self.jsonl, "".join(lines))
+            atomic_write(self.jsonl, lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"))
         if self.csv is not None:
             columns = list(dict.fromkeys(k for row in self.rows for k in row))  # evaluation epochs add columns
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
-            _replace(self.csv, buffer.getvalue())
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader (or a kill) sees the old or the new file, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
+            atomic_write(self.csv, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8", newline=""))
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
