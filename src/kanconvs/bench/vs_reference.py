@@ -487,6 +487,9 @@ def _measure(runners: dict[str, _Runner | BaseException], config: Config) -> dic
     times: dict[str, list[float]] = {name: [] for name in live}
     for _ in range(config.rounds):
         for name, runner in list(live.items()):
+            # One untimed step first: the step before belonged to another implementation, whose frees leave the
+            # C allocator (glibc's adaptive mmap/trim thresholds) tuned to it; its first step would bill the change.
+            attempt(name, functools.partial(runner.time_ms, 1))
             ms = attempt(name, functools.partial(runner.time_ms, config.steps))
             if ms is not None:
                 times[name].append(ms)

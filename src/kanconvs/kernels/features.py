@@ -158,40 +158,76 @@ def _triton_or_none(basis: Any, launch: Any, *args: Any) -> Any:
         return None
 
 
+def _parts(x: Tensor, basis: Any, chunks: int) -> int:
+    """How many channel groups the PyTorch pass evaluates one by one: ``chunks`` when a group of channels reads
+    the per-channel tables as the whole does (``basis.fused_channels()`` divides its size), else 1."""
+    return chunks if (x.shape[1] // chunks) % basis.fused_channels() == 0 else 1
+
+
 def _torch_forward(
     basis: Any, plan: FeaturePlan, x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None,
-    out_dtype: torch.dtype,
-) -> Tensor:  # fmt: skip
-    """The PyTorch forward: the features ``(B, C, F, *S)`` in ``out_dtype`` (functional: see ``fused_values``)."""
+    out_dtype: torch.dtype, chunks: int,
+) -> tuple[Tensor, ...]:  # fmt: skip
+    """The PyTorch forward: the features ``(B, C·F, *S)`` in ``out_dtype`` (functional: see ``fused_values``), as
+    ``chunks`` contiguous tensors along the channels.
+
+    With ``chunks > 1`` the features are stacked group-major, ``(g, B, C/g, F, *S)``, so that each chunk is one
+    contiguous block written by the same loop: a split convolution reads its group without a copy.
+    """
     compute = torch.float32 if x.dtype in _HALF else x.dtype
     values = basis.fused_values(_squash(x.to(compute), plan.squash), p, q)
     base = None if plan.base == "none" else _base((x if x_base is None else x_base).to(compute), plan.base)
-    return basis.stack(values, base).to(out_dtype)
+    if chunks == 1:
+        return (basis.stack(values, base).to(out_dtype).flatten(1, 2),)
+
+    def grouped(m: Tensor) -> Tensor:
+        return m.unflatten(1, (chunks, -1)).movedim(1, 0).to(out_dtype)
+
+    grouped_values = grouped(values) if isinstance(values, Tensor) else [grouped(v) for v in values]
+    if isinstance(grouped_values, Tensor):
+        out = grouped_values if base is None else torch.cat([grouped(base).unsqueeze(3), grouped_values], 3)
+    else:
+        out = torch.stack(grouped_values if base is None else [grouped(base), *grouped_values], 3)
+    return tuple(out.flatten(2, 3).unbind(0))
 
 
 def _torch_backward(
     basis: Any, plan: FeaturePlan, x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None,
-    grad: Tensor,
+    grads: tuple[Tensor, ...],
 ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:  # fmt: skip
-    """The PyTorch backward: ``(dx, dx_base, dp, dq)`` from ``grad`` ``(B, C, F, *S)``."""
-    has_base = plan.base != "none"
+    """The PyTorch backward: ``(dx, dx_base, dp, dq)`` from the gradients of the forward's chunks, evaluated chunk
+    by chunk (assembling them into one tensor would be a copy of the whole gradient)."""
+    has_base = int(plan.base != "none")
     compute = torch.float32 if x.dtype in _HALF else x.dtype
-    t = _squash(x.to(compute), plan.squash)
-    dt, dp, dq = basis.fused_backward(t, grad[:, :, int(has_base) :].to(compute), p, q)
-    slope = _squash_grad(t, plan.squash)
+    parts = _parts(x, basis, len(grads))
+    if parts != len(grads):
+        grads = (torch.cat(grads, 1),)
+    t_all = _squash(x.to(compute), plan.squash)
+    dts, dps, dqs, gbs = [], [], [], []
+    for t, grad in zip(t_all.chunk(parts, 1), grads, strict=True):
+        g = grad.unflatten(1, (t.shape[1], -1))  # (B, C/parts, F, *S)
+        dt, dp, dq = basis.fused_backward(t, g[:, :, has_base:].to(compute), p, q)
+        dts.append(dt)
+        dps.append(dp)
+        dqs.append(dq)
+        gbs.append(g[:, :, 0].to(compute))
+    dt = dts[0] if parts == 1 else torch.cat(dts, 1)
+    dp = None if dps[0] is None else sum(dps[1:], dps[0])
+    dq = None if dqs[0] is None else sum(dqs[1:], dqs[0])
+    slope = _squash_grad(t_all, plan.squash)
     dx = dt if slope is None else dt * slope
     dxb = None
     if has_base:
         xb = (x if x_base is None else x_base).to(compute)
         base_slope = _base_grad(xb, plan.base)
-        gb = grad[:, :, 0].to(compute)
+        gb = gbs[0] if parts == 1 else torch.cat(gbs, 1)
         dxb = gb if base_slope is None else gb * base_slope
         if x_base is None:
             dx, dxb = dx + dxb, None
     return dx.to(x.dtype), None if dxb is None or x_base is None else dxb.to(x_base.dtype), dp, dq
 
 
-def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype) -> tuple[Any, Any] | None:
+def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype, chunks: int) -> tuple[Any, Any] | None:
     """The compiled ``(forward, backward)`` of the PyTorch path on CPU (see :mod:`.cpu_compile`), or ``None``.
 
     Compiled once per basis configuration (``Basis.fused_key``), plan and dtype, and shared by every layer of that
@@ -202,17 +238,17 @@ def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype) 
     config = basis.fused_key()
     if config is None:
         return None
-    key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype)
+    key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype, chunks)
     if key not in _CPU_PASSES:
         proto = copy.deepcopy(basis)
 
-        def forward(x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None) -> Tensor:
-            return _torch_forward(proto, plan, x_base, x, p, q, out_dtype)
+        def forward(x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None) -> tuple[Tensor, ...]:
+            return _torch_forward(proto, plan, x_base, x, p, q, out_dtype, chunks)
 
         def backward(
-            x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None, grad: Tensor
+            x_base: Tensor | None, x: Tensor, p: Tensor | None, q: Tensor | None, grads: tuple[Tensor, ...]
         ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
-            return _torch_backward(proto, plan, x_base, x, p, q, grad)
+            return _torch_backward(proto, plan, x_base, x, p, q, grads)
 
         _CPU_PASSES[key] = (cpu_compiled((*key, "forward"), forward), cpu_compiled((*key, "backward"), backward))
     return _CPU_PASSES[key]
@@ -222,6 +258,10 @@ _CPU_PASSES: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
 class _FusedFeatures(torch.autograd.Function):
+    """The pass as one autograd node. Its outputs are ``chunks`` tensors along the channels, each contiguous: a CPU
+    convolution split per group reads its group's features without a copy, and in the backward the gradients
+    come back as they are (no slicing into, or assembling of, one large tensor)."""
+
     @staticmethod
     def forward(
         ctx: Any,
@@ -232,38 +272,42 @@ class _FusedFeatures(torch.autograd.Function):
         basis: Any,
         plan: FeaturePlan,
         out_dtype: torch.dtype,
-    ) -> Tensor:
+        chunks: int,
+    ) -> tuple[Tensor, ...]:
         triton = _use_triton(x, basis)
-        out = None
+        out: tuple[Tensor, ...] | None = None
         if triton:
             x = x.contiguous()
             x_base = None if x_base is None or x_base is x else x_base.contiguous()
             shape = (x.shape[0], x.shape[1], basis.num_functions + int(plan.base != "none"), *x.shape[2:])
-            out = torch.empty(shape, device=x.device, dtype=out_dtype)
+            full = torch.empty(shape, device=x.device, dtype=out_dtype)
             launched = _triton_or_none(
-                basis, triton_features.launch_forward, x_base, x, out, basis.triton_forward, p, q,
+                basis, triton_features.launch_forward, x_base, x, full, basis.triton_forward, p, q,
                 basis.fused_scalars(), basis.fused_channels(), plan.squash, plan.base,
             )  # fmt: skip
             triton = launched is not None
-        compiled = None if triton else _compiled(basis, plan, x, out_dtype)
+            if triton:
+                flat = full.flatten(1, 2)
+                out = (flat,) if chunks == 1 else tuple(part.contiguous() for part in flat.chunk(chunks, 1))
+        compiled = None if triton else _compiled(basis, plan, x, out_dtype, chunks)
         if not triton:
             if compiled is not None:
                 out = compiled[0](x_base, x, p, q)
             else:
-                out = _torch_forward(basis, plan, x_base, x, p, q, out_dtype)
+                out = _torch_forward(basis, plan, x_base, x, p, q, out_dtype, chunks)
         assert out is not None
         ctx.save_for_backward(x_base, x, p, q)
         ctx.basis, ctx.plan, ctx.triton, ctx.compiled = basis, plan, triton, compiled
-        return out.flatten(1, 2)
+        return out
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         x_base, x, p, q = ctx.saved_tensors
         basis, plan = ctx.basis, ctx.plan
         n_feat = basis.num_functions + int(plan.base != "none")
-        dxb: Tensor | None
         result = None
         if ctx.triton:
+            grad = grads[0] if len(grads) == 1 else torch.cat(grads, 1)
             g = grad.contiguous().view(x.shape[0], x.shape[1], n_feat, *x.shape[2:])  # (B, C, F, *S)
             launched = _triton_or_none(
                 basis, triton_features.launch_backward, x_base, x, g, basis.triton_backward, p, q,
@@ -273,11 +317,10 @@ class _FusedFeatures(torch.autograd.Function):
                 dx, dxb, partials = launched
                 result = (dx, dxb, *basis.reduce_partials(partials, p, q))
         if result is None:
-            g = grad.unflatten(1, (x.shape[1], n_feat))  # (B, C, F, *S)
             if ctx.compiled is not None:
-                result = ctx.compiled[1](x_base, x, p, q, g)
+                result = ctx.compiled[1](x_base, x, p, q, grads)
             else:
-                result = _torch_backward(basis, plan, x_base, x, p, q, g)
+                result = _torch_backward(basis, plan, x_base, x, p, q, grads)
         dx, dxb, dp, dq = result
         needs = ctx.needs_input_grad
         return (
@@ -288,22 +331,32 @@ class _FusedFeatures(torch.autograd.Function):
             None,
             None,
             None,
+            None,
         )
 
 
 def fused_features(
-    x_base: Tensor | None, x: Tensor, basis: Any, plan: FeaturePlan, out_dtype: torch.dtype | None = None
-) -> Tensor:
+    x_base: Tensor | None,
+    x: Tensor,
+    basis: Any,
+    plan: FeaturePlan,
+    out_dtype: torch.dtype | None = None,
+    chunks: int = 1,
+) -> Tensor | tuple[Tensor, ...]:
     """``(B, C·F, *S)`` channel-major features of ``x`` ``(B, C, *S)``: ``[base(x_base), B_1(t) … B_K(t)]``.
 
     ``t = plan.squash(x)``; ``x_base`` is the base branch's input (``None``: ``x`` itself). ``basis`` implements the
-    fused interface of :class:`kanconvs.bases.Basis`. The result is in ``out_dtype`` (default: ``x``'s dtype).
+    fused interface of :class:`kanconvs.bases.Basis`. The result is in ``out_dtype`` (default: ``x``'s dtype); with
+    ``chunks > 1`` it is that many contiguous tensors along the channels (``chunks`` must divide ``C``), the
+    features of each group of a grouped convolution.
     """
+    if chunks < 1 or x.shape[1] % chunks:
+        raise ValueError(f"chunks must be a positive divisor of the {x.shape[1]} channels, got {chunks!r}")
     p, q = basis.fused_tensors(x)
     if x_base is x:
         x_base = None
-    out: Tensor = _FusedFeatures.apply(x_base, x, p, q, basis, plan, out_dtype or x.dtype)
-    return out
+    out: tuple[Tensor, ...] = _FusedFeatures.apply(x_base, x, p, q, basis, plan, out_dtype or x.dtype, chunks)
+    return out[0] if chunks == 1 else out
 
 
 def eager_only() -> bool:

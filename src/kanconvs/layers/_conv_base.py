@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -98,17 +99,34 @@ class ConvBase(PenaltyMixin, nn.Module):
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         return ndim
 
-    def conv(self, x: Tensor, weight: Tensor, bias: Tensor | None = None, groups: int | None = None) -> Tensor:
-        """``F.convNd`` with this layer's stride, padding and dilation."""
+    def split_groups(self, x: Tensor, groups: int | None = None) -> int:
+        """Into how many convolutions :meth:`conv` splits a grouped convolution of ``x``: the groups, or 1."""
         groups = self.groups if groups is None else groups
-        if x.device.type == "cpu" and 1 < groups <= _CPU_SPLIT_GROUPS:
-            # oneDNN's grouped convolution is slower on CPU than one plain convolution per group, above all in the
-            # backward pass (layers with groups=2…8 train 1.1–1.5x faster split; reports/vs-reference-cpu.md).
-            chunks = zip(x.chunk(groups, 1), weight.chunk(groups, 0), _chunks(bias, groups), strict=True)
-            return torch.cat(
-                [self._conv(xg, wg, bg, self.stride, self.padding, self.dilation) for xg, wg, bg in chunks], 1
-            )
-        return self._conv(x, weight, bias, self.stride, self.padding, self.dilation, groups)
+        # oneDNN's grouped convolution is slower on CPU than one plain convolution per group, above all in the
+        # backward pass (layers with groups=2…8 train 1.1–1.5x faster split; reports/vs-reference-cpu.md).
+        return groups if x.device.type == "cpu" and 1 < groups <= _CPU_SPLIT_GROUPS else 1
+
+    def conv(
+        self, x: Tensor | Sequence[Tensor], weight: Tensor, bias: Tensor | None = None, groups: int | None = None
+    ) -> Tensor:
+        """``F.convNd`` with this layer's stride, padding and dilation.
+
+        ``x`` may also be the input already split into its ``split_groups(x)`` groups along the channels (contiguous
+        parts that need no copy before their convolution).
+        """
+        groups = self.groups if groups is None else groups
+        parts: Sequence[Tensor]
+        if isinstance(x, Tensor):
+            split = self.split_groups(x, groups)
+            if split == 1:
+                return self._conv(x, weight, bias, self.stride, self.padding, self.dilation, groups)
+            parts = x.chunk(split, 1)
+        else:
+            parts = x
+        if len(parts) != groups:
+            raise ValueError(f"conv got the input in {len(parts)} parts, expected one per group ({groups})")
+        chunks = zip(parts, weight.chunk(groups, 0), _chunks(bias, groups), strict=True)
+        return torch.cat([self._conv(xg, wg, bg, self.stride, self.padding, self.dilation) for xg, wg, bg in chunks], 1)
 
     def check_input(self, x: Tensor) -> None:
         check_input(self, x, self.in_channels, self.ndim)

@@ -172,8 +172,16 @@ class KAConvNd(ConvBase):
 
         ``basis(h, prepend=None)`` replaces ``self.basis`` (PEFT evaluates an extended basis through the same path).
         """
+        feats = self._features(x, basis)
+        return feats if isinstance(feats, Tensor) else torch.cat(feats, 1)
+
+    def _features(
+        self, x: Tensor, basis: Callable[..., Tensor] | None = None, chunks: int = 1
+    ) -> Tensor | tuple[Tensor, ...]:
+        """:meth:`features`; the fused pass writes them as ``chunks`` contiguous parts (one per group of a split
+        convolution, see ``ConvBase.split_groups``), the plain path as one tensor."""
         if basis is None and self._can_fuse():
-            return self._fused_features(x)
+            return self._fused_features(x, chunks)
         basis = self.basis if basis is None else basis
         placement = self.dropout_placement
         if placement == "full":
@@ -202,7 +210,7 @@ class KAConvNd(ConvBase):
             return False
         return not (self.dropout_placement == "basis" and self._dropout_active())
 
-    def _fused_features(self, x: Tensor) -> Tensor:
+    def _fused_features(self, x: Tensor, chunks: int = 1) -> Tensor | tuple[Tensor, ...]:
         """:meth:`features` through :func:`kanconvs.kernels.fused_features`: squash, basis and base in one pass.
 
         What is not pointwise-fusable (dropout before the basis, an input norm, a min–max squash, a custom
@@ -224,11 +232,11 @@ class KAConvNd(ConvBase):
             if placement == "squashed":
                 h = self.dropout(h)
             squash = "none"
-        return fused_features(x_base, h, self.basis, FeaturePlan(squash, base), out_dtype)
+        return fused_features(x_base, h, self.basis, FeaturePlan(squash, base), out_dtype, chunks)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        y = self.conv(self.features(x), self.weight.flatten(1, 2), self.bias)
+        y = self.conv(self._features(x, chunks=self.split_groups(x)), self.weight.flatten(1, 2), self.bias)
         y = self.act(self.norm(y))
         if self.dropout_placement == "output":
             y = self.dropout(y)
