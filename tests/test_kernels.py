@@ -216,6 +216,31 @@ def test_compiled_cpu_path_matches_plain(family: str, compiled_cpu: None) -> Non
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+@pytest.mark.parametrize("family", ["kagn", "relukan", "kan", "fastkan"])
+def test_split_features_are_contiguous_parts_of_the_whole(family: str, backend: str, compiled_cpu: None) -> None:
+    """On CPU a layer with 2-8 groups gets its features as one contiguous tensor per group (its convolution reads
+    it without a copy); together they are the plain path's features, and the gradients through them match."""
+    fused, plain = (m.cpu() for m in pair(family, 2, 2))
+    assert fused.split_groups(torch.empty(0, 4, 1, 1)) == 2
+    x = torch.randn(3, 4, *SHAPES[2])
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    with use_backend(backend):
+        parts = fused._features(xa, chunks=2)
+    whole = plain.features(xb)
+    assert isinstance(parts, tuple) and len(parts) == 2
+    f = fused.features_per_channel
+    assert all(part.is_contiguous() and part.shape == (3, 2 * f, *SHAPES[2]) for part in parts)
+    torch.testing.assert_close(torch.cat(parts, 1), whole, rtol=1e-5, atol=1e-5)
+    w = torch.randn_like(whole)
+    pa = [p for p in fused.basis.parameters() if p.requires_grad]
+    pb = [p for p in plain.basis.parameters() if p.requires_grad]
+    ga = torch.autograd.grad(parts, [xa, *pa], w.chunk(2, 1))
+    gb = torch.autograd.grad(whole, [xb, *pb], w)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_compiled_wavelet_maps_match_plain(compiled_cpu: None) -> None:
     torch.manual_seed(0)
     layer = kanconvs.create_conv("wavkan", 4, 6, 3, groups=2, padding=1)
