@@ -703,8 +703,8 @@ def _notes(cells: Sequence[Cell], config: Config) -> list[str]:
         "torch.inference_mode",
         f"timing: both implementations built with seed {config.seed}; dtype {config.dtype}"
         f"{' (torch.autocast)' if config.dtype != 'fp32' else ''}; {config.warmup} warm-up steps, then "
-        f"{config.rounds} rounds of {config.steps} steps, in each round ours, then the reference, then (b); "
-        "each figure is the median over rounds of the per-step mean, in milliseconds",
+        f"{config.rounds} rounds of {config.steps} steps, in each round ours, then the reference, then (b), each "
+        "after one untimed step; each figure is the median over rounds of the per-step mean, in milliseconds",
         "ratios: ours ÷ reference < 1 means ours is faster",
     ]
     if config.device.type == "cuda":
