@@ -38,7 +38,7 @@ data:
 	else echo "make data: needs apt-get as root (or download=True with internet)"; fi
 
 bench-layers: venv
-	$(BIN)/kanconvs bench-layers --device cpu
+	$(BIN)/kanconvs bench layers --device cpu
 
 lint: venv
 	$(BIN)/ruff check .
@@ -60,7 +60,7 @@ docs: venv
 test: lint typecheck docs pytest
 
 bench-gpu: venv
-	$(BIN)/kanconvs bench-layers --device cuda
+	$(BIN)/kanconvs bench layers --device cuda
 
 # The issue's GPU report: every family, 4 and 8 layers, the four norm settings, 10 epochs. Re-run to resume.
 bench-table-gpu: venv data

@@ -4,7 +4,7 @@ Example:
     python benchmarks/layers.py --device cuda --markdown reports/layers-cuda.md
 """
 
-from kanconvs.bench.layers import main
+from kanconvs.cli.bench_cmd import script_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main("layers", "benchmarks/layers.py"))

@@ -5,7 +5,7 @@ Example:
         --input-size 1 28 28 --threads 2 --markdown reports/models-cpu.md
 """
 
-from kanconvs.bench.models import main
+from kanconvs.cli.bench_cmd import script_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main("models", "benchmarks/models.py"))

@@ -5,7 +5,7 @@ Example:
         --markdown reports/vs-reference-cpu.md
 """
 
-from kanconvs.bench.vs_reference import main
+from kanconvs.cli.bench_cmd import script_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main("vs-reference", "benchmarks/vs_reference.py"))

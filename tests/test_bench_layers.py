@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kanconvs.bench import layers as bench
+from kanconvs.cli import main
 
 
 @pytest.mark.parametrize("variant", sorted(bench.VARIANTS))
@@ -15,7 +16,7 @@ def test_benchmark_runs_and_reports(variant: str, tmp_path: Path, capsys: pytest
     out = tmp_path / "table.md"
     argv = ["--device", "cpu", "--families", "kagn,kacn", "--batch", "1", "--size", "6", "--in-channels", "4"]
     argv += ["--out-channels", "8", "--warmup", "0", "--iters", "1", "--repeats", "1", "--variant", variant]
-    assert bench.main([*argv, "--markdown", str(out)]) == 0
+    assert main(["bench", "layers", *argv, "--markdown", str(out)]) == 0
     table = capsys.readouterr().out
     assert "kagn" in table and "kacn" in table and "× (b)" in table
     text = out.read_text()
@@ -23,5 +24,5 @@ def test_benchmark_runs_and_reports(variant: str, tmp_path: Path, capsys: pytest
 
 
 def test_unknown_family_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--device", "cpu", "--families", "gram"]) == 2
+    assert main(["bench", "layers", "--device", "cpu", "--families", "gram"]) == 2
     assert "--families: unknown gram; expected some of kan" in capsys.readouterr().err

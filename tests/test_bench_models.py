@@ -66,5 +66,5 @@ def test_cli_writes_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--device", "cpu", "--models", "simple_kagn_4,vgg_nope"]) == 2
+    assert main(["bench", "models", "--device", "cpu", "--models", "simple_kagn_4,vgg_nope"]) == 2
     assert "--models: unknown vgg_nope; see `kanconvs list --models`" in capsys.readouterr().err

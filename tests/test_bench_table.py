@@ -52,7 +52,7 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     capsys.readouterr()
     # a second run with one more cell trains only that cell, here with its static int8 version evaluated on CPU
     assert main(["bench", "--output", str(out), "--int8", *TINY[:5], "instance,batch-l1,batch", *TINY[6:]]) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # progress is logged (stderr); stdout holds the table
     assert printed.count("done earlier, skipped") == 3 and "kagn-4-batch (simple_kagn_4)" in printed
     new = json.loads((out / "cells" / "kagn-4-batch.json").read_text())
     assert 0 <= new["val_top1_int8"] <= 1 and new["eval_ms_per_image_int8_cpu"] > 0
@@ -75,3 +75,17 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     old_cells = [c.strip() for c in cells_of["simple_kagn_4 instance"].strip("|").split("|")]
     assert old_cells[header.index("int8 val acc")] == "—"
     assert "Int8 (1 of 4 cells)" in (out / "report.md").read_text()
+
+
+def test_bench_names_its_benchmarks_and_keeps_the_old_spellings() -> None:
+    from kanconvs.cli import build_parser
+    from kanconvs.cli.bench_cmd import default_kind
+
+    parser = build_parser()
+    args = parser.parse_args(default_kind(["bench", "--quick", "epochs=1"]))  # no benchmark named: the table
+    assert args.bench_kind == "table" and args.quick and args.overrides == ["epochs=1"]
+    assert parser.parse_args(default_kind(["bench"])).bench_kind == "table"
+    models = ["--models", "simple_kagn_4"]
+    for argv, kind in [(["bench", "layers"], "layers"), (["bench-layers"], "layers"),
+                       (["bench", "models", *models], "models"), (["bench-models", *models], "models")]:  # fmt: skip
+        assert parser.parse_args(default_kind(argv)).func.args == (kind,)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from kanconvs.bench import vs_reference as bench
+from kanconvs.cli import main
+from kanconvs.cli.bench_cmd import script_main
 
 _FAKE_REFERENCE = {
     # The __init__ files import modules that fail, as the real ones need timm: the runner must not execute them.
@@ -52,7 +54,7 @@ def test_runs_and_reports_every_cell(fake_reference: Path, tmp_path: Path, capsy
     argv += ["--in-channels", "4", "--out-channels", "8", "--batch", "2", "--size", "8", "--models", "4"]
     argv += ["--model-families", "kagn", "--model-batch", "2", "--rounds", "1", "--steps", "1", "--warmup", "0"]
     argv += ["--markdown", str(markdown), "--csv", str(table_csv)]
-    assert bench.main(argv) == 0
+    assert script_main("vs-reference", "benchmarks/vs_reference.py", argv) == 0  # = kanconvs bench vs-reference
 
     table = capsys.readouterr().out
     assert "ours ÷ reference" in table and "ours ÷ (b)" in table
@@ -95,7 +97,7 @@ def test_a_failing_reference_layer_is_reported_in_its_cell(
     argv = ["--reference-dir", str(fake_reference), "--device", "cpu", "--families", "kacn", "--groups", "1"]
     argv += ["--in-channels", "4", "--out-channels", "4", "--batch", "1", "--size", "4", "--models", "none"]
     argv += ["--rounds", "1", "--steps", "1", "--warmup", "1", "--mode", "train"]
-    assert bench.main(argv) == 0  # the reference's failures are reported, not fatal
+    assert main(["bench", "vs-reference", *argv]) == 0  # the reference's failures are reported, not fatal
     out = capsys.readouterr().out
     assert "error: RuntimeError" in out and "kacn groups=1 train, reference: RuntimeError: broken backward" in out
 
@@ -103,7 +105,7 @@ def test_a_failing_reference_layer_is_reported_in_its_cell(
 def test_missing_reference_dir_is_an_argument_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "no-such-checkout"
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--reference-dir", str(missing), "--device", "cpu"])
+        main(["bench", "vs-reference", "--reference-dir", str(missing), "--device", "cpu"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--reference-dir" in err and str(missing) in err and "is not a directory" in err
@@ -113,14 +115,13 @@ def test_reference_dir_without_kan_convs_is_an_argument_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--reference-dir", str(tmp_path), "--device", "cpu"])
+        main(["bench", "vs-reference", "--reference-dir", str(tmp_path), "--device", "cpu"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "has no kan_convs package" in err
 
 
 def test_unknown_family_is_an_argument_error(fake_reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--reference-dir", str(fake_reference), "--device", "cpu", "--families", "gram"])
-    assert exit_info.value.code == 2
+    argv = ["--reference-dir", str(fake_reference), "--device", "cpu", "--families", "gram"]
+    assert main(["bench", "vs-reference", *argv]) == 2
     assert "--families: unknown gram" in capsys.readouterr().err

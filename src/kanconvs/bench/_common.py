@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime
 import importlib.metadata
+import logging
 import os
 import platform
 import shlex
@@ -113,9 +114,12 @@ def version() -> str:
         return "not installed"
 
 
+_LOGGER = logging.getLogger("kanconvs.bench")
+
+
 def log(message: str) -> None:
-    """Progress to stderr, so that stdout holds only the table."""
-    print(message, file=sys.stderr, flush=True)
+    """A progress line, logged (the command line shows it on stderr; stdout holds only the table)."""
+    _LOGGER.info(message)
 
 
 def markdown_report(

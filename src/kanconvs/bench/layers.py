@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +37,6 @@ from ._common import (
     DTYPES,
     autocast,
     cuda_peak_bytes,
-    log,
-    machine,
     markdown_report,
     non_negative_int,
     positive_int,
@@ -52,12 +49,11 @@ __all__ = [
     "FamilyResult",
     "Measurement",
     "add_arguments",
+    "failed",
     "format_markdown",
     "format_table",
-    "main",
     "resolve_config",
     "run_benchmark",
-    "run_from_args",
 ]
 
 DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
@@ -485,25 +481,6 @@ def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, comman
 # ----------------------------------------------------------------------------------------------- entry points
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run with parsed options: print the table, optionally write Markdown. Returns the exit code."""
-    try:
-        config = resolve_config(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    log(f"machine: {machine(config.device)}; torch {torch.__version__}")
-    results = run_benchmark(config, log=log)
-    print(format_table(results, config))
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(format_markdown(results, config), encoding="utf-8")
-        print(f"\nwrote {args.markdown}")
-    return 1 if any(r.error is not None for r in results) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``benchmarks/layers.py``."""
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
+def failed(results: Sequence[FamilyResult]) -> bool:
+    """Whether a row of ours failed (the command then exits with 1)."""
+    return any(r.error is not None for r in results)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from kanconvs.layers.regularization import regularization_loss
 from ._common import (
     autocast,
     cuda_peak_bytes,
-    log,
     machine,
     markdown_report,
     non_negative_int,
@@ -56,12 +54,11 @@ __all__ = [
     "Measurement",
     "ModelResult",
     "add_arguments",
+    "failed",
     "format_markdown",
     "format_table",
-    "main",
     "resolve_config",
     "run_benchmark",
-    "run_from_args",
 ]
 
 DESCRIPTION = __doc__.split("\n\nExample:")[0] if __doc__ else ""
@@ -435,24 +432,6 @@ def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command
 # ---------------------------------------------------------------------------------------------- entry points
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run with parsed options: print the table, optionally write Markdown. Returns the exit code."""
-    try:
-        config = resolve_config(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    results = run_benchmark(config, log=log)
-    print(format_table(results, config))
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(format_markdown(results, config), encoding="utf-8")
-        print(f"\nwrote {args.markdown}")
-    return 1 if any(r.error is not None for r in results) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``benchmarks/models.py``."""
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
+def failed(results: Sequence[ModelResult]) -> bool:
+    """Whether a row of ours failed (the command then exits with 1)."""
+    return any(r.error is not None for r in results)

@@ -20,6 +20,7 @@ import copy
 import csv
 import itertools
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from typing import Any
 import torch
 
 from ._common import command_line, machine, synchronize, version
+
+_LOGGER = logging.getLogger(__name__)
 
 __all__ = ["NORMS", "Cell", "plan_cells", "run_bench", "write_outputs"]
 
@@ -142,7 +145,7 @@ def _int8_eval(trainer: Any, calibration: int = 4, batches: int = 20) -> dict[st
         calib = [x.cpu().float() for x, _ in itertools.islice(trainer.train_loader, calibration)]
         int8 = quantize_int8(fp32, calib)
     except (ValueError, TypeError, RuntimeError) as err:  # one unquantisable model must not lose the trained cell
-        print(f"  int8: not quantised: {err}", flush=True)
+        _LOGGER.warning(f"  int8: not quantised: {err}")
         return {**row, "int8_error": str(err)}
     hits = {"fp32": 0, "int8": 0}
     seen = 0
@@ -227,9 +230,9 @@ def run_bench(
     spent: list[float] = []  # seconds per cell run here, for the estimate of what is left
     for i, cell in enumerate(cells, 1):
         if cell not in todo:
-            print(f"[{i}/{len(cells)}] {cell.name}: done earlier, skipped", flush=True)
+            _LOGGER.info(f"[{i}/{len(cells)}] {cell.name}: done earlier, skipped")
             continue
-        print(f"[{i}/{len(cells)}] {cell.name} ({cell.model}) ...", flush=True)
+        _LOGGER.info(f"[{i}/{len(cells)}] {cell.name} ({cell.model}) ...")
         started = time.perf_counter()
         row = run_cell(cell, output, overrides, int8=int8)
         spent.append(time.perf_counter() - started)
@@ -239,7 +242,7 @@ def run_bench(
         accuracy = "no evaluation"
         if final is not None and best is not None:
             accuracy = f"final {100 * final:.2f} % (best {100 * best:.2f} %)"
-        print(f"[{i}/{len(cells)}] {cell.name}: {accuracy}, {_duration(spent[-1])}{eta}", flush=True)
+        _LOGGER.info(f"[{i}/{len(cells)}] {cell.name}: {accuracy}, {_duration(spent[-1])}{eta}")
     rows = [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
     write_outputs(rows, output)
     return rows
@@ -321,7 +324,7 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
     except ImportError:
-        print("matplotlib is not installed: no plots (pip install 'kanconvs[plots]')")
+        _LOGGER.warning("matplotlib is not installed: no plots (pip install 'kanconvs[plots]')")
         return []
     paths = []
     # one panel per family (its depths and norm settings as lines): the curves of 20+ cells in one axis are unreadable

@@ -35,7 +35,6 @@ import functools
 import importlib
 import importlib.util
 import io
-import shlex
 import statistics
 import sys
 import types
@@ -52,10 +51,7 @@ from .. import compat
 from ._common import (
     DTYPES,
     autocast,
-    command_line,
     cuda_peak_bytes,
-    log,
-    machine,
     markdown_report,
     non_negative_int,
     positive_int,
@@ -70,10 +66,10 @@ __all__ = [
     "Config",
     "Reference",
     "Timing",
+    "failed",
     "format_csv",
     "format_markdown",
     "format_table",
-    "main",
     "run_benchmark",
 ]
 
@@ -779,31 +775,6 @@ def format_csv(cells: Sequence[Cell], config: Config) -> str:
 # ------------------------------------------------------------------------------------------- entry point
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``benchmarks/vs_reference.py``: print the table, optionally write Markdown and CSV.
-
-    Returns:
-        0, or 1 if one of our cells failed (the reference's failures are reported, not fatal). Bad arguments exit
-        with status 2 through argparse.
-    """
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        config = resolve_config(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    script = "python benchmarks/vs_reference.py"
-    command = command_line() if argv is None else " ".join([script, *map(shlex.quote, argv)])
-    log(f"machine: {machine(config.device)}; torch {torch.__version__}")
-    cells = run_benchmark(config, progress=log)
-    print(format_table(cells, config))
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(format_markdown(cells, config, command), encoding="utf-8")
-        print(f"\nwrote {args.markdown}")
-    if args.csv is not None:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        args.csv.write_text(format_csv(cells, config), encoding="utf-8")
-        print(f"wrote {args.csv}")
-    return 1 if any(c.ours.error is not None for c in cells) else 0
+def failed(cells: Sequence[Cell]) -> bool:
+    """Whether one of our cells failed (the command then exits with 1; the reference's failures are reported)."""
+    return any(c.ours.error is not None for c in cells)

@@ -12,13 +12,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from kanconvs.cli import (
     bench_cmd,
-    bench_layers,
-    bench_models,
     eval_cmd,
     gradcam_cmd,
     info,
@@ -28,7 +27,7 @@ from kanconvs.cli import (
     tune_cmd,
 )
 
-__all__ = ["build_parser", "fail", "main"]
+__all__ = ["build_parser", "configure_logging", "fail", "main"]
 
 _COMMANDS = (
     list_cmd,
@@ -37,8 +36,6 @@ _COMMANDS = (
     eval_cmd,
     tune_cmd,
     bench_cmd,
-    bench_layers,
-    bench_models,
     plot_functions,
     gradcam_cmd,
 )
@@ -53,10 +50,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (pytest and notebooks replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the library's log records (``kanconvs.*`` loggers: progress, resumes, summaries) as plain lines on
+    stderr. The library itself only logs; the command line calls this. Idempotent."""
+    logger = logging.getLogger("kanconvs")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen subcommand and return its exit code."""
+    configure_logging()
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(bench_cmd.default_kind(sys.argv[1:] if argv is None else argv))
     # argparse stops filling a positional list at the first option: ``key=value`` overrides placed after options
     # (``tune CONFIG --trials 2 epochs=1``, the order --help shows) arrive here and join the others.
     overrides = [a for a in extra if "=" in a and not a.startswith("-")]

@@ -1,4 +1,7 @@
-"""``kanconvs bench``: the seed documents' comparison table for your data and families.
+"""``kanconvs bench {table,layers,models,vs-reference}``: the benchmarks.
+
+``kanconvs bench table`` (also plain ``kanconvs bench``): the seed documents' comparison table for your data and
+families.
 
 Trains every (family, depth, norm) cell of ``simple_<family>_<depth>`` networks with the seed's recipe (AdamW lr
 1e-4, weight decay 1e-5, ExponentialLR 0.975 per epoch, batch 128, the dataset's seed augmentations, bf16 on a
@@ -20,20 +23,110 @@ it with ``--int8``.
 from __future__ import annotations
 
 import argparse
+import functools
+import shlex
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
-__all__ = ["add_parser", "run"]
+__all__ = ["KINDS", "add_parser", "default_kind", "run", "run_timing"]
+
+#: ``kanconvs bench <kind>``; a command line without one means ``table``.
+KINDS = ("table", "layers", "models", "vs-reference")
+#: Spellings kept for a release: ``kanconvs bench-layers`` is ``kanconvs bench layers``.
+ALIASES = {"bench-layers": "layers", "bench-models": "models"}
+_TIMING_HELP = {
+    "layers": "train-step time and memory of each family's conv layer vs plain convs",
+    "models": "train/inference throughput and memory of models vs their plain-conv baselines",
+    "vs-reference": "each family's layer and the seed networks timed beside torch-conv-kan (--reference-dir)",
+}
 
 QUICK_FAMILIES = "conv,kan,fastkan,kaln,kacn,kagn,wavkan"
 QUICK_EPOCHS, QUICK_TRAIN, QUICK_VAL = 6, 8000, 2000
 
 
+def _timing_module(kind: str) -> ModuleType:
+    from kanconvs.bench import layers, models, vs_reference
+
+    return {"layers": layers, "models": models, "vs-reference": vs_reference}[kind]
+
+
+def default_kind(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``table`` inserted after a ``bench`` that names no benchmark (``kanconvs bench --quick``)."""
+    argv = list(argv)
+    if argv[:1] == ["bench"] and (len(argv) == 1 or argv[1] not in (*KINDS, "-h", "--help")):
+        argv.insert(1, "table")
+    return argv
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Register the ``bench`` subcommand."""
+    """Register ``bench`` with its benchmarks, and the old ``bench-layers``/``bench-models`` spellings."""
     parser = subparsers.add_parser(
-        "bench", help="train and tabulate family × depth × norm cells", description=__doc__,
+        "bench", help="benchmarks: the accuracy table (default), layer and model timings, vs the reference",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    kinds = parser.add_subparsers(title="benchmarks", dest="bench_kind", metavar="<benchmark>", required=True)
+    _add_table(kinds)
+    for kind, help_text in _TIMING_HELP.items():
+        _add_timing(kinds, kind, kind, help_text)
+    for alias, kind in ALIASES.items():
+        _add_timing(subparsers, alias, kind, f"the same as `kanconvs bench {kind}` (old spelling)")
+    return parser
+
+
+def _add_timing(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, kind: str, help_text: str
+) -> None:
+    module = _timing_module(kind)
+    parser = subparsers.add_parser(
+        name, help=help_text, description=module.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    module.add_arguments(parser)
+    parser.add_argument("--command-line", default=None, help=argparse.SUPPRESS)  # set by benchmarks/*.py
+    parser.set_defaults(func=functools.partial(run_timing, kind))
+
+
+def run_timing(kind: str, args: argparse.Namespace) -> int:
+    """Run a timing benchmark (``layers``, ``models``, ``vs-reference``): print its table, write the Markdown
+    (and CSV) reports asked for. Exit code 1 if one of our cells failed, 2 for a bad option."""
+    from kanconvs.bench._common import command_line, log, machine
+    from kanconvs.cli import fail
+
+    module = _timing_module(kind)
+    try:
+        config = module.resolve_config(args)
+    except ValueError as err:
+        return fail(f"bench {kind}", err)
+    log(f"machine: {machine(config.device)}; torch {torch.__version__}")
+    results = module.run_benchmark(config, log)
+    print(module.format_table(results, config))
+    command = args.command_line or command_line()
+    reports = [(args.markdown, module.format_markdown(results, config, command))]
+    if getattr(args, "csv", None) is not None:  # vs-reference
+        reports.append((args.csv, module.format_csv(results, config)))
+    for path, text in reports:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return 1 if module.failed(results) else 0
+
+
+def script_main(kind: str, script: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``benchmarks/<kind>.py``: ``kanconvs bench <kind>`` with the script's name in the reports."""
+    from kanconvs.cli import main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return main(["bench", kind, "--command-line", " ".join([f"python {script}", *map(shlex.quote, args)]), *args])
+
+
+def _add_table(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register ``bench table``."""
+    parser = subparsers.add_parser(
+        "table", help="train and tabulate family × depth × norm cells (the default)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")

@@ -12,7 +12,7 @@ unset (interpreted kernels cannot be compiled).
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,6 +22,8 @@ from ..bases.wavelet import TRITON_WAVELETS
 from . import triton_features as tf
 from . import triton_wavelet_conv as tw
 from .triton_lang import HAS_TRITON, triton
+
+_LOGGER = logging.getLogger("kanconvs.kernels.aot")  # also when run as __main__
 
 __all__ = ["compile_all", "main"]
 
@@ -116,20 +118,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one launch variant per family instead of all")
     args = parser.parse_args(argv)
     if not HAS_TRITON:
-        print("Triton is not installed", file=sys.stderr)
+        _LOGGER.error("Triton is not installed")
         return 2
     if not hasattr(tf._features_fwd_kernel, "cache_key"):  # an InterpretedFunction
-        print("TRITON_INTERPRET is set: interpreted kernels cannot be compiled; unset it", file=sys.stderr)
+        _LOGGER.error("TRITON_INTERPRET is set: interpreted kernels cannot be compiled; unset it")
         return 2
     start = time.perf_counter()
     results = compile_all(args.arch, quick=args.quick)
     failed = [(tag, err) for tag, err in results if err is not None]
     for tag, err in failed:
-        print(f"FAILED {tag}\n{err}\n", file=sys.stderr)
-    print(f"{len(results) - len(failed)} of {len(results)} kernels compiled for sm_{args.arch} "
-          f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
+        _LOGGER.error(f"FAILED {tag}\n{err}\n")
+    _LOGGER.info(
+        f"{len(results) - len(failed)} of {len(results)} kernels compiled for sm_{args.arch} "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    from kanconvs.cli import configure_logging
+
+    configure_logging()
     raise SystemExit(main())

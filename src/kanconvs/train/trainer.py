@@ -11,6 +11,7 @@ killed at any point and resumed ends with the weights, and the metrics of every 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -41,6 +42,8 @@ from .sampling import EpochSampler, SeededItems, key_seed
 from .tracking import RunLogger, format_table
 
 __all__ = ["Trainer", "model_kwargs_for", "train"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _accelerate() -> Any:
@@ -91,9 +94,7 @@ class Trainer:
         ... )
         >>> import tempfile
         >>> cfg.output_dir = tempfile.mkdtemp()
-        >>> summary = Trainer(cfg).fit()  # doctest: +ELLIPSIS
-        <BLANKLINE>
-        ...
+        >>> summary = Trainer(cfg).fit()  # the epoch table is logged (``kanconvs.train.trainer``)
         >>> sorted(summary["final"])[:3]
         ['epoch', 'images_per_s', 'lr']
     """
@@ -282,7 +283,8 @@ class Trainer:
                 if newer.resolve().parent == path.resolve().parent and newer.name > path.name:
                     newer.rename(newer.with_name(f"abandoned-{newer.name}"))
         acc.wait_for_everyone()
-        acc.print(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
+        if acc.is_main_process:
+            _LOGGER.info(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
 
     # ------------------------------------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
@@ -504,11 +506,12 @@ class Trainer:
             {k for r in history for k in r if k.startswith("val_") and k not in (*columns, "val_samples")}
         )
         columns += ["images_per_s"]
-        acc.print("\n" + format_table(history, columns))
-        if self.state.best is not None:
-            acc.print(
-                f"best val_{self.cfg.checkpoint.best_metric}: {self.state.best:.4f} (epoch {self.state.best_epoch})"
-            )
+        if acc.is_main_process:
+            _LOGGER.info("\n" + format_table(history, columns))
+            if self.state.best is not None:
+                _LOGGER.info(
+                    f"best val_{self.cfg.checkpoint.best_metric}: {self.state.best:.4f} (epoch {self.state.best_epoch})"
+                )
         acc.end_training()
         return {"final": history[-1] if history else {}, "best": self.state.best, "history": history}
 
