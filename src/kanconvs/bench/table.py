@@ -177,13 +177,17 @@ def _diverged(history: list[dict[str, Any]], num_classes: int) -> str:
     return ""
 
 
-def run_cell(cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False) -> dict[str, Any]:
+def run_cell(
+    cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False, recipe: str | Path | None = None
+) -> dict[str, Any]:
     """Train and measure one cell (``int8``: also its static int8 version on CPU, see :func:`_int8_eval`); returns
-    its result row (also written to ``cells/<cell>.json``)."""
+    its result row (also written to ``cells/<cell>.json``). ``recipe``: the training config the cell starts from (a
+    YAML file or shipped name, e.g. ``"bench-seed"``; ``None``: the defaults), then the cell's model, then
+    ``overrides``."""
     from ..train import Trainer, load_config
     from ..train.checkpoint import latest_checkpoint
 
-    cfg = load_config(None, [
+    cfg = load_config(recipe, [
         f"model.name={cell.model}", "trackers=[jsonl,csv]", "checkpoint.keep_last=1",
         *(f"model.kwargs.{k}={v}" for k, v in cell.model_kwargs().items()), *overrides,
     ])  # fmt: skip
@@ -221,8 +225,9 @@ def run_cell(cell: Cell, output: Path, overrides: Sequence[str], int8: bool = Fa
 
 
 def run_bench(
-    cells: Sequence[Cell], output: Path, overrides: Sequence[str] = (), int8: bool = False
-) -> list[dict[str, Any]]:
+    cells: Sequence[Cell], output: Path, overrides: Sequence[str] = (), int8: bool = False,
+    recipe: str | Path | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Run every cell not already done (``cells/<cell>.json`` exists) and rebuild the outputs; ``int8``: quantise
     each newly trained cell to static int8 and evaluate it on CPU too (cells done earlier keep what they have)."""
     output.mkdir(parents=True, exist_ok=True)
@@ -234,7 +239,7 @@ def run_bench(
             continue
         _LOGGER.info(f"[{i}/{len(cells)}] {cell.name} ({cell.model}) ...")
         started = time.perf_counter()
-        row = run_cell(cell, output, overrides, int8=int8)
+        row = run_cell(cell, output, overrides, int8=int8, recipe=recipe)
         spent.append(time.perf_counter() - started)
         left = len(todo) - len(spent)
         eta = f", about {_duration(left * sum(spent) / len(spent))} for the {left} left" if left else ""

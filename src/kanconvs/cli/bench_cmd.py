@@ -3,21 +3,22 @@
 ``kanconvs bench table`` (also plain ``kanconvs bench``): the seed documents' comparison table for your data and
 families.
 
-Trains every (family, depth, norm) cell of ``simple_<family>_<depth>`` networks with the seed's recipe (AdamW lr
-1e-4, weight decay 1e-5, ExponentialLR 0.975 per epoch, batch 128, the dataset's seed augmentations, bf16 on a
-GPU), then writes ``table.md``, ``table.csv``, plots and ``report.md`` into ``--output``. Re-running the same
-command skips the cells already done (an interrupted bench resumes). Extra ``key=value`` arguments override the
-training config of every cell (e.g. ``data.num_workers=8``).
+Trains every (family, depth, norm) cell of ``simple_<family>_<depth>`` networks with the seed's recipe, the
+shipped config ``bench-seed`` (AdamW lr 1e-4, weight decay 1e-5, ExponentialLR 0.975 per epoch, batch 128, 150
+epochs, the dataset's seed augmentations; bf16 on a GPU) or the config ``--recipe`` names, then writes
+``table.md``, ``table.csv``, plots and ``report.md`` into ``--output``. Re-running the same command skips the cells
+already done (an interrupted bench resumes). Extra ``key=value`` arguments override the training config of every
+cell (e.g. ``data.num_workers=8``).
 
 ``--int8``: after training, quantise each new cell to static int8 (``kanconvs.quant.quantize_int8``, calibrated on 4
 training batches) and add its validation accuracy and CPU eval time, next to the fp32 model's CPU eval time, to the
 table (cells done earlier show "—").
 
-``--quick``: the demo recipe, one for every family — on the embedded MNIST digits all 8,000 training images and
-the 2,000 held-out ones (other datasets: the first 8,000 / 2,000), narrow networks (widths 8/16/32/64, groups 1,
-BatchNorm, no dropout) for 6 epochs of batch 64 at lr 1e-2 with a cosine decay and no augmentation. About five
-minutes for the seven default families on a 2-core CPU, with final-epoch accuracies of 95–98 %. ``make demo`` runs
-it with ``--int8``.
+``--quick``: the demo recipe (the shipped config ``bench-quick``), one for every family — on the embedded MNIST
+digits all 8,000 training images and the 2,000 held-out ones (other datasets: the first 8,000 / 2,000), narrow
+networks (widths 8/16/32/64, groups 1, BatchNorm, no dropout) for 6 epochs of batch 64 at lr 1e-2 with a cosine
+decay and no augmentation. About five minutes for the seven default families on a 2-core CPU, with final-epoch
+accuracies of 95–98 %. ``make demo`` runs it with ``--int8``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ _TIMING_HELP = {
 }
 
 QUICK_FAMILIES = "conv,kan,fastkan,kaln,kacn,kagn,wavkan"
-QUICK_EPOCHS, QUICK_TRAIN, QUICK_VAL = 6, 8000, 2000
 
 
 def _timing_module(kind: str) -> ModuleType:
@@ -139,10 +139,15 @@ def _add_table(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="instance, instance-affine, batch, batch-l1 (commas; default instance, --quick batch)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help=f"epochs per cell (default 150; --quick: {QUICK_EPOCHS})"
+        "--epochs", type=int, default=None, help="epochs per cell (default: the recipe's, 150; --quick: 6)"
     )
     parser.add_argument("--output", default="runs/bench", help="run directory (default runs/bench)")
     parser.add_argument("--quick", action="store_true", help="small, fast settings (see above)")
+    parser.add_argument(
+        "--recipe", default=None, metavar="CONFIG",
+        help="training config (YAML file or shipped name) every cell starts from (default bench-seed; --quick: "
+        "bench-quick)",
+    )  # fmt: skip
     parser.add_argument(
         "--int8", action="store_true", help="also evaluate each trained cell quantised to static int8 on CPU"
     )
@@ -156,22 +161,10 @@ def run(args: argparse.Namespace) -> int:
     from kanconvs.models import list_models
     from kanconvs.train import ConfigError
 
-    gpu = torch.cuda.is_available()
-    recipe = [
-        "optim.name=adamw", "optim.lr=1e-4", "optim.weight_decay=1e-5", "data.batch_size=128",
-        f"mixed_precision={'bf16' if gpu else 'no'}", f"epochs={args.epochs or (QUICK_EPOCHS if args.quick else 150)}",
-        f"data.name={args.dataset or 'mnist-10k'}", "checkpoint.best_metric=top1",
-    ]  # fmt: skip
-    if args.quick:
-        # Narrow networks must learn fast: no dropout, a high rate (FastKAN needs it most) decayed by a cosine to 0,
-        # which also lets the BatchNorm running statistics settle on the final weights; groups 1 gives the plain
-        # convolution of the seed (groups 4 at these widths) the capacity to pass 97 %.
-        recipe += ["optim.lr=1e-2", "schedule.name=cosine", "schedule.warmup_steps=50", "data.batch_size=64",
-                   f"data.train_limit={QUICK_TRAIN}", f"data.val_limit={QUICK_VAL}", "data.augment=none",
-                   "model.kwargs.widths=[8,16,32,64]", "model.kwargs.groups=1", "model.kwargs.dropout=0.0",
-                   "model.kwargs.dropout_linear=0.0"]  # fmt: skip
-    else:
-        recipe += ["schedule.name=exponential", "schedule.kwargs.gamma=0.975"]
+    recipe = args.recipe or ("bench-quick" if args.quick else "bench-seed")
+    overrides = [f"mixed_precision={'bf16' if torch.cuda.is_available() else 'no'}"]
+    overrides += [f"epochs={args.epochs}"] if args.epochs else []
+    overrides += [f"data.name={args.dataset}"] if args.dataset else []
     try:
         depths = [int(d) for d in args.depth.split(",")]
         norms = (args.norms or ("batch" if args.quick else "instance")).split(",")
@@ -179,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         if families == ["all"]:
             families = sorted({name.split("_")[1] for name in list_models("simple_*")})
         cells = plan_cells(families, depths, norms)
-        rows = run_bench(cells, Path(args.output), [*recipe, *args.overrides], int8=args.int8)
+        rows = run_bench(cells, Path(args.output), [*overrides, *args.overrides], int8=args.int8, recipe=recipe)
     except (ValueError, ConfigError, FileNotFoundError) as err:
         return fail("bench", err)
     print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
