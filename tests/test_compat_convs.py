@@ -291,4 +291,4 @@ def test_reference_moe_checkpoints_are_refused_clearly() -> None:
     layer = MoEBottleneckKAConv2d(16, 16, 3, padding=1, num_experts=2, k=1, norm_layer="batch")
     reference_like = {"inner_proj.0.weight": torch.zeros(1), "base_conv.0.weight": torch.zeros(1)}
     with pytest.raises(ValueError, match="mixture-of-experts checkpoints cannot be converted"):
-        layer.load_state_dict(reference_like)
+        compat.convert_reference_state_dict(reference_like, layer)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from kanconvs.convert import convert_reference_state_dict
 from kanconvs.layers.attention import KASelfAttentionNd
 from kanconvs.layers.regularization import regularization_loss
 from kanconvs.models import create_model, list_models, save_pretrained
@@ -211,9 +214,20 @@ def test_published_layouts_load(name: str) -> None:
         state = {k: torch.empty(shape) for k, shape in entry["state"].items()}
         for model in (create_model(name), getattr(compat_vgg, entry["factory"])(3, 1000, **kwargs)):
             assert _n(model) == entry["num_params"]
-            model.load_state_dict(dict(state), strict=True)
+            # compat classes take the reference layout as it is; ours through the explicit converter
+            compat_class = type(model).__module__.startswith("kanconvs.compat")
+            model.load_state_dict(dict(state) if compat_class else convert_reference_state_dict(state, model))
     if name == "vggkagn_bn11_v4":
         assert entry["num_params"] == 7_252_115
+
+
+def test_the_reference_converter_is_registered_by_the_package_alone() -> None:
+    """``create_model(..., pretrained=reference_file)`` needs no compat import: importing kanconvs registers the
+    converter with load_weights (the models themselves do not know the reference's layout)."""
+    code = "import kanconvs.models._hub as h, kanconvs.convert as c\n"
+    code += "print(h.CHECKPOINT_FILTERS == [c.convert_reference_state_dict])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
 
 
 def test_create_model_loads_a_reference_file(tmp_path: Path) -> None:

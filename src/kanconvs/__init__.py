@@ -7,7 +7,16 @@ Swap ``nn.Conv2d`` for a KA convolution::
     layer = KAGNConv2d(16, 32, kernel_size=3, padding=1, degree=3)
 """
 
-from . import bases, data, interpret, layers, models, quant, rkan
+from . import (  # convert: registers the torch-conv-kan checkpoint filter of load_weights
+    bases,
+    convert,
+    data,
+    interpret,
+    layers,
+    models,
+    quant,
+    rkan,
+)
 from .bases import Basis, create_basis, list_bases, register_basis
 from .layers import (
     ActLayer,
@@ -287,6 +296,7 @@ __all__ = [
     "bases",
     "bottleneck_width",
     "conv_factory",
+    "convert",
     "count_trainable_parameters",
     "create_activation",
     "create_basis",

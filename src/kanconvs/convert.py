@@ -1,4 +1,4 @@
-"""Convert torch-conv-kan checkpoints to kanconvs layouts.
+"""Convert torch-conv-kan checkpoints to kanconvs layouts: the one place that knows the reference's keys.
 
 The reference keeps one sub-convolution (and one norm) per group in ``ModuleList``s and stacks some polynomial
 weights degree-major (feature ``j·c_in + c``). kanconvs stores one grouped weight ``(C_out, c_in, F, *k)``,
@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["convert_layer_state_dict", "convert_reference_state_dict", "is_reference_layout"]
+__all__ = [
+    "convert_layer_state_dict",
+    "convert_reference_state_dict",
+    "is_reference_layout",
+    "reference_pre_hook",
+    "rename_prefix",
+    "strip_l1_wrappers",
+]
 
 # Reference key of each family's basis weights and its layout.
 _BASIS_KEYS = {
@@ -178,29 +185,85 @@ def _convert_wavkan(sd: MutableMapping[str, Tensor], prefix: str, groups: int) -
     return out
 
 
+_L1_SEGMENT = re.compile(r"(^|\.)module\.")
+
+
+def strip_l1_wrappers(state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """Drop the ``module.`` segment that torch-conv-kan's ``L1(layer)`` wrapper adds to keys under ``prefix``."""
+    for key in [k for k in state_dict if k.startswith(prefix) and "module." in k]:
+        state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
+
+
+def rename_prefix(state_dict: MutableMapping[str, Tensor], old: str, new: str) -> None:
+    """Rename the keys starting with ``old`` to start with ``new`` instead."""
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[new + key[len(old) :]] = state_dict.pop(key)
+
+
+def _vggkan_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """VGG-KAN: the L1 wrappers, ``classifier`` → ``head``, attention ``norm_layer`` → ``norm``."""
+    from .layers.attention import KASelfAttentionNd
+
+    strip_l1_wrappers(state_dict, prefix)
+    rename_prefix(state_dict, prefix + "classifier.", prefix + "head.")
+    for name, sub in module.named_modules(prefix=prefix.rstrip(".")):
+        if isinstance(sub, KASelfAttentionNd):
+            rename_prefix(state_dict, f"{name}.norm_layer.", f"{name}.norm.")
+
+
+def _u2kanet_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """U²-KANet's residual U-blocks: the L1 wrappers and the plain ``Sequential([Dropout,] Conv, BN, GELU)``."""
+    from .models._factory import ConvNormAct
+
+    strip_l1_wrappers(state_dict, prefix)
+    for name, sub in module.named_modules(prefix=prefix.rstrip(".")):
+        if isinstance(sub, ConvNormAct) and f"{name}.conv.weight" not in state_dict:
+            first = 0 if isinstance(sub.dropout, nn.Identity) else 1
+            rename_prefix(state_dict, f"{name}.{first}.", f"{name}.conv.")
+            rename_prefix(state_dict, f"{name}.{first + 1}.", f"{name}.norm.")
+
+
+def _architecture_keys() -> list[tuple[type[nn.Module], Any]]:
+    """Per architecture, the key renames of its torch-conv-kan checkpoints (applied before the layers')."""
+    from .models.u2kanet import ResidualUBlock
+    from .models.vggkan import VGGKANet
+
+    return [(VGGKANet, _vggkan_keys), (ResidualUBlock, _u2kanet_keys)]
+
+
+def convert_in_place(state_dict: MutableMapping[str, Tensor], model: nn.Module, prefix: str = "") -> None:
+    """Rewrite, in place, the reference keys under ``prefix`` for ``model``: architecture renames, then every KA
+    convolution in reference layout."""
+    modules = list(model.named_modules(prefix=prefix.rstrip(".")))
+    for name, module in modules:
+        for cls, rename in _architecture_keys():
+            if isinstance(module, cls):
+                rename(module, state_dict, f"{name}." if name else "")
+    for name, module in modules:
+        sub = f"{name}." if name else ""
+        if getattr(module, "family", None) is not None and is_reference_layout(state_dict, sub):
+            convert_layer_state_dict(state_dict, module, sub)
+
+
 def convert_reference_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """Convert every reference KA conv layer in a checkpoint to the layout of the matching layers of ``model``.
 
     Keys of other modules pass through unchanged, so the result loads with ``model.load_state_dict``.
     """
     sd = dict(state_dict)
-    for name, module in model.named_modules():
-        prefix = f"{name}." if name else ""
-        if getattr(module, "family", None) is not None and is_reference_layout(sd, prefix):
-            convert_layer_state_dict(sd, module, prefix)
+    convert_in_place(sd, model)
     return sd
 
 
-def load_state_dict_pre_hook(
-    module: nn.Module,
-    state_dict: MutableMapping[str, Tensor],
-    prefix: str,
-    local_metadata: Any,
-    strict: bool,
-    missing_keys: list[str],
-    unexpected_keys: list[str],
-    error_msgs: list[str],
-) -> None:
-    """Lets ``layer.load_state_dict(reference_checkpoint)`` work directly."""
-    if is_reference_layout(state_dict, prefix):
-        convert_layer_state_dict(state_dict, module, prefix)
+def reference_pre_hook(
+    module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any
+) -> None:  # fmt: skip
+    """``load_state_dict`` pre-hook of the :mod:`kanconvs.compat` classes: their reference checkpoints load as they
+    are (``module.register_load_state_dict_pre_hook(reference_pre_hook)``)."""
+    convert_in_place(state_dict, module, prefix)
+
+
+# ``create_model(name, pretrained=file)`` and ``load_weights`` take published torch-conv-kan weights too.
+from .models._hub import register_checkpoint_filter  # noqa: E402
+
+register_checkpoint_filter(convert_reference_state_dict)

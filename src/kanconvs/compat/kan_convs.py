@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch.nn.functional as F
 from torch import nn
 
+from ..convert import reference_pre_hook
 from ..layers.bottleneck import BottleneckKAConvNd
 from ..layers.families import (
     FastKANConvNd,
@@ -52,6 +53,7 @@ class _ReferenceAttributes:
     """Attribute names that torch-conv-kan's models and PEFT code read from a layer."""
 
     def _set_reference_attributes(self, input_dim: int, output_dim: int, dropout: float, norm_kwargs: dict) -> None:
+        cast(nn.Module, self).register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load
         self.inputdim = input_dim
         self.outdim = output_dim
         self.p_dropout = dropout

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..convert import reference_pre_hook
 from ..layers.bottleneck import bottleneck_width
 from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
@@ -119,6 +120,7 @@ class MoEKANConvBase(MoEKAConvNd):
             **kan_kwargs,
         )  # fmt: skip
         self.input_size, self.output_size, self.conv_dims = input_size, output_size, rank
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
     def forward(  # type: ignore[override]
         self, x: Tensor, train: bool = True, loss_coef: float | None = None
@@ -225,6 +227,7 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         )  # fmt: skip
         self.input_size, self.output_size, self.inner_dim = input_dim, output_dim, self.inner_channels
         self.num_experts, self.k, self.noisy_gating, self.degree = num_experts, k, noisy_gating, degree
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
     def forward(  # type: ignore[override]
         self, x: Tensor, train: bool = True, loss_coef: float | None = None

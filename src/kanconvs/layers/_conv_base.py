@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..convert import load_state_dict_pre_hook
 from .factories import to_ntuple
 from .regularization import PenaltyMixin
 
@@ -86,8 +85,6 @@ class ConvBase(PenaltyMixin, nn.Module):
         else:
             self.padding = to_ntuple("padding", padding, self.ndim, minimum=0)
         self._conv = _CONV_FN[self.ndim]
-        # Reference (torch-conv-kan) checkpoints load directly: their keys are converted on the way in.
-        self._register_load_state_dict_pre_hook(load_state_dict_pre_hook, with_module=True)
 
     @classmethod
     def _resolve_ndim(cls, ndim: int | None) -> int:

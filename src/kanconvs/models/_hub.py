@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +81,26 @@ def read_state_dict(source: str | os.PathLike[str]) -> dict[str, Tensor]:
     return state
 
 
-def load_weights(model: nn.Module, source: str | os.PathLike[str]) -> nn.Module:
-    """Load weights (strictly) from :func:`read_state_dict`'s sources into ``model``.
+#: ``filter(state_dict, model) -> state_dict`` functions applied by :func:`load_weights` before loading (timm's
+#: ``checkpoint_filter_fn``): other layouts of the same weights. :mod:`kanconvs.convert` registers the one for
+#: torch-conv-kan checkpoints; the models themselves know nothing of other layouts.
+CHECKPOINT_FILTERS: list[Callable[[dict[str, Any], nn.Module], dict[str, Any]]] = []
 
-    Reference (torch-conv-kan) layouts load too wherever the model's layers convert them on load.
-    """
-    model.load_state_dict(read_state_dict(source))
+
+def register_checkpoint_filter(fn: Callable[[dict[str, Any], nn.Module], dict[str, Any]]) -> None:
+    """Have :func:`load_weights` pass every state dict through ``fn`` (once, in registration order)."""
+    if fn not in CHECKPOINT_FILTERS:
+        CHECKPOINT_FILTERS.append(fn)
+
+
+def load_weights(model: nn.Module, source: str | os.PathLike[str]) -> nn.Module:
+    """Load weights (strictly) from :func:`read_state_dict`'s sources into ``model``, after the registered
+    :data:`CHECKPOINT_FILTERS` (torch-conv-kan layouts are converted by
+    :func:`kanconvs.convert.convert_reference_state_dict`)."""
+    state_dict = dict(read_state_dict(source))
+    for fn in CHECKPOINT_FILTERS:
+        state_dict = fn(state_dict, model)
+    model.load_state_dict(state_dict)
     return model
 
 

@@ -14,16 +14,15 @@ agree where it worked); MoE families get the balance losses through ``kanconvs.r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._factory import ConvFactory, ConvNormAct, conv_factory, family_options
+from ._factory import ConvFactory, conv_factory, family_options
 from ._registry import register_model
-from .vggkan import rename_prefix, strip_l1_wrappers
 
 __all__ = ["U2_STAGES", "ResidualUBlock", "U2KANet"]
 
@@ -97,7 +96,6 @@ class ResidualUBlock(nn.Module):
             for i, d in enumerate(dec)
         )
         self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.register_load_state_dict_pre_hook(_load_reference_keys)
 
     def forward(self, x: Tensor) -> Tensor:
         x_in = self.input_conv(x)
@@ -214,16 +212,6 @@ class U2KANet(nn.Module):
         sides = [self.get_submodule(f"side{i + 1}")(d) for i, d in enumerate(decoded)]
         sides = [sides[0]] + [_resize(s, sides[0], align_corners=False) for s in sides[1:]]
         return (self.outconv(torch.cat(sides, 1)), *sides)
-
-
-def _load_reference_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
-    """torch-conv-kan keys → ours: the L1 wrappers and the plain ``Sequential([Dropout,] Conv, BN, GELU)``."""
-    strip_l1_wrappers(state_dict, prefix)
-    for name, sub in module.named_modules(prefix=prefix.rstrip(".")):
-        if isinstance(sub, ConvNormAct) and f"{name}.conv.weight" not in state_dict:
-            first = 0 if isinstance(sub.dropout, nn.Identity) else 1
-            rename_prefix(state_dict, f"{name}.{first}.", f"{name}.conv.")
-            rename_prefix(state_dict, f"{name}.{first + 1}.", f"{name}.norm.")
 
 
 # --------------------------------------------------------------------------------------------- configurations

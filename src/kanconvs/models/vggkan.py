@@ -18,8 +18,7 @@ Differences from the reference (``models/vggkan.py``):
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -65,28 +64,6 @@ def _build_configs() -> dict[str, list[Layer]]:
 #: ``"SAM"`` self-attention followed by max pooling.
 VGG_LAYERS: dict[str, list[Layer]] = _build_configs()
 _MOE_OPTIONS = ("num_experts", "k", "noisy_gating", "loss_coef", "pregate")
-_L1_SEGMENT = re.compile(r"(^|\.)module\.")
-
-
-def strip_l1_wrappers(state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
-    """Drop the ``module.`` segment that torch-conv-kan's ``L1(layer)`` wrapper adds to keys under ``prefix``."""
-    for key in [k for k in state_dict if k.startswith(prefix) and "module." in k]:
-        state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
-
-
-def rename_prefix(state_dict: MutableMapping[str, Tensor], old: str, new: str) -> None:
-    """Rename the keys starting with ``old`` to start with ``new`` instead."""
-    for key in [k for k in state_dict if k.startswith(old)]:
-        state_dict[new + key[len(old) :]] = state_dict.pop(key)
-
-
-def _load_reference_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
-    """torch-conv-kan keys → ours: the L1 wrappers, ``classifier`` → ``head``, attention ``norm_layer`` → ``norm``."""
-    strip_l1_wrappers(state_dict, prefix)
-    rename_prefix(state_dict, prefix + "classifier.", prefix + "head.")
-    for name, sub in module.named_modules(prefix=prefix.rstrip(".")):
-        if isinstance(sub, KASelfAttentionNd):
-            rename_prefix(state_dict, f"{name}.norm_layer.", f"{name}.norm.")
 
 
 def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
@@ -208,7 +185,6 @@ class VGGKANet(ClassifierMixin, nn.Module):
         self.num_classes = 0
         self.head: nn.Module = nn.Identity()
         self.reset_classifier(num_classes)
-        self.register_load_state_dict_pre_hook(_load_reference_keys)
 
     @staticmethod
     def _check_layers(layers: str | Sequence[Layer]) -> list[Layer]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ...convert import reference_pre_hook
 from ...layers.regularization import regularization_loss
 from ...models import densekanet as _dense
 from .. import kans
@@ -42,6 +43,7 @@ class _ReferenceDenseKANet(_dense.DenseKANet):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register_load_state_dict_pre_hook(_drop_l1_segments)
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class _ReferenceMoEDenseKANet(_ReferenceDenseKANet):

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ...convert import reference_pre_hook
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
 
 __all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
@@ -97,6 +98,7 @@ class KAGNRDNet(RDNet):
             dropout=dropout, degree=degree, norm_layer=norm_layer, **(bottleneck if is_bottleneck else {}),
         )  # fmt: skip
         self.register_load_state_dict_pre_hook(self._convert_reference)
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
         if checkpoint_path is not None:
             # weights_only: a checkpoint file must not be able to run code (torch < 2.6 defaults to full pickle).
             self.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
@@ -164,6 +165,7 @@ def _check_block(block: object, moe: bool) -> Any:
 def _reference_geometry(model: _ResKANet, use_first_maxpool: bool, mp: tuple[int, int, int]) -> None:
     model.maxpool = nn.MaxPool2d(*mp) if use_first_maxpool else nn.Identity()
     model.register_load_state_dict_pre_hook(_strip_l1_wrappers)
+    model.register_load_state_dict_pre_hook(reference_pre_hook)
 
 
 class ResKANet(_ResKANet):

@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from ...convert import reference_pre_hook
 from ...models.u2kanet import ResidualUBlock
 from ...models.u2kanet import U2KANet as _U2KANet
 
@@ -73,6 +74,7 @@ class ResidualUNetBase(ResidualUBlock):
     ) -> None:
         make = _ReferenceConvs(conv_func, conf_fun_first)
         super().__init__(make, depth, in_ch, mid_ch, out_ch, input_kwargs={"stem": True})
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class ResidualUNetBaseF(ResidualUBlock):
@@ -80,6 +82,7 @@ class ResidualUNetBaseF(ResidualUBlock):
 
     def __init__(self, conv_func: ConvFunc, depth: int = 4, in_ch: int = 3, mid_ch: int = 12, out_ch: int = 3) -> None:
         super().__init__(_ReferenceConvs(conv_func), depth, in_ch, mid_ch, out_ch, dilated=True)
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class U2KANet(_U2KANet):
@@ -94,6 +97,7 @@ class U2KANet(_U2KANet):
             _ReferenceConvs(conv_func, conf_fun_first), self._stages, in_channels=in_ch, num_classes=out_ch,
             width_scale=width_factor, stem_kwargs={"stem": True},
         )  # fmt: skip
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class U2KANetSmall(U2KANet):
@@ -124,10 +128,12 @@ def _build(
         conv["grid_range"] = (grid_range[0], grid_range[1])
     if l1_decay:
         conv["weight_l1"] = l1_decay
-    return _U2KANet(
+    model = _U2KANet(
         family, stages, in_channels=input_channels, num_classes=num_classes, width_scale=width_scale, groups=groups,
         stem_kwargs=stem_kwargs, **conv,
     )  # fmt: skip
+    model.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
+    return model
 
 
 def u2kagnet(

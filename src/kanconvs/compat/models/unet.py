@@ -20,6 +20,7 @@ from typing import Any
 import torch  # noqa: F401  (used by the docstring examples)
 from torch import nn
 
+from ...convert import reference_pre_hook
 from ...models.reskanet import BasicBlock, ResConvs
 from ...models.unet import UKAGNet as _UKAGNet
 from ...models.unet import UKANet as _UKANet
@@ -83,6 +84,7 @@ class UKANet(_UKANet):
                 planes = stage[i].conv2.out_channels
                 stage[i] = ref_block(planes, planes, groups=groups, base_width=width_per_group)
         self.register_load_state_dict_pre_hook(_strip_l1_wrappers)
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class UKAGNet(_UKAGNet):
@@ -139,6 +141,7 @@ class UKAGNet(_UKAGNet):
             input_channels, num_classes, unet_depth=unet_depth, unet_layers=unet_layers, width_scale=width_scale,
             groups=groups, family=family, mixer_type=mixer or "conv", conv=reference_conv(family, options),
         )  # fmt: skip
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 def _self_attention(cls: Any, inner_projection: int | None, channels: int, **kwargs: Any) -> nn.Module:

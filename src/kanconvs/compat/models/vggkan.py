@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
@@ -89,6 +90,7 @@ class _ReferenceVGG(VGGKANet):
             head_family=partial(kan_mlp, dropout=dropout_linear, l1_decay=l1_decay), pool_size=expected_feature_shape,
             last_attention=last_attention, attention_projection=sa_inner_projection, **conv_kwargs,
         )  # fmt: skip
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class _ReferenceMoEVGG(_ReferenceVGG):
