@@ -22,6 +22,8 @@ from naive import gram_values, instance_norm
 C_IN, C_OUT, K = 4, 6, 3
 SPATIAL = {1: (9,), 2: (6, 5), 3: (4, 3, 4)}
 PEFT_PARAMS = ("weight_delta", "weight_extra", "beta_delta", "beta_extra")
+# The compat layer's trainable tensors: the reference's names and layouts.
+REFERENCE_PEFT_PARAMS = ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra")
 D64 = torch.float64
 
 
@@ -396,7 +398,7 @@ def test_compat_from_reference_pretrained_weights() -> None:
     )  # fmt: skip
     # As in the reference, the norm stays trainable.
     assert {n for n, p in peft.named_parameters() if p.requires_grad} == {
-        *PEFT_PARAMS, "layer.norm.weight", "layer.norm.bias",
+        *REFERENCE_PEFT_PARAMS, "layer.norm.weight", "layer.norm.bias",
     }  # fmt: skip
 
 
@@ -455,7 +457,7 @@ def test_peft_vgg_wraps_features_and_merges() -> None:
     assert all(p.requires_grad for p in vgg.parameters())  # the pretrained model is untouched
     close(peft(x), expected, 1e-12)
     trainable = {n for n, p in peft.named_parameters() if p.requires_grad}
-    assert trainable == {f"model.features.{i}.{p}" for i in (0, 2) for p in PEFT_PARAMS} | {
+    assert trainable == {f"model.features.{i}.{p}" for i in (0, 2) for p in REFERENCE_PEFT_PARAMS} | {
         "model.classifier.weight", "model.classifier.bias",  # the reference leaves the rest of the model trainable
     }  # fmt: skip
 
@@ -470,3 +472,45 @@ def test_peft_vgg_wraps_features_and_merges() -> None:
     again = PEFTVGGKAGN(vgg, trainable_degrees=[3], extra_degrees=2)
     again.load_state_dict({k.removeprefix("model."): v for k, v in peft.state_dict().items()})
     assert torch.equal(again(x), peft(x))
+
+
+@pytest.mark.parametrize(("degree", "trainable", "extra", "base"), [(3, [0, 2, 3], 2, False), (2, [1, 2], 3, True),
+                                                                   (0, [0], 2, False), (3, [], 1, True)])  # fmt: skip
+def test_compat_peft_has_the_reference_parameters_and_fuses_exactly(
+    degree: int, trainable: list, extra: int, base: bool
+) -> None:
+    """Code written for the reference reads and writes poly_weights_delta, beta_weights_delta, poly_weights_extra and
+    beta_weights_extra (its shapes and layout), then calls fuse_layer(): wrapping keeps the output, and after random
+    values are written through those names the fused layer's output equals the PEFT layer's."""
+    layer, x = KAGNConv2DLayer(C_IN, C_OUT, K, degree=degree, groups=G, padding=1).to(D64), make_input()
+    peft = PEFTKAGNConvNDLayer.wrap_layer(layer, trainable_degrees=trainable, extra_degrees=extra, finetune_base=base)
+    close(peft(x), layer(x), 1e-12)
+    shapes = {
+        "poly_weights_delta": (G, C_OUT // G, C_IN // G * len(trainable), K, K),
+        "beta_weights_delta": (len(trainable),),
+        "poly_weights_extra": (G, C_OUT // G, C_IN // G * extra, K, K),
+        "beta_weights_extra": (extra,),
+    }
+    for name, shape in shapes.items():
+        p = getattr(peft, name)
+        if shape[-1 if len(shape) == 1 else 2] == 0:
+            assert p is None, name
+            continue
+        assert isinstance(p, nn.Parameter) and p.requires_grad and tuple(p.shape) == shape, name
+        with torch.no_grad():
+            p.normal_(0.0, 0.3)
+    assert set(peft.state_dict()) >= {n for n, s in shapes.items() if s[-1 if len(s) == 1 else 2]}
+    out = peft(x)
+    assert not torch.allclose(out, layer(x))  # the written values are used
+    fused = peft.fuse_layer()
+    close(fused(x), out, 1e-10)
+    out.square().sum().backward()  # and trained, except coefficients of degrees 0 and 1 (they have none)
+    used = {
+        "poly_weights_delta": bool(trainable),
+        "poly_weights_extra": True,
+        "beta_weights_delta": any(d >= 2 for d in trainable),
+        "beta_weights_extra": degree + extra >= 2,
+    }
+    assert {n for n in shapes if getattr(peft, n) is not None and getattr(peft, n).grad is not None} == {
+        n for n, u in used.items() if u
+    }

@@ -2,8 +2,11 @@
 
 ``from kanconvs.compat import PEFTKAGNConvNDLayer, PEFTVGGKAGN`` replaces ``from kan_peft import …``. The classes
 are thin layers over :class:`kanconvs.layers.peft.PEFTKAGNConv`; ``pretrained_weights`` may be a kanconvs or a
-reference state_dict (reference layouts are converted on load), and ``load_state_dict`` also accepts the
-reference's PEFT checkpoints (``poly_weights_delta``, ``beta_weights_extra``, …), reproducing their forward exactly.
+reference state_dict (reference layouts are converted on load). The trainable tensors are the reference's:
+``poly_weights_delta``, ``beta_weights_delta``, ``poly_weights_extra`` and ``beta_weights_extra``, with its shapes and
+(degree-major) layout, so code that reads or writes them works unchanged, and the reference's PEFT checkpoints load
+as they are, reproducing their forward exactly. (``weight_delta`` … of :class:`~kanconvs.layers.peft.PEFTKAGNConv`
+are views of them.)
 
 Deliberate differences from the reference, all bug fixes:
 
@@ -12,8 +15,9 @@ Deliberate differences from the reference, all bug fixes:
 - New degree ``D + j`` uses ``beta_extra[j - 1]`` (for ``D ≥ 1``); the reference's forward gave degree ``D + 1``
   the *last* extra entry (index ``-1``) and degree ``D + j`` entry ``j - 2``. Loading a reference checkpoint rotates
   the entries, so its outputs are kept.
-- Coefficients that no degree uses are not created: the deltas of trainable degrees 0 and 1, and (for ``D = 0``)
-  the extra entry of degree 1. One convolution per forward instead of three per group.
+- One convolution per forward instead of three per group. (The entries of ``beta_weights_delta`` for trainable
+  degrees 0 and 1, and for ``D = 0`` one of ``beta_weights_extra``, exist as in the reference but no degree uses
+  them; :class:`~kanconvs.layers.peft.PEFTKAGNConv` does not create them.)
 - ``wrap_layer`` accepts any Gram convolution (``KAGNConv2d``, ``KAGNConv2DLayer``, …); the PEFT layer is not a
   ``KAGNConvNDLayer`` subclass (the wrapped layer is its ``layer`` attribute).
 
@@ -24,7 +28,6 @@ As in the reference, the norm stays trainable; use :class:`~kanconvs.layers.peft
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -107,9 +110,87 @@ class PEFTKAGNConvNDLayer(PEFTKAGNConv):
             finetune_base=finetune_base,
             freeze_norm=False,
         )
+        # The trainable tensors are the reference's, under its names and in its layout (code written for it reads
+        # and writes them); PEFTKAGNConv's weight_delta … are views of them (the properties below).
+        for name in ("weight_delta", "weight_extra", "beta_delta", "beta_extra"):
+            self._parameters.pop(name, None)
+        weight, beta = layer.weight, self._gram.beta_weights
+        c_out, c_in, _, *kernel = weight.shape
+        g, n_delta, n_extra = self.groups, len(self.trainable_degrees), self.extra_degrees
+
+        def zeros(count: int, like: Tensor, *shape: int) -> nn.Parameter | None:
+            return nn.Parameter(like.new_zeros(shape)) if count else None
+
+        self.poly_weights_delta = zeros(n_delta, weight, g, c_out // g, c_in * n_delta, *kernel)
+        self.beta_weights_delta = zeros(n_delta, beta, n_delta)
+        self.poly_weights_extra = zeros(n_extra, weight, g, c_out // g, c_in * n_extra, *kernel)
+        self.beta_weights_extra = zeros(n_extra, beta, n_extra)
+        # The reference trains the base convolution in place; here the frozen base gets a delta of its own.
+        self.base_weight_delta = zeros(int(finetune_base), weight, c_out, c_in, 1, *kernel)
+        # Entries of beta_weights_delta that a degree uses (degrees 0 and 1 have no coefficient).
+        self._beta_delta_rows = [k for k, d in enumerate(self.trainable_degrees) if d >= 2]
         self.conv_class = _CONVS[self.ndim][0]
         self.norm_class = type(layer.norm)
         self._register_load_state_dict_pre_hook(_load_reference_peft, with_module=True)
+
+    def reset_parameters(self) -> None:
+        """Zero the trainable additions: the module then computes the wrapped layer's output again."""
+        for name in ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra"):
+            p = getattr(self, name)
+            if p is not None:
+                nn.init.zeros_(p)
+        if self.base_weight_delta is not None:
+            nn.init.zeros_(self.base_weight_delta)
+
+    # PEFTKAGNConv's tensors, from the reference's (differentiable views; assigning None is PEFTKAGNConv's init).
+    def _poly(self, w: Tensor, n: int) -> Tensor:
+        return _channel_major(w, self.groups, n, self.layer.weight.shape)
+
+    @property  # type: ignore[override]
+    def weight_delta(self) -> Tensor | None:
+        parts: list[Tensor] = [] if self.base_weight_delta is None else [self.base_weight_delta]
+        if self.poly_weights_delta is not None:
+            parts.append(self._poly(self.poly_weights_delta, len(self.trainable_degrees)))
+        return torch.cat(parts, dim=2) if parts else None
+
+    @weight_delta.setter
+    def weight_delta(self, value: nn.Parameter | None) -> None:
+        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
+            raise AttributeError("weight_delta is a view of the reference's poly_weights_delta: set that instead")
+
+    @property  # type: ignore[override]
+    def weight_extra(self) -> Tensor | None:
+        w = self.poly_weights_extra
+        return None if w is None else self._poly(w, self.extra_degrees)
+
+    @weight_extra.setter
+    def weight_extra(self, value: nn.Parameter | None) -> None:
+        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
+            raise AttributeError("weight_extra is a view of the reference's poly_weights_extra: set that instead")
+
+    @property  # type: ignore[override]
+    def beta_delta(self) -> Tensor | None:
+        if not self.beta_delta_degrees or self.beta_weights_delta is None:
+            return None
+        return self.beta_weights_delta[self._beta_delta_rows]
+
+    @beta_delta.setter
+    def beta_delta(self, value: nn.Parameter | None) -> None:
+        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
+            raise AttributeError("beta_delta is a view of the reference's beta_weights_delta: set that instead")
+
+    @property  # type: ignore[override]
+    def beta_extra(self) -> Tensor | None:
+        # The reference's forward gives new degree D + j the entry j - 2 (wrapping): its checkpoints keep their
+        # outputs. PEFTKAGNConv's entry j - 1 is that entry.
+        if not self.beta_extra_degrees or self.beta_weights_extra is None:
+            return None
+        return self.beta_weights_extra.roll(1)[-len(self.beta_extra_degrees) :]
+
+    @beta_extra.setter
+    def beta_extra(self, value: nn.Parameter | None) -> None:
+        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
+            raise AttributeError("beta_extra is a view of the reference's beta_weights_extra: set that instead")
 
     @classmethod
     def _wrap(
@@ -178,50 +259,18 @@ def _load_reference_peft(
     unexpected_keys: list[str],
     error_msgs: list[str],
 ) -> None:
-    """Convert a reference PEFT layer's keys (under ``prefix``) to this module's, in place."""
+    """A reference PEFT layer's checkpoint (under ``prefix``) → this module's keys, in place: the pretrained layer's
+    keys go under ``layer.`` (where their layout is converted); the PEFT tensors keep their names."""
     is_peft = any(prefix + k in state_dict for k in _PEFT_KEYS)
     if not is_peft and prefix + "poly_weights" not in state_dict:
         return
-    # The pretrained layer's keys go under "layer." (where the layer's own hook converts their layout).
     for key in [k for k in state_dict if k.startswith(prefix)]:
         if key[len(prefix) :].split(".", 1)[0] in _LAYER_STEMS:
             state_dict[prefix + "layer." + key[len(prefix) :]] = state_dict.pop(key)
-    if not is_peft:
-        return
-    layer, shape = module.layer, module.layer.weight.shape
-    c_out, c_in, _, *kernel = shape
-    degrees = module.trainable_degrees
-    numel = c_out * c_in * math.prod(kernel)  # of one degree's weights
     state_dict.pop(prefix + "delta_indices", None)
-    # Weights: our delta holds [base (finetune_base)] + trainable degrees; the reference trained its base in place.
-    parts: list[Tensor] = []
-    delta = state_dict.pop(prefix + "poly_weights_delta", None)
-    if module.finetune_base:
-        parts.append(layer.weight.new_zeros(c_out, c_in, 1, *kernel))
-    if degrees:
-        if delta is None or delta.numel() != numel * len(degrees):
-            error_msgs.append(f"reference PEFT checkpoint: '{prefix}poly_weights_delta' does not fit {degrees=}")
-            return
-        parts.append(_channel_major(delta, module.groups, len(degrees), shape).to(layer.weight.dtype))
-    if parts:
-        state_dict[prefix + "weight_delta"] = torch.cat(parts, dim=2)
-    extra = state_dict.pop(prefix + "poly_weights_extra", None)
-    if module.extra_degrees:
-        if extra is None or extra.numel() != numel * module.extra_degrees:
-            error_msgs.append(
-                f"reference PEFT checkpoint: '{prefix}poly_weights_extra' does not fit extra_degrees="
-                f"{module.extra_degrees}"
-            )
-            return
-        state_dict[prefix + "weight_extra"] = _channel_major(extra, module.groups, module.extra_degrees, shape)
-    # Coefficients: keep the deltas of degrees >= 2; the reference's degree D + j used extra[j - 2] (wrapping).
-    beta_delta = state_dict.pop(prefix + "beta_weights_delta", None)
-    if module.beta_delta is not None and beta_delta is not None:
-        keep = [k for k, d in enumerate(degrees) if d >= 2]
-        state_dict[prefix + "beta_delta"] = beta_delta[keep]
-    beta_extra = state_dict.pop(prefix + "beta_weights_extra", None)
-    if module.beta_extra is not None and beta_extra is not None:
-        state_dict[prefix + "beta_extra"] = beta_extra.roll(1)[-len(module.beta_extra_degrees) :]
+    # The reference trained its base convolution in place (loaded above into the layer): no delta on top of it.
+    if module.base_weight_delta is not None and prefix + "base_weight_delta" not in state_dict:
+        state_dict[prefix + "base_weight_delta"] = torch.zeros_like(module.base_weight_delta)
 
 
 class PEFTVGGKAGN(nn.Module):
