@@ -122,6 +122,30 @@ def log(message: str) -> None:
     _LOGGER.info(message)
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = (), left: int = 1) -> str:
+    """An aligned plain-text table (its first ``left`` columns left-aligned, the rest right-aligned), a rule under
+    the headers, then the notes after a blank line."""
+    table = [tuple(headers), *(tuple(r) for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = (c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join([*lines, "", *notes]) if notes else "\n".join(lines)
+
+
+def mib(n: int | None) -> str:
+    """Bytes as ``"12.3 MiB"`` (``"n/a"`` when not measured)."""
+    return "n/a" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def ratio(num: float | None, den: float | None) -> str:
+    """``num / den`` as ``"1.23×"`` (``"n/a"`` when either is missing or ``den`` is 0)."""
+    return "n/a" if num is None or not den else f"{num / den:.2f}×"
+
+
 def markdown_report(
     title: str,
     device: torch.device,

@@ -38,8 +38,11 @@ from ._common import (
     autocast,
     cuda_peak_bytes,
     markdown_report,
+    mib,
     non_negative_int,
     positive_int,
+    ratio,
+    text_table,
     time_steps,
 )
 
@@ -399,14 +402,6 @@ _HEADERS = (
 )
 
 
-def _mib(n: int | None) -> str:
-    return "n/a" if n is None else f"{n / 2**20:.1f} MiB"
-
-
-def _ratio(num: float | None, den: float | None) -> str:
-    return "n/a" if num is None or not den else f"{num / den:.2f}×"
-
-
 def _rows(results: Sequence[FamilyResult]) -> list[tuple[str, ...]]:
     """One row of cells per family; a failed family gets ``error`` under ms/step and dashes elsewhere."""
     rows = []
@@ -423,11 +418,11 @@ def _rows(results: Sequence[FamilyResult]) -> list[tuple[str, ...]]:
                 f"{r.layer.ms:.2f}",
                 f"{r.baseline.ms:.2f}",
                 f"{r.floor.ms:.2f}",
-                _ratio(r.layer.ms, r.baseline.ms),
-                _ratio(r.layer.ms, r.floor.ms),
-                _mib(mem),
-                _ratio(mem, mem_a),
-                _ratio(mem, mem_b),
+                ratio(r.layer.ms, r.baseline.ms),
+                ratio(r.layer.ms, r.floor.ms),
+                mib(mem),
+                ratio(mem, mem_a),
+                ratio(mem, mem_b),
             )
         )
     return rows
@@ -455,21 +450,7 @@ def _legend(config: BenchConfig) -> list[str]:
 
 def format_table(results: Sequence[FamilyResult], config: BenchConfig) -> str:
     """The results as an aligned plain-text table followed by its legend and any errors."""
-    rows = [_HEADERS, *_rows(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines += ["", *_legend(config)]
-    errors = _errors(results)
-    if errors:
-        lines += ["", *errors]
-    return "\n".join(lines)
+    return text_table(_HEADERS, _rows(results), [*_legend(config), *_errors(results)])
 
 
 def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, command: str | None = None) -> str:

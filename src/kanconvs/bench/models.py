@@ -43,8 +43,11 @@ from ._common import (
     cuda_peak_bytes,
     machine,
     markdown_report,
+    mib,
     non_negative_int,
     positive_int,
+    ratio,
+    text_table,
     time_steps,
 )
 
@@ -353,14 +356,6 @@ _HEADERS = (
 )
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
-def _ratio(num: float, den: float) -> str:
-    return f"{num / den:.2f}×" if den else "n/a"
-
-
 def _rows(results: Sequence[ModelResult]) -> list[tuple[str, ...]]:
     rows = []
     for r in results:
@@ -375,13 +370,13 @@ def _rows(results: Sequence[ModelResult]) -> list[tuple[str, ...]]:
                 f"{b.params:,}",
                 f"{m.train_ips:.1f}",
                 f"{b.train_ips:.1f}",
-                _ratio(b.train_ips, m.train_ips),
+                ratio(b.train_ips, m.train_ips),
                 f"{m.infer_ips:.1f}",
                 f"{b.infer_ips:.1f}",
-                _ratio(b.infer_ips, m.infer_ips),
-                _mib(m.mem_bytes),
-                _mib(b.mem_bytes),
-                _ratio(m.mem_bytes, b.mem_bytes),
+                ratio(b.infer_ips, m.infer_ips),
+                mib(m.mem_bytes),
+                mib(b.mem_bytes),
+                ratio(m.mem_bytes, b.mem_bytes),
             )
         )
     return rows
@@ -408,19 +403,7 @@ def _errors(results: Sequence[ModelResult]) -> list[str]:
 
 def format_table(results: Sequence[ModelResult], config: BenchConfig) -> str:
     """The results as an aligned plain-text table followed by its legend and any errors."""
-    rows = [_HEADERS, *_rows(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines += ["", *_legend(config), *_errors(results)]
-    return "\n".join(lines)
+    return text_table(_HEADERS, _rows(results), [*_legend(config), *_errors(results)])
 
 
 def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command: str | None = None) -> str:

@@ -55,6 +55,7 @@ from ._common import (
     markdown_report,
     non_negative_int,
     positive_int,
+    text_table,
     time_steps,
 )
 
@@ -720,16 +721,7 @@ def _notes(cells: Sequence[Cell], config: Config) -> list[str]:
 
 def format_table(cells: Sequence[Cell], config: Config) -> str:
     """The cells as an aligned plain-text table followed by its notes."""
-    rows = [_headers(config), *_rows(cells, config)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append(
-            "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join([*lines, "", *(f"- {n}" for n in _notes(cells, config))])
+    return text_table(_headers(config), _rows(cells, config), [f"- {n}" for n in _notes(cells, config)], left=3)
 
 
 def format_markdown(cells: Sequence[Cell], config: Config, command: str | None = None) -> str:
