@@ -424,3 +424,18 @@ def test_wavelets_stay_finite_for_huge_inputs(wavelet: str) -> None:
     y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+def test_one_rank_table_for_the_library() -> None:
+    """Every per-rank class comes from kanconvs.layers.ranks: ranks 1-3, named as PyTorch names them."""
+    from kanconvs.layers.ranks import RANKS, rank
+
+    assert sorted(RANKS) == [1, 2, 3]
+    for n, r in RANKS.items():
+        assert r.ndim == n
+        for field, cls in vars(r).items():
+            if field != "ndim":
+                assert f"{n}d" in getattr(cls, "__name__", ""), (field, cls)
+    for bad in (0, 4, True, 2.0):
+        with pytest.raises(ValueError, match=r"ndim must be 1, 2 or 3, got"):
+            rank(bad)  # type: ignore[arg-type]

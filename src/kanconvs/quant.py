@@ -58,6 +58,7 @@ from torch.func import functional_call
 from .bases.wavelet import safe_scale
 from .layers.bottleneck import BottleneckKAConvNd
 from .layers.kan_conv import KAConvNd
+from .layers.ranks import RANKS, rank
 from .layers.wavkan import WavKANConvNd
 
 __all__ = [
@@ -74,9 +75,7 @@ __all__ = [
 #: ``"static"``: int8 compute on CPU; ``"weight_only"``: int8 storage, float compute, any device.
 QuantMode = Literal["static", "weight_only"]
 _MODES = ("static", "weight_only")
-_CONVS: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_QCONVS: dict[int, Any] = {1: nnq.Conv1d, 2: nnq.Conv2d, 3: nnq.Conv3d}
-_FCONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONVS: dict[type[nn.Module], int] = {r.conv: n for n, r in RANKS.items()}
 _WAVKAN_WEIGHTS = ("base_weight", "wavelet_weight", "out_weight")
 
 
@@ -207,7 +206,7 @@ class Int8Conv(_StaticOp):
 
     def _float_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         x = self._prepare(x)
-        return _FCONVS[self.ndim](x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return rank(self.ndim).conv_fn(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def _prepare(self, x: Tensor) -> Tensor:
         if not self.pre_pad:
@@ -215,7 +214,7 @@ class Int8Conv(_StaticOp):
         return F.pad(x, self.pre_pad, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
 
     def _build(self, qweight: Tensor, bias: Tensor | None) -> Any:
-        qconv = _QCONVS[self.ndim](
+        qconv = rank(self.ndim).quantized_conv(
             self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding, self.dilation,
             self.groups, bias=bias is not None,
         )  # fmt: skip

@@ -33,9 +33,10 @@ from torch import nn
 
 from ..layers.attention import AxialRoPE, ConvFactory, KAFocalModulationNd, KASelfAttentionNd, same_padding
 from ..layers.factories import create_norm
+from ..layers.ranks import RANKS
 from . import kan_convs
 
-_BATCH_NORMS: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_BATCH_NORMS: dict[int, type[nn.Module]] = {n: r.batch_norm for n, r in RANKS.items()}
 
 
 def _is_unit(value: Any) -> bool:

@@ -11,7 +11,6 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import torch.nn.functional as F
 from torch import nn
 
 from ..convert import reference_pre_hook
@@ -26,15 +25,12 @@ from ..layers.families import (
     KANConvNd,
     ReLUKANConvNd,
 )
+from ..layers.ranks import RANKS
 from ..layers.wavkan import WavKANConvNd
 
-_CONV_CLASSES = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_CONV_FUNS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
-_DIM_CLASSES = {
-    1: (nn.Conv1d, F.conv1d, nn.InstanceNorm1d, nn.BatchNorm1d),
-    2: (nn.Conv2d, F.conv2d, nn.InstanceNorm2d, nn.BatchNorm2d),
-    3: (nn.Conv3d, F.conv3d, nn.InstanceNorm3d, nn.BatchNorm3d),
-}
+_CONV_CLASSES: dict[Any, int] = {r.conv: n for n, r in RANKS.items()}
+_CONV_FUNS: dict[Any, int] = {r.conv_fn: n for n, r in RANKS.items()}
+_DIM_CLASSES = {n: (r.conv, r.conv_fn, r.instance_norm, r.batch_norm) for n, r in RANKS.items()}
 
 
 def _check_rank(ndim: float, conv_class: Any, conv_w_fun: Any = None) -> int:

@@ -32,17 +32,17 @@ from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.families import KAGNConvNd
 from ..layers.peft import PEFTKAGNConv, _replace, merge_kagn
+from ..layers.ranks import RANKS
 from . import kan_convs
 from .kan_convs import _check_rank
 
 __all__ = ["PEFTVGGKAGN", "PEFTKAGNConvNDLayer"]
 
-_CONVS = {1: (nn.Conv1d, F.conv1d), 2: (nn.Conv2d, F.conv2d), 3: (nn.Conv3d, F.conv3d)}
+_CONVS = {n: (r.conv, r.conv_fn) for n, r in RANKS.items()}
 # Keys of a reference PEFT layer: the pretrained layer's and the PEFT additions.
 _LAYER_STEMS = ("base_conv", "poly_weights", "beta_weights", "layer_norm")
 _PEFT_KEYS = ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra", "delta_indices")

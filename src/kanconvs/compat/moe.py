@@ -33,11 +33,12 @@ from ..convert import reference_pre_hook
 from ..layers.bottleneck import bottleneck_width
 from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
+from ..layers.ranks import RANKS
 from . import kan_convs
 from .kan_convs import _check_rank
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
-_INSTANCE_NORMS = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+_INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
 # The reference finds the rank of an expert class by membership in a list; unknown classes crashed later.
 _EXPERT_RANKS: dict[Any, int] = {
     getattr(kan_convs, f"{name}Conv{d}DLayer"): d for name in (*_FAMILIES, "BottleNeckKAGN") for d in (1, 2, 3)

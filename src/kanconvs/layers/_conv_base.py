@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .factories import to_ntuple
+from .ranks import rank
 from .regularization import PenaltyMixin
 
 __all__ = ["ConvBase", "check_input", "check_positive"]
 
-_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 #: Up to this many groups a CPU convolution runs as one plain convolution per group (see ``ConvBase.conv``).
 _CPU_SPLIT_GROUPS = 8
 
@@ -84,7 +83,7 @@ class ConvBase(PenaltyMixin, nn.Module):
             self.padding = padding
         else:
             self.padding = to_ntuple("padding", padding, self.ndim, minimum=0)
-        self._conv = _CONV_FN[self.ndim]
+        self._conv = rank(self.ndim).conv_fn
 
     @classmethod
     def _resolve_ndim(cls, ndim: int | None) -> int:

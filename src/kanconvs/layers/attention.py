@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ._conv_base import ConvBase, check_input, check_positive
 from .factories import ActLayer, NormLayer, create_activation, create_norm, place
 from .families import create_conv
+from .ranks import rank
 
 __all__ = [
     "AxialRoPE",
@@ -55,7 +56,6 @@ ConvFactory = Callable[..., nn.Module]
 #: ``"reference"`` spatial mean of the gated sum of all levels, no activation (torch-conv-kan).
 GlobalContext = Literal["focalnet", "reference"]
 _GLOBAL_CONTEXTS = ("focalnet", "reference")
-_PLAIN_CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 # The blocks choose these themselves; accepting them in ``family_kwargs`` would silently break the block's shapes.
 _RESERVED = ("stride", "padding", "dilation", "groups", "ndim", "kernel_size")
 
@@ -338,7 +338,7 @@ class KASelfAttentionNd(nn.Module):
         self.inner_proj: nn.Module | None = None
         self.outer_proj: nn.Module | None = None
         if inner_projection is not None:
-            conv = _PLAIN_CONV[self.ndim]
+            conv = rank(self.ndim).conv
             self.inner_proj = conv(channels, self.dims, 1, **factory)
             self.outer_proj = conv(self.dims, channels, 1, **factory)
         self.rope = AxialRoPE(self.head_dim, self.ndim, num_heads, rope_theta, rope_mixed, **factory) if rope else None
@@ -499,7 +499,7 @@ class KAFocalModulationNd(nn.Module):
             self.f = build(channels, 2 * channels + focal_level + 1, 1, padding=0)
             self.h = build(channels, channels, 1, padding=0)
         else:
-            conv = _PLAIN_CONV[self.ndim]
+            conv = rank(self.ndim).conv
             self.f = conv(channels, 2 * channels + focal_level + 1, 1, **factory)
             self.h = conv(channels, channels, 1, **factory)
         focal_build = build

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..bases import Basis, get_basis_class
+from .ranks import rank
 from .regularization import MultiplicativeNoiseInjection, NoiseInjection
 
 __all__ = [
@@ -100,8 +101,8 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 _NORMS: dict[str, Callable[[int], Callable[..., nn.Module]]] = {
-    "instance": lambda ndim: (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[ndim - 1],
-    "batch": lambda ndim: (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[ndim - 1],
+    "instance": lambda ndim: rank(ndim).instance_norm,
+    "batch": lambda ndim: rank(ndim).batch_norm,
     "layer": lambda ndim: lambda num_features, eps=1e-6, **kw: ChannelLayerNorm(num_features, eps=eps, **kw),
     "group": lambda ndim: lambda num_features, num_groups=32, **kw: nn.GroupNorm(num_groups, num_features, **kw),
 }
@@ -217,7 +218,7 @@ def create_dropout(p: float, ndim: int, kind: str = "dropout", name: str = "drop
         return NoiseInjection(p)
     if kind == "multiplicative_noise":
         return MultiplicativeNoiseInjection(p)
-    return (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)[ndim - 1](p)
+    return rank(ndim).dropout(p)
 
 
 # ----------------------------------------------------------------------------------------------------- squashes

@@ -31,6 +31,7 @@ from ..layers.factories import ActLayer, NormLayer, create_activation, create_dr
 from ..layers.families import get_family, list_families
 from ..layers.kan_conv import KAConvNd
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
+from ..layers.ranks import rank
 
 __all__ = [
     "ClassifierMixin",
@@ -84,9 +85,7 @@ class ConvNormAct(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-        conv_cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]  # one call for every rank
+        conv_cls: Any = rank(ndim).conv  # raises for a bad ndim
         self.ndim = ndim
         self.in_channels, self.out_channels = in_channels, out_channels
         self.dropout = create_dropout(dropout, ndim, "dropout")

@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers.factories import create_norm
 from ..layers.kan_linear import list_linear_families
+from ..layers.ranks import rank
 from ._factory import ClassifierMixin, check_num_classes, conv_factory, family_options, parse_family
 from ._registry import register_model
 from .kan_mlp import KANMLP
@@ -29,12 +30,6 @@ from .kan_mlp import KANMLP
 __all__ = ["DenseBlock", "DenseKANet", "DenseLayer", "Transition"]
 
 HeadFactory = Callable[[int, int], nn.Module]
-# (stem max-pool, transition average pool, global pool) per spatial rank
-_POOLS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module]]] = {
-    1: (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d),
-    2: (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
-    3: (nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d),
-}
 
 
 class DenseLayer(nn.Module):
@@ -83,12 +78,12 @@ class Transition(nn.Sequential):
     """The reference's plain transition: ``BatchNorm → SELU → 1×1 Conv (no bias) → AvgPool(2)``."""
 
     def __init__(self, in_channels: int, out_channels: int, ndim: int = 2) -> None:
-        conv_cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]
+        conv_cls: Any = rank(ndim).conv
         super().__init__()
         self.norm = create_norm("batch", in_channels, ndim)
         self.act = nn.SELU()
         self.conv = conv_cls(in_channels, out_channels, kernel_size=1, bias=False)
-        self.pool = _POOLS[ndim][1](kernel_size=2, stride=2)
+        self.pool = rank(ndim).avg_pool(kernel_size=2, stride=2)
 
 
 def _check_positive(name: str, value: object) -> int:
@@ -165,8 +160,7 @@ class DenseKANet(ClassifierMixin, nn.Module):
         _check_positive("bn_size", bn_size)
         if isinstance(compression, bool) or not isinstance(compression, (int, float)) or not 0 < compression <= 1:
             raise ValueError(f"compression must be a float in (0, 1], got {compression!r}")
-        if ndim not in _POOLS:
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        rank(ndim)  # raises for a bad ndim
         if not (head in ("linear", "kan") or callable(head)):
             raise ValueError(f"head must be 'linear', 'kan' or a callable (num_features, num_classes), got {head!r}")
         self.family = family
@@ -181,7 +175,7 @@ class DenseKANet(ClassifierMixin, nn.Module):
         self.features = nn.Sequential()
         self.features.add_module("conv0", make(in_channels, num_init_features, stem_kernel, stride=stem_stride))
         if stem_pool:
-            self.features.add_module("pool0", _POOLS[ndim][0](kernel_size=3, stride=2, padding=1))
+            self.features.add_module("pool0", rank(ndim).max_pool(kernel_size=3, stride=2, padding=1))
         channels = num_init_features
         for i, num_layers in enumerate(block_config):
             layers = [
@@ -207,7 +201,7 @@ class DenseKANet(ClassifierMixin, nn.Module):
                 self.features.add_module(f"transition{i + 1}", Transition(channels, out, ndim))
                 channels = out
         self.num_features = channels
-        self.pool = _POOLS[ndim][2](1)
+        self.pool = rank(ndim).adaptive_avg_pool(1)
         self.head_drop = nn.Dropout(dropout_linear)
         self._head = head
         self._head_kwargs = dict(head_kwargs or {})
