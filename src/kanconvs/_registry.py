@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["Registry"]
@@ -29,6 +29,18 @@ class Registry(Generic[T]):
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = item
+
+    def register_class(self, name: str, formula: str) -> Callable[[T], T]:
+        """A class decorator: add the class under ``name`` and record ``family = name`` and its one-line ``formula``
+        (README, ``kanconvs list``) on it (the layer families, conv and linear)."""
+
+        def decorator(cls: T) -> T:
+            self.add(name, cls)
+            cls.family = name  # type: ignore[attr-defined]
+            cls.formula = formula  # type: ignore[attr-defined]
+            return cls
+
+        return decorator
 
     def get(self, name: str) -> T:
         try:

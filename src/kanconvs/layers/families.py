@@ -73,14 +73,7 @@ C = TypeVar("C", bound=type[ConvBase])
 
 def register_family(name: str, formula: str) -> Callable[[C], C]:
     """Register an N-D family class under ``name``; ``formula`` is its one-line summary (README, ``kanconvs list``)."""
-
-    def decorator(cls: C) -> C:
-        _FAMILIES.add(name, cls)
-        cls.family = name  # type: ignore[attr-defined]
-        cls.formula = formula  # type: ignore[attr-defined]
-        return cls
-
-    return decorator
+    return _FAMILIES.register_class(name, formula)  # type: ignore[return-value]
 
 
 def list_families() -> list[str]:

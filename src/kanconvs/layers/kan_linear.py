@@ -246,14 +246,7 @@ L = TypeVar("L", bound=type[nn.Module])
 
 def register_linear_family(name: str, formula: str) -> Callable[[L], L]:
     """Register a linear family class under ``name``; ``formula`` is its one-line summary."""
-
-    def decorator(cls: L) -> L:
-        _LINEAR_FAMILIES.add(name, cls)
-        cls.family = name  # type: ignore[attr-defined]
-        cls.formula = formula  # type: ignore[attr-defined]
-        return cls
-
-    return decorator
+    return _LINEAR_FAMILIES.register_class(name, formula)  # type: ignore[return-value]
 
 
 def list_linear_families() -> list[str]:
