@@ -94,6 +94,7 @@ class BottleneckKAConvNd(ConvBase):
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, ndim)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.family_kwargs = dict(family_kwargs)  # what the inner convolution gets (a MoE bottleneck's experts too)
         g = self.groups
         c_in, c_out = in_channels // g, out_channels // g
         self.family = family

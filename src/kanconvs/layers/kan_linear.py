@@ -8,8 +8,8 @@ norms, activations and initialisations, and their parameter counts), with its bu
 
 from __future__ import annotations
 
-import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -280,17 +280,16 @@ class _FamilyLinear(KALinear):
     def _init_family(
         self, in_features: int, out_features: int, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
     ) -> None:
-        unknown = sorted(set(overrides) - _kalinear_options())
-        if unknown:
+        try:
+            KALinear.__init__(self, in_features, out_features, **{**defaults, **overrides})
+        except TypeError as err:  # name the family class and the user's keyword, not KALinear.__init__
+            found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+            if found is None or found.group(1) not in overrides:
+                raise
             raise TypeError(
-                f"{type(self).__name__}() got unexpected keyword arguments {unknown}; besides its own options it "
-                f"accepts those of KALinear: {sorted(_kalinear_options())}"
-            )
-        KALinear.__init__(self, in_features, out_features, **{**defaults, **overrides})
-
-
-def _kalinear_options() -> set[str]:
-    return set(inspect.signature(KALinear.__init__).parameters) - {"self", "in_features", "out_features"}
+                f"{type(self).__name__}() got unexpected keyword arguments [{found.group(1)!r}]; besides its own "
+                "options it accepts those of KALinear (help(kanconvs.KALinear))"
+            ) from None
 
 
 # ------------------------------------------------------------------------------------------------------ families

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any, cast
@@ -555,9 +554,6 @@ class MoEKAConv3d(MoEKAConvNd):
 
 
 # ----------------------------------------------------------------------------------------- MoE inside a bottleneck
-_BOTTLENECK_OPTIONS = frozenset(inspect.signature(BottleneckKAConvNd.__init__).parameters) - {"self", "family_kwargs"}
-
-
 class MoEBottleneckKAConvNd(BottleneckKAConvNd):
     r"""Bottleneck KA convolution whose inner KA convolution is a mixture of experts.
 
@@ -601,7 +597,7 @@ class MoEBottleneckKAConvNd(BottleneckKAConvNd):
     ) -> None:
         conv_args = (in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
         super().__init__(*conv_args, ndim=ndim, family=family, **kwargs)
-        family_kwargs = {n: v for n, v in kwargs.items() if n not in _BOTTLENECK_OPTIONS}
+        family_kwargs = self.family_kwargs  # the bottleneck's own options are not the experts'
         factory = {n: kwargs[n] for n in ("device", "dtype") if n in kwargs}
         width = self.groups * self.inner_channels
         # Replaces the single inner convolution the bottleneck built (same arguments, plus the experts and gate).
