@@ -235,8 +235,9 @@ def convert_in_place(state_dict: MutableMapping[str, Tensor], model: nn.Module, 
     """Rewrite, in place, the reference keys under ``prefix`` for ``model``: architecture renames, then every KA
     convolution in reference layout."""
     modules = list(model.named_modules(prefix=prefix.rstrip(".")))
+    architectures = _architecture_keys()
     for name, module in modules:
-        for cls, rename in _architecture_keys():
+        for cls, rename in architectures:
             if isinstance(module, cls):
                 rename(module, state_dict, f"{name}." if name else "")
     for name, module in modules:

@@ -41,15 +41,17 @@ class Basis(nn.Module):
         return self.stack(self.evaluate(x), prepend)
 
     @staticmethod
-    def stack(values: Tensor | list[Tensor], prepend: Tensor | None = None) -> Tensor:
-        """``(B, C, K, *S)`` from a stacked tensor or a list of ``K`` maps, with ``prepend`` as function 0."""
+    def stack(values: Tensor | list[Tensor], prepend: Tensor | None = None, dim: int = 2) -> Tensor:
+        """``(B, C, K, *S)`` from a stacked tensor or a list of ``K`` maps, with ``prepend`` as function 0.
+
+        ``dim`` is the functions' axis (2; the fused pass stacks group-major maps ``(g, B, C/g, *S)`` at 3)."""
         if isinstance(values, Tensor):
             if prepend is None:
                 return values
-            return torch.cat([prepend.unsqueeze(2).to(values.dtype), values], dim=2)
+            return torch.cat([prepend.unsqueeze(dim).to(values.dtype), values], dim=dim)
         if prepend is not None:
             values = [prepend.to(values[0].dtype), *values]
-        return torch.stack(values, dim=2)
+        return torch.stack(values, dim=dim)
 
     def reset_parameters(self, fan_in: int = 1) -> None:
         """Re-initialise learnable basis parameters; ``fan_in`` is the number of inputs feeding one output."""

@@ -37,6 +37,7 @@ from ._common import (
     DTYPES,
     autocast,
     cuda_peak_bytes,
+    machine,
     markdown_report,
     mib,
     non_negative_int,
@@ -367,8 +368,11 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] | None = None)
 
     Args:
         config: resolved settings, see :func:`resolve_config`.
-        log: called with one progress line per family (e.g. ``print`` to stderr); ``None`` for silence.
+        log: called with the machine line, then one progress line per family (e.g. :func:`~._common.log`);
+            ``None`` for silence.
     """
+    if log is not None:
+        log(f"machine: {machine(config.device)}; torch {torch.__version__}")
     torch.manual_seed(0)
     baseline = _Runner(_baseline(config), config.in_channels, config)
     floors: dict[tuple[int, int], _Runner] = {}

@@ -319,7 +319,8 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] | None = None)
     Args:
         config: resolved settings, see :func:`resolve_config`; ``config.threads`` sets ``torch.set_num_threads``
             for the whole process.
-        log: called with one progress line per model (e.g. ``print`` to stderr); ``None`` for silence.
+        log: called with the machine line, then one progress line per model (e.g. :func:`~._common.log`);
+            ``None`` for silence.
     """
     if config.threads is not None:  # process-wide, so that the report's machine line shows it too
         torch.set_num_threads(config.threads)

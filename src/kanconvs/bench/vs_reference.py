@@ -52,6 +52,7 @@ from ._common import (
     DTYPES,
     autocast,
     cuda_peak_bytes,
+    machine,
     markdown_report,
     non_negative_int,
     positive_int,
@@ -624,8 +625,11 @@ def run_benchmark(config: Config, progress: Callable[[str], None] | None = None)
 
     Args:
         config: resolved settings, see :func:`resolve_config`.
-        progress: called with one line per layer or model (e.g. :func:`log`); ``None`` for silence.
+        progress: called with the machine line, then one line per layer or model (e.g. :func:`log`); ``None`` for
+            silence.
     """
+    if progress is not None:
+        progress(f"machine: {machine(config.device)}; torch {torch.__version__}")
     jobs = list(_jobs(config))
     cells: list[Cell] = []
     with Reference(config.reference_dir) as reference:

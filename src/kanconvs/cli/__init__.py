@@ -53,9 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record is emitted (pytest and notebooks replace it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> object:
         return sys.stderr

@@ -35,15 +35,15 @@ import torch
 
 __all__ = ["KINDS", "add_parser", "default_kind", "run", "run_timing"]
 
-#: ``kanconvs bench <kind>``; a command line without one means ``table``.
-KINDS = ("table", "layers", "models", "vs-reference")
-#: Spellings kept for a release: ``kanconvs bench-layers`` is ``kanconvs bench layers``.
-ALIASES = {"bench-layers": "layers", "bench-models": "models"}
 _TIMING_HELP = {
     "layers": "train-step time and memory of each family's conv layer vs plain convs",
     "models": "train/inference throughput and memory of models vs their plain-conv baselines",
     "vs-reference": "each family's layer and the seed networks timed beside torch-conv-kan (--reference-dir)",
 }
+#: ``kanconvs bench <kind>``; a command line without one means ``table``.
+KINDS = ("table", *_TIMING_HELP)
+#: Spellings kept for a release: ``kanconvs bench-layers`` is ``kanconvs bench layers``.
+ALIASES = {"bench-layers": "layers", "bench-models": "models"}
 
 QUICK_FAMILIES = "conv,kan,fastkan,kaln,kacn,kagn,wavkan"
 
@@ -92,7 +92,7 @@ def _add_timing(
 def run_timing(kind: str, args: argparse.Namespace) -> int:
     """Run a timing benchmark (``layers``, ``models``, ``vs-reference``): print its table, write the Markdown
     (and CSV) reports asked for. Exit code 1 if one of our cells failed, 2 for a bad option."""
-    from kanconvs.bench._common import command_line, log, machine
+    from kanconvs.bench._common import command_line, log
     from kanconvs.cli import fail
 
     module = _timing_module(kind)
@@ -100,8 +100,7 @@ def run_timing(kind: str, args: argparse.Namespace) -> int:
         config = module.resolve_config(args)
     except ValueError as err:
         return fail(f"bench {kind}", err)
-    log(f"machine: {machine(config.device)}; torch {torch.__version__}")
-    results = module.run_benchmark(config, log)
+    results = module.run_benchmark(config, log)  # logs the machine line first
     print(module.format_table(results, config))
     command = args.command_line or command_line()
     reports = [(args.markdown, module.format_markdown(results, config, command))]

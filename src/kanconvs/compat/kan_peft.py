@@ -45,7 +45,24 @@ __all__ = ["PEFTVGGKAGN", "PEFTKAGNConvNDLayer"]
 _CONVS = {n: (r.conv, r.conv_fn) for n, r in RANKS.items()}
 # Keys of a reference PEFT layer: the pretrained layer's and the PEFT additions.
 _LAYER_STEMS = ("base_conv", "poly_weights", "beta_weights", "layer_norm")
-_PEFT_KEYS = ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra", "delta_indices")
+# The reference's trainable tensors (this layer's too).
+_REFERENCE_PARAMS = ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra")
+_PEFT_KEYS = (*_REFERENCE_PARAMS, "delta_indices")
+
+
+def _view_of(source: str) -> Callable[[Callable[[Any], Tensor | None]], Any]:
+    """A property computing one of PEFTKAGNConv's tensors from the reference's ``source`` parameter. Assigning
+    ``None`` (what PEFTKAGNConv's ``__init__`` does where there is nothing to train) is accepted, anything else is an
+    error pointing at ``source``."""
+
+    def view(getter: Callable[[Any], Tensor | None]) -> property:
+        def setter(self: Any, value: nn.Parameter | None) -> None:
+            if value is not None:
+                raise AttributeError(f"{getter.__name__} is a view of the reference's {source}: set that instead")
+
+        return property(getter, setter)
+
+    return view
 
 
 class PEFTKAGNConvNDLayer(PEFTKAGNConv):
@@ -135,62 +152,40 @@ class PEFTKAGNConvNDLayer(PEFTKAGNConv):
 
     def reset_parameters(self) -> None:
         """Zero the trainable additions: the module then computes the wrapped layer's output again."""
-        for name in ("poly_weights_delta", "beta_weights_delta", "poly_weights_extra", "beta_weights_extra"):
+        for name in (*_REFERENCE_PARAMS, "base_weight_delta"):
             p = getattr(self, name)
             if p is not None:
                 nn.init.zeros_(p)
-        if self.base_weight_delta is not None:
-            nn.init.zeros_(self.base_weight_delta)
 
-    # PEFTKAGNConv's tensors, from the reference's (differentiable views; assigning None is PEFTKAGNConv's init).
+    # PEFTKAGNConv's tensors, as differentiable views of the reference's.
     def _poly(self, w: Tensor, n: int) -> Tensor:
         return _channel_major(w, self.groups, n, self.layer.weight.shape)
 
-    @property  # type: ignore[override]
+    @_view_of("poly_weights_delta")
     def weight_delta(self) -> Tensor | None:
         parts: list[Tensor] = [] if self.base_weight_delta is None else [self.base_weight_delta]
         if self.poly_weights_delta is not None:
             parts.append(self._poly(self.poly_weights_delta, len(self.trainable_degrees)))
         return torch.cat(parts, dim=2) if parts else None
 
-    @weight_delta.setter
-    def weight_delta(self, value: nn.Parameter | None) -> None:
-        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
-            raise AttributeError("weight_delta is a view of the reference's poly_weights_delta: set that instead")
-
-    @property  # type: ignore[override]
+    @_view_of("poly_weights_extra")
     def weight_extra(self) -> Tensor | None:
         w = self.poly_weights_extra
         return None if w is None else self._poly(w, self.extra_degrees)
 
-    @weight_extra.setter
-    def weight_extra(self, value: nn.Parameter | None) -> None:
-        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
-            raise AttributeError("weight_extra is a view of the reference's poly_weights_extra: set that instead")
-
-    @property  # type: ignore[override]
+    @_view_of("beta_weights_delta")
     def beta_delta(self) -> Tensor | None:
         if not self.beta_delta_degrees or self.beta_weights_delta is None:
             return None
         return self.beta_weights_delta[self._beta_delta_rows]
 
-    @beta_delta.setter
-    def beta_delta(self, value: nn.Parameter | None) -> None:
-        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
-            raise AttributeError("beta_delta is a view of the reference's beta_weights_delta: set that instead")
-
-    @property  # type: ignore[override]
+    @_view_of("beta_weights_extra")
     def beta_extra(self) -> Tensor | None:
         # The reference's forward gives new degree D + j the entry j - 2 (wrapping): its checkpoints keep their
         # outputs. PEFTKAGNConv's entry j - 1 is that entry.
         if not self.beta_extra_degrees or self.beta_weights_extra is None:
             return None
         return self.beta_weights_extra.roll(1)[-len(self.beta_extra_degrees) :]
-
-    @beta_extra.setter
-    def beta_extra(self, value: nn.Parameter | None) -> None:
-        if value is not None:  # PEFTKAGNConv's __init__ assigns None where there is nothing to train
-            raise AttributeError("beta_extra is a view of the reference's beta_weights_extra: set that instead")
 
     @classmethod
     def _wrap(

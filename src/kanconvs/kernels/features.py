@@ -184,10 +184,7 @@ def _torch_forward(
         return m.unflatten(1, (chunks, -1)).movedim(1, 0).to(out_dtype)
 
     grouped_values = grouped(values) if isinstance(values, Tensor) else [grouped(v) for v in values]
-    if isinstance(grouped_values, Tensor):
-        out = grouped_values if base is None else torch.cat([grouped(base).unsqueeze(3), grouped_values], 3)
-    else:
-        out = torch.stack(grouped_values if base is None else [grouped(base), *grouped_values], 3)
+    out = basis.stack(grouped_values, None if base is None else grouped(base), dim=3)  # (g, B, C/g, F, *S)
     return tuple(out.flatten(2, 3).unbind(0))
 
 
@@ -210,7 +207,8 @@ def _torch_backward(
         dts.append(dt)
         dps.append(dp)
         dqs.append(dq)
-        gbs.append(g[:, :, 0].to(compute))
+        if has_base:
+            gbs.append(g[:, :, 0].to(compute))
     dt = dts[0] if parts == 1 else torch.cat(dts, 1)
     dp = None if dps[0] is None else sum(dps[1:], dps[0])
     dq = None if dqs[0] is None else sum(dqs[1:], dqs[0])

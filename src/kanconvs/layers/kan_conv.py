@@ -172,8 +172,7 @@ class KAConvNd(ConvBase):
 
         ``basis(h, prepend=None)`` replaces ``self.basis`` (PEFT evaluates an extended basis through the same path).
         """
-        feats = self._features(x, basis)
-        return feats if isinstance(feats, Tensor) else torch.cat(feats, 1)
+        return cast(Tensor, self._features(x, basis))  # one part: a tensor
 
     def _features(
         self, x: Tensor, basis: Callable[..., Tensor] | None = None, chunks: int = 1
