@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from kanconvs.bases.wavelet import WAVELETS
-from kanconvs.layers.families import create_conv
+from kanconvs.layers import create_conv
 
 OUT = Path(__file__).resolve().parent / "assets" / "bases"
 #: family -> (title, layer options, plotted input range: the values the basis sees)

@@ -19,7 +19,15 @@ from torch import nn
 from torch.func import functional_call
 
 from kanconvs.compat import kans
-from kanconvs.layers import KALinear, KANLinear, WavKANLinear, create_linear, get_linear_family, list_linear_families
+from kanconvs.layers import (
+    KAJNConv2d,
+    KALinear,
+    KANLinear,
+    WavKANLinear,
+    create_linear,
+    get_linear_family,
+    list_linear_families,
+)
 from kanconvs.models import KANMLP, create_kan_mlp
 from naive import (
     WAVELETS,
@@ -383,8 +391,12 @@ def test_error_messages() -> None:
     for family in FAMILIES:
         with pytest.raises(TypeError, match=r"unexpected keyword argument.*'colour'"):
             create_linear(family, 4, 6, colour="red")
-    with pytest.raises(TypeError, match=r"KAGNLinear\(\) got unexpected keyword arguments \['colour'\]"):
+    # The family class is named, with its declared options.
+    with pytest.raises(TypeError, match=r"KAGNLinear\(\) got an unexpected keyword argument 'colour'; it accepts its "
+                       r"options \['basis_activation', 'degree'\]"):  # fmt: skip
         create_linear("kagn", 4, 6, colour="red")
+    with pytest.raises(TypeError, match=r"KAJNConv2d\(\) got an unexpected keyword argument 'colour'.*'alpha', 'beta'"):
+        KAJNConv2d(4, 6, 3, colour="red")
     with pytest.raises(ValueError, match="layers_hidden must hold at least two positive integers"):
         KANMLP([4])
     with pytest.raises(ValueError, match="dropout must be a float in"):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kanconvs import create_model, list_families
-from kanconvs.layers.families import create_conv
+from kanconvs.layers import create_conv
 from kanconvs.quant import (
     Int8Conv,
     Int8KAConv,

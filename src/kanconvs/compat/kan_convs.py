@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from torch import nn
 
@@ -48,6 +48,8 @@ def _check_rank(ndim: float, conv_class: Any, conv_w_fun: Any = None) -> int:
 class _ReferenceAttributes:
     """Attribute names that torch-conv-kan's models and PEFT code read from a layer."""
 
+    torch_style: ClassVar[bool] = False  # the constructor is the reference's (see ConvBase.torch_style)
+
     def _set_reference_attributes(self, input_dim: int, output_dim: int, dropout: float, norm_kwargs: dict) -> None:
         cast(nn.Module, self).register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load
         self.inputdim = input_dim
@@ -56,7 +58,7 @@ class _ReferenceAttributes:
         self.norm_kwargs = norm_kwargs
 
 
-class KANConvNDLayer(KANConvNd, _ReferenceAttributes):
+class KANConvNDLayer(_ReferenceAttributes, KANConvNd):
     def __init__(
         self,
         conv_class: type[nn.Module],
@@ -85,7 +87,7 @@ class KANConvNDLayer(KANConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
-class FastKANConvNDLayer(FastKANConvNd, _ReferenceAttributes):
+class FastKANConvNDLayer(_ReferenceAttributes, FastKANConvNd):
     def __init__(
         self,
         conv_class: type[nn.Module],
@@ -155,7 +157,7 @@ class KABNConvNDLayer(_DegreeNDLayer, KABNConvNd):
     pass
 
 
-class KACNConvNDLayer(KACNConvNd, _ReferenceAttributes):
+class KACNConvNDLayer(_ReferenceAttributes, KACNConvNd):
     def __init__(
         self,
         conv_class: type[nn.Module],
@@ -181,7 +183,7 @@ class KACNConvNDLayer(KACNConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
-class KAJNConvNDLayer(KAJNConvNd, _ReferenceAttributes):
+class KAJNConvNDLayer(_ReferenceAttributes, KAJNConvNd):
     def __init__(
         self,
         conv_class: type[nn.Module],
@@ -211,7 +213,7 @@ class KAJNConvNDLayer(KAJNConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
-class ReLUConvNDLayer(ReLUKANConvNd, _ReferenceAttributes):
+class ReLUConvNDLayer(_ReferenceAttributes, ReLUKANConvNd):
     def __init__(
         self,
         conv_class: type[nn.Module],
@@ -245,7 +247,7 @@ class ReLUConvNDLayer(ReLUKANConvNd, _ReferenceAttributes):
 _WAV_VERSIONS = ("base", "fast", "fast_plus_one")
 
 
-class WavKANConvNDLayer(WavKANConvNd, _ReferenceAttributes):
+class WavKANConvNDLayer(_ReferenceAttributes, WavKANConvNd):
     """``wav_version`` only chose how the reference looped; all three are the same math (and load alike)."""
 
     def __init__(
@@ -277,7 +279,7 @@ class WavKANConvNDLayer(WavKANConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
-class BottleNeckKAGNConvNDLayer(BottleneckKAConvNd, _ReferenceAttributes):
+class BottleNeckKAGNConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
     """The reference's Gram bottleneck: noise injection on the input when ``dropout > 0``."""
 
     def __init__(
@@ -311,7 +313,7 @@ class BottleNeckKAGNConvNDLayer(BottleneckKAConvNd, _ReferenceAttributes):
         self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
 
 
-class BottleNeckReLUConvNDLayer(BottleneckKAConvNd, _ReferenceAttributes):
+class BottleNeckReLUConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
     """The reference's ReLU-KAN bottleneck: channel dropout on the input when ``dropout > 0``."""
 
     def __init__(

@@ -93,6 +93,8 @@ class MoEKANConvBase(MoEKAConvNd):
         (torch.Size([2, 8, 6, 6]), torch.Size([]))
     """
 
+    torch_style: ClassVar[bool] = False  # the reference's constructor
+
     def __init__(
         self,
         conv_class: Callable[..., nn.Module],
@@ -189,6 +191,8 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         >>> layer(torch.randn(2, 16, 6, 6))[0].shape
         torch.Size([2, 16, 6, 6])
     """
+
+    torch_style: ClassVar[bool] = False  # the reference's constructor
 
     def __init__(
         self,

@@ -50,6 +50,9 @@ class ConvBase(PenaltyMixin, nn.Module):
     """
 
     _ndim: ClassVar[int | None] = None
+    #: The constructor takes torch-style arguments (``in_channels, out_channels, kernel_size, …, ndim=``); the
+    #: reference-compatible classes, whose constructors are torch-conv-kan's, say ``False``.
+    torch_style: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -19,7 +19,6 @@ a 14×14 grid with a CLS-token offset; no tensors are stored on the module in ``
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -30,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._conv_base import ConvBase, check_input, check_positive
+from .create import create_conv
 from .factories import ActLayer, NormLayer, create_activation, create_norm, place
-from .families import create_conv
 from .ranks import rank
 
 __all__ = [
@@ -49,8 +48,8 @@ __all__ = [
 ]
 
 #: A callable that builds a convolution: ``f(in_channels, out_channels, kernel_size, *, padding, dilation, groups,
-#: **family_kwargs) -> nn.Module``. It receives ``ndim=`` too when it declares an ``ndim`` parameter (or is a
-#: torch-style N-D class of this library such as ``KAGNConvNd``).
+#: **family_kwargs) -> nn.Module``. It receives ``ndim=`` too when it is a torch-style N-D class of this library
+#: such as ``KAGNConvNd``.
 ConvFactory = Callable[..., nn.Module]
 #: Global context of focal modulation: ``"focalnet"`` GELU of the spatial mean of the last focal level (FocalNet);
 #: ``"reference"`` spatial mean of the gated sum of all levels, no activation (torch-conv-kan).
@@ -62,16 +61,12 @@ _RESERVED = ("stride", "padding", "dilation", "groups", "ndim", "kernel_size")
 
 # ------------------------------------------------------------------------------------------------------ helpers
 def _takes_ndim(fn: Callable[..., Any]) -> bool:
-    """Whether a conv factory wants ``ndim=``: it declares it, or it is a torch-style N-D class of this library."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    if "ndim" in params and params["ndim"].kind is not inspect.Parameter.VAR_KEYWORD:
-        return True
-    # KAGNConvNd & co. take ndim through **kwargs; their reference-compatible subclasses (first argument
-    # ``input_dim``) fix it themselves and must not get it twice.
-    return isinstance(fn, type) and issubclass(fn, ConvBase) and fn._ndim is None and "in_channels" in params
+    """Whether a conv factory gets ``ndim=``: a torch-style N-D layer class of this library (``KAGNConvNd`` …).
+
+    Other callables build their own rank: functions, partials, the fixed-rank classes and the reference-compatible
+    classes (``torch_style = False``, first argument ``input_dim``), which fix it themselves.
+    """
+    return isinstance(fn, type) and issubclass(fn, ConvBase) and fn.torch_style and fn._ndim is None
 
 
 def _resolve_ndim(cls_ndim: int | None, ndim: int | None, family: object, owner: str) -> int | None:

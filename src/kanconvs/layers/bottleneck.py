@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -19,7 +19,7 @@ from .factories import (
     place,
     reset_parameters_of,
 )
-from .families import create_conv
+from .families import get_family
 
 __all__ = [
     "BottleneckKAConv1d",
@@ -105,8 +105,9 @@ class BottleneckKAConvNd(ConvBase):
         ones = (1,) * self.ndim
         self.base_weight = nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory))
         self.squeeze_weight = nn.Parameter(torch.empty(g * m, c_in, *ones, **factory))
-        self.inner = create_conv(
-            family, g * m, g * m, kernel_size, ndim=self.ndim, stride=stride, padding=padding, dilation=dilation,
+        inner: Callable[..., nn.Module] = get_family(family)
+        self.inner = inner(
+            g * m, g * m, kernel_size, ndim=self.ndim, stride=stride, padding=padding, dilation=dilation,
             groups=g, use_base=False, norm_layer=None, activation=None, device=device, dtype=dtype, **family_kwargs,
         )  # fmt: skip
         self.expand_weight = nn.Parameter(torch.empty(out_channels, m, *ones, **factory))

@@ -8,8 +8,8 @@ norms, activations and initialisations, and their parameter counts), with its bu
 
 from __future__ import annotations
 
+import inspect
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -31,9 +31,11 @@ from .factories import (
     place,
     reset_parameters_of,
 )
+from .spec import FamilySpec, family_signature, get_spec, name_unknown_keyword
 
 __all__ = [
     "BottleNeckKAGNLinear",
+    "FamilyLinear",
     "FastKANLinear",
     "KABNLinear",
     "KACNLinear",
@@ -269,70 +271,67 @@ def create_linear(family: str, in_features: int, out_features: int, **kwargs: An
     return get_linear_family(family)(in_features, out_features, **kwargs)
 
 
-class _FamilyLinear(KALinear):
-    """A named configuration of :class:`KALinear`; user keywords override the family's fixed choices."""
+_LINEAR_POSITIONAL = {"in_features": inspect.Parameter.empty, "out_features": inspect.Parameter.empty}
 
+
+class FamilyLinear(KALinear):
+    """A KA linear layer configured by a :class:`~kanconvs.layers.spec.FamilySpec` (its ``linear`` keywords).
+
+    A subclass names its family (``class KAGNLinear(FamilyLinear, family="kagn")``) and is registered under it; the
+    family's declared options and any :class:`KALinear` keyword, which overrides the family's choice, are accepted.
+    """
+
+    spec: ClassVar[FamilySpec]
     family: str
     formula: str
     #: Keyword arguments that turn the layer into a plain head (no output norm, no activation).
     plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}
 
-    def _init_family(
-        self, in_features: int, out_features: int, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
-    ) -> None:
+    def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if family is None:
+            if "__init__" in vars(cls):  # its own constructor (the compat classes): its own signature
+                cls.__signature__ = None  # type: ignore[attr-defined]
+            return
+        cls.spec = get_spec(family)
+        register_linear_family(family, cls.spec.linear_formula)(cls)
+        cls.__signature__ = family_signature(cls.spec, _LINEAR_POSITIONAL)  # type: ignore[attr-defined]
+
+    def __init__(self, in_features: int, out_features: int, **kwargs: Any) -> None:
+        spec = self.spec
+        assert spec.linear is not None, f"family {spec.name!r} has its own linear layer"
+        basis_kwargs, rest = spec.split(kwargs)
         try:
-            KALinear.__init__(self, in_features, out_features, **{**defaults, **overrides})
-        except TypeError as err:  # name the family class and the user's keyword, not KALinear.__init__
-            found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-            if found is None or found.group(1) not in overrides:
+            KALinear.__init__(
+                self, in_features, out_features, basis=spec.basis, basis_kwargs=basis_kwargs, **{**spec.linear, **rest}
+            )
+        except TypeError as err:
+            named = name_unknown_keyword(err, type(self), rest, "KALinear")
+            if named is None:
                 raise
-            raise TypeError(
-                f"{type(self).__name__}() got unexpected keyword arguments [{found.group(1)!r}]; besides its own "
-                "options it accepts those of KALinear (help(kanconvs.KALinear))"
-            ) from None
+            raise named from None
 
 
 # ------------------------------------------------------------------------------------------------------ families
-@register_linear_family("kan", "y = PReLU(LN(W·[GELU(x), B-splines_{G,k}(x)]))")
-class KANLinear(_FamilyLinear):
+class KANLinear(FamilyLinear, family="kan"):
     """B-spline KA linear layer (the reference's ``KANLayer``): Cox–de Boor splines on a uniform grid.
 
-    Parameters: ``out·in·(G + k + 1)`` plus the LayerNorm's ``2·out`` and one PReLU slope.
+    Options: ``grid_size=5``, ``spline_order=3``, ``grid_range=(-1, 1)``. Parameters: ``out·in·(G + k + 1)`` plus
+    the LayerNorm's ``2·out`` and one PReLU slope.
 
     Examples:
         >>> KANLinear(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        grid_range: tuple[float, float] = (-1.0, 1.0),
-        base_activation: ActLayer = "gelu",
-        norm_layer: NormLayer = "layer",
-        activation: ActLayer = "prelu",
-        **kwargs: Any,
-    ) -> None:
-        basis = {"grid_size": grid_size, "spline_order": spline_order, "grid_range": tuple(grid_range)}
-        self._init_family(
-            in_features,
-            out_features,
-            {"basis": "bspline", "basis_kwargs": basis, "squash": "none"},
-            {"base_activation": base_activation, "norm_layer": norm_layer, "activation": activation, **kwargs},
-        )
 
-
-@register_linear_family("fastkan", "y = W·[SiLU(x), exp(-((LN(x) - c_j)/h)^2)] + b  (Gaussian RBF)")
-class FastKANLinear(_FamilyLinear):
+class FastKANLinear(FamilyLinear, family="fastkan"):
     """Gaussian-RBF KA linear layer (the reference's ``FastKANLayer``).
 
-    The LayerNorm acts on the basis input (over ``in_features``); there is no output norm or activation. The basis
-    weights start truncated-normal with std ``spline_weight_init_scale``; the base branch and the bias (present
-    with it) keep ``nn.Linear``'s default init.
+    Options: ``grid_size=8``, ``grid_range=(-2, 2)``, ``denominator=None`` (the grid spacing), and
+    ``spline_weight_init_scale=0.1``. The LayerNorm acts on the basis input (over ``in_features``); there is no
+    output norm or activation. The basis weights start truncated-normal with std ``spline_weight_init_scale``; the
+    base branch and the bias (present with it unless ``bias=`` says otherwise) keep ``nn.Linear``'s default init.
 
     Examples:
         >>> FastKANLinear(4, 6)(torch.randn(5, 4)).shape
@@ -342,37 +341,13 @@ class FastKANLinear(_FamilyLinear):
     plain_head_kwargs: ClassVar[dict[str, Any]] = {"activation": None}  # its norm acts on the input
 
     def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        grid_size: int = 8,
-        grid_range: tuple[float, float] = (-2.0, 2.0),
-        denominator: float | None = None,
-        use_base: bool = True,
-        base_activation: ActLayer = "silu",
-        spline_weight_init_scale: float = 0.1,
-        norm_layer: NormLayer = "layer",
-        **kwargs: Any,
+        self, in_features: int, out_features: int, *, spline_weight_init_scale: float = 0.1, **kwargs: Any
     ) -> None:
         if not spline_weight_init_scale > 0:
             raise ValueError(f"spline_weight_init_scale must be > 0, got {spline_weight_init_scale!r}")
         self.spline_weight_init_scale = float(spline_weight_init_scale)
-        basis = {"grid_size": grid_size, "grid_range": tuple(grid_range), "denominator": denominator}
-        self._init_family(
-            in_features,
-            out_features,
-            {
-                "basis": "rbf",
-                "basis_kwargs": basis,
-                "squash": "none",
-                "norm_position": "input",
-                "activation": None,
-                "bias": use_base,
-                "base_init": "uniform",
-            },
-            {"use_base": use_base, "base_activation": base_activation, "norm_layer": norm_layer, **kwargs},
-        )
+        kwargs.setdefault("bias", kwargs.get("use_base", True))
+        super().__init__(in_features, out_features, **kwargs)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -382,221 +357,94 @@ class FastKANLinear(_FamilyLinear):
         nn.init.trunc_normal_(self.weight[:, :, start:], mean=0.0, std=s, a=-2.0, b=2.0)
 
 
-class _DegreeLinear(_FamilyLinear):
-    """Families parameterised by a polynomial degree; subclasses set the basis and the fixed configuration."""
-
-    _basis: ClassVar[str]
-    _defaults: ClassVar[Mapping[str, Any]]
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        degree: int = 3,
-        norm_layer: NormLayer = "layer",
-        **kwargs: Any,
-    ) -> None:
-        self.degree = degree
-        self._init_family(
-            in_features,
-            out_features,
-            {"basis": self._basis, "basis_kwargs": {"degree": degree}, **self._defaults},
-            {"norm_layer": norm_layer, **kwargs},
-        )
+FastKANLinear.__signature__ = family_signature(  # type: ignore[attr-defined]
+    FastKANLinear.spec, _LINEAR_POSITIONAL, {"spline_weight_init_scale": 0.1}
+)
 
 
-@register_linear_family("kaln", "y = SiLU(LN(W·[SiLU(x), P_0…P_D(minmax(x))]))  (Legendre)")
-class KALNLinear(_DegreeLinear):
+class KALNLinear(FamilyLinear, family="kaln"):
     """Legendre KA linear layer (the reference's ``KALNLayer``).
 
-    The inputs are mapped to [-1, 1] by a per-sample min–max (the reference uses the min and max of the whole
-    batch: batch-coupled, and NaN on a constant input). Parameters: ``out·in·(D + 2) + 2·out``.
+    Options: ``degree=3``. The inputs are mapped to [-1, 1] by a per-sample min–max (the reference uses the min and
+    max of the whole batch: batch-coupled, and NaN on a constant input). Parameters: ``out·in·(D + 2) + 2·out``.
 
     Examples:
         >>> KALNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    _basis = "legendre"
-    _defaults: ClassVar[Mapping[str, Any]] = {"squash": "minmax", "base_activation": "silu", "activation": "silu"}
 
-
-@register_linear_family("kacn", "y = W·T_0…T_D(tanh x)  (Chebyshev, no base branch)")
-class KACNLinear(_DegreeLinear):
+class KACNLinear(FamilyLinear, family="kacn"):
     """Chebyshev KA linear layer (the reference's ``ChebyKANLayer``): no base branch, no norm, no activation.
 
-    ``T_n(tanh x)`` comes from the three-term recurrence, not ``cos(n·arccos)`` whose slope is infinite at ±1.
+    Options: ``degree=3``. ``T_n(tanh x)`` comes from the three-term recurrence, not ``cos(n·arccos)`` whose slope
+    is infinite at ±1.
 
     Examples:
         >>> KACNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    _basis = "chebyshev"
-    _defaults: ClassVar[Mapping[str, Any]] = {
-        "squash": "tanh",
-        "use_base": False,
-        "activation": None,
-        "basis_init": "normal",
-    }
 
-    def __init__(
-        self, in_features: int, out_features: int, *, degree: int = 3, norm_layer: NormLayer = None, **kwargs: Any
-    ) -> None:
-        super().__init__(in_features, out_features, degree=degree, norm_layer=norm_layer, **kwargs)
-
-
-@register_linear_family("kagn", "y = SiLU(LN(W·[SiLU(x), SiLU(p_0…p_D(tanh x))]))  (Gram, learnable β)")
-class KAGNLinear(_FamilyLinear):
+class KAGNLinear(FamilyLinear, family="kagn"):
     """Gram KA linear layer (the reference's ``GRAMLayer``).
 
-    Gram polynomials of ``tanh(x)`` with a learnable three-term recurrence; ``basis_activation`` is applied to every
-    polynomial. Xavier-uniform weights. Parameters: ``out·in·(D + 2) + (D + 1) + 2·out``.
+    Options: ``degree=3``, ``basis_activation="silu"`` (applied to every polynomial). Gram polynomials of
+    ``tanh(x)`` with a learnable three-term recurrence; Xavier-uniform weights. Parameters:
+    ``out·in·(D + 2) + (D + 1) + 2·out``.
 
     Examples:
         >>> KAGNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        degree: int = 3,
-        base_activation: ActLayer = "silu",
-        basis_activation: ActLayer = "silu",
-        activation: ActLayer = "silu",
-        norm_layer: NormLayer = "layer",
-        **kwargs: Any,
-    ) -> None:
-        self.degree = degree
-        basis = {"degree": degree, "activation": create_activation(basis_activation, name="basis_activation")}
-        self._init_family(
-            in_features,
-            out_features,
-            {"basis": "gram", "basis_kwargs": basis, "squash": "tanh", "base_init": "xavier", "basis_init": "xavier"},
-            {"base_activation": base_activation, "activation": activation, "norm_layer": norm_layer, **kwargs},
-        )
 
-
-@register_linear_family("kajn", "y = SiLU(LN(W·[SiLU(x), P_0^(a,b)…P_D^(a,b)(tanh x)]))  (Jacobi)")
-class KAJNLinear(_FamilyLinear):
+class KAJNLinear(FamilyLinear, family="kajn"):
     """Jacobi KA linear layer (the reference's ``JacobiKANLayer``).
+
+    Options: ``degree=3``, ``alpha=1.0``, ``beta=1.0``.
 
     Examples:
         >>> KAJNLinear(4, 6, degree=3, alpha=1.0, beta=1.0)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        degree: int = 3,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        norm_layer: NormLayer = "layer",
-        **kwargs: Any,
-    ) -> None:
-        self.degree = degree
-        self._init_family(
-            in_features,
-            out_features,
-            {
-                "basis": "jacobi",
-                "basis_kwargs": {"degree": degree, "alpha": alpha, "beta": beta},
-                "squash": "tanh",
-                "base_activation": "silu",
-                "activation": "silu",
-                "base_init": "xavier",
-                "basis_init": "normal",
-            },
-            {"norm_layer": norm_layer, **kwargs},
-        )
 
-
-@register_linear_family("kabn", "y = SiLU(LN(W·[SiLU(x), b_{0,D}…b_{D,D}(sigmoid x)]))  (Bernstein)")
-class KABNLinear(_DegreeLinear):
+class KABNLinear(FamilyLinear, family="kabn"):
     """Bernstein KA linear layer (the reference's ``BernsteinKANLayer``, whose basis is identically 1 there).
+
+    Options: ``degree=3``.
 
     Examples:
         >>> KABNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    _basis = "bernstein"
-    _defaults: ClassVar[Mapping[str, Any]] = {
-        "squash": "sigmoid",
-        "base_activation": "silu",
-        "activation": "silu",
-        "base_init": "xavier",
-        "basis_init": "normal",
-    }
 
-
-@register_linear_family("kahn", "y = SiLU(LN(W·[SiLU(x), H_0…H_D(tanh x)]))  (Hermite)")
-class KAHNLinear(_DegreeLinear):
+class KAHNLinear(FamilyLinear, family="kahn"):
     """Hermite KA linear layer: physicists' Hermite polynomials of ``tanh(x)`` (no reference linear counterpart).
+
+    Options: ``degree=3``.
 
     Examples:
         >>> KAHNLinear(4, 6, degree=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    _basis = "hermite"
-    _defaults: ClassVar[Mapping[str, Any]] = {
-        "squash": "tanh",
-        "base_activation": "silu",
-        "activation": "silu",
-        "base_init": "xavier",
-        "basis_init": "normal",
-    }
 
-
-@register_linear_family("relukan", "y = W·(r·relu(x - a_ij)·relu(b_ij - x))^2 + b  (ReLU-KAN)")
-class ReLUKANLinear(_FamilyLinear):
+class ReLUKANLinear(FamilyLinear, family="relukan"):
     """ReLU-KAN linear layer (the reference's ``ReLUKANLayer``): squared ReLU bumps with per-input phases.
 
-    No base branch, no norm, no activation, a bias; ``grid_size`` and ``order`` are the reference's ``g`` and ``k``.
-    Parameters: ``out·in·(g + k) + out + 2·in·(g + k)``.
+    Options: ``grid_size=5``, ``order=3`` (the reference's ``g`` and ``k``), ``train_phases=True``. No base branch,
+    no norm, no activation, a bias. Parameters: ``out·in·(g + k) + out + 2·in·(g + k)``.
 
     Examples:
         >>> ReLUKANLinear(4, 6, grid_size=5, order=3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        grid_size: int = 5,
-        order: int = 3,
-        train_phases: bool = True,
-        norm_layer: NormLayer = None,
-        **kwargs: Any,
-    ) -> None:
-        basis = {"grid_size": grid_size, "order": order, "train_phases": train_phases}
-        self._init_family(
-            in_features,
-            out_features,
-            {
-                "basis": "relu",
-                "basis_kwargs": basis,
-                "squash": "none",
-                "use_base": False,
-                "activation": None,
-                "bias": True,
-                "basis_init": "uniform",
-            },
-            {"norm_layer": norm_layer, **kwargs},
-        )
 
-
-@register_linear_family("wavkan", "y = BN(Σ_i w_oi·ψ((x_i - t_oi)/s_oi) + W·SiLU(x))  (wavelets)")
+@register_linear_family("wavkan", get_spec("wavkan").linear_formula)
 class WavKANLinear(nn.Module):
     """Wavelet KA linear layer (the reference's ``WavKANLayer``): a scale and translation per (output, input) pair.
 
@@ -609,6 +457,7 @@ class WavKANLinear(nn.Module):
         torch.Size([5, 6])
     """
 
+    spec: ClassVar[FamilySpec] = get_spec("wavkan")
     family: str
     formula: str
     plain_head_kwargs: ClassVar[dict[str, Any]] = {"norm_layer": None, "activation": None}

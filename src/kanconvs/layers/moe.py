@@ -29,7 +29,7 @@ from torch.func import functional_call, vmap
 from ._conv_base import ConvBase, check_positive
 from .bottleneck import BottleneckKAConvNd
 from .factories import reset_parameters_of
-from .families import create_conv, get_family
+from .families import get_family
 
 __all__ = [
     "MoEBottleneckKAConv1d",
@@ -456,10 +456,8 @@ class MoEKAConvNd(ConvBase):
         build: Callable[[], nn.Module]
         if expert_factory is None:
             self.family: str | None = "kagn" if family is None else family
-            get_family(self.family)  # unknown names fail here, listing the valid ones
-            build = functools.partial(
-                create_conv, self.family, in_channels, out_channels, kernel_size, **geometry, **options
-            )
+            layer = get_family(self.family)  # unknown names fail here, listing the valid ones
+            build = functools.partial(layer, in_channels, out_channels, kernel_size, **geometry, **options)
         else:
             if not callable(expert_factory):
                 raise TypeError(f"expert_factory must be callable, got {type(expert_factory).__name__}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,15 +21,18 @@ from .factories import (
     reset_parameters_of,
 )
 from .families import register_family
+from .spec import FamilySpec, get_spec
 
 __all__ = ["WavKANConv1d", "WavKANConv2d", "WavKANConv3d", "WavKANConvNd"]
 
 Size = int | tuple[int, ...]
 
 
-@register_family("wavkan", "y = norm(conv(SiLU x) + W_out · conv_o[ψ((x_i - t_oi)/s_oi)])  (wavelets)")
+@register_family("wavkan", get_spec("wavkan").formula)
 class WavKANConvNd(ConvBase):
     r"""Wavelet KA convolution (WavKANConv).
+
+    Options: ``wavelet_type="mexican_hat"`` (see :func:`kanconvs.bases.wavelet.get_wavelet`).
 
     For output channel ``o`` of a group, ``z_o = Σ_i conv_{o,i}(ψ((x_i - t_{oi}) / s_{oi}))`` over the group's
     inputs ``i``; then a 1×1 grouped convolution mixes the ``z_o``, the base branch ``conv(SiLU(x))`` is added and the
@@ -42,6 +45,7 @@ class WavKANConvNd(ConvBase):
     Parameters: ``(C_in·C_out/g)(2 + 2·k^d) + C_out^2/g`` plus the norm's, as in the reference.
     """
 
+    spec: ClassVar[FamilySpec] = get_spec("wavkan")
     family: str
     formula: str
     channel_window: Tensor

@@ -18,19 +18,15 @@ MoE balance losses and L1/L2 penalties are not returned from ``forward``; they a
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..layers.bottleneck import BottleneckKAConvNd
+from ..layers.create import VARIANTS, family_options, parse_family
 from ..layers.factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm, to_ntuple
-from ..layers.families import get_family, list_families
-from ..layers.kan_conv import KAConvNd
-from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
+from ..layers.families import get_family
 from ..layers.ranks import rank
 
 __all__ = [
@@ -45,7 +41,6 @@ __all__ = [
 
 Size = int | tuple[int, ...]
 ConvFactory = Callable[..., nn.Module]
-_WRAPPERS = ("moe_bottleneck", "bottleneck", "moe")
 
 
 class ConvNormAct(nn.Module):
@@ -101,60 +96,13 @@ class ConvNormAct(nn.Module):
         return self.act(self.norm(self.conv(self.dropout(x))))
 
 
-def parse_family(family: str) -> tuple[str | None, str]:
-    """Split ``"moe_bottleneck_kagn"`` into ``("moe_bottleneck", "kagn")``; plain names give ``(None, name)``.
-
-    Raises a ``ValueError`` naming the valid families for an unknown base family.
-    """
-    if not isinstance(family, str):
-        raise TypeError(f"family must be a string such as 'kagn' or 'bottleneck_kagn', got {type(family).__name__}")
-    wrapper, base = None, family
-    for prefix in _WRAPPERS:
-        if family.startswith(prefix + "_"):
-            wrapper, base = prefix, family[len(prefix) + 1 :]
-            break
-    if (base != "conv" or wrapper is not None) and base not in list_families():
-        valid = ["conv", *list_families(), *(f"{w}_<family>" for w in _WRAPPERS)]
-        raise ValueError(f"family must be one of {valid}, got {family!r}")
-    return wrapper, base
-
-
 def _builder(family: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
-    wrapper, base = parse_family(family)
+    variant, base = parse_family(family)
     if base == "conv":
         return ConvNormAct, {}
-    if wrapper is None:
+    if variant is None:
         return get_family(base), {}
-    cls = {"bottleneck": BottleneckKAConvNd, "moe": MoEKAConvNd, "moe_bottleneck": MoEBottleneckKAConvNd}[wrapper]
-    return cls, {"family": base}
-
-
-@functools.cache
-def _accepted(family: str) -> frozenset[str]:
-    """Keyword-only options a family's layer (and the layers it forwards ``**kwargs`` to) accepts."""
-    wrapper, base = parse_family(family)
-    classes: list[Any] = [ConvNormAct] if base == "conv" else [get_family(base)]
-    if base != "conv" and issubclass(get_family(base), KAConvNd):
-        classes.append(KAConvNd)  # families forward their **kwargs to KAConvNd
-    if wrapper is not None:
-        classes.append({"bottleneck": BottleneckKAConvNd, "moe": MoEKAConvNd}.get(wrapper, MoEBottleneckKAConvNd))
-        if wrapper == "moe_bottleneck":
-            classes += [BottleneckKAConvNd, MoEKAConvNd]
-    names: set[str] = set()
-    for cls in classes:
-        names |= {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY}
-    return frozenset(names)
-
-
-def family_options(family: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of ``options`` that ``family`` accepts.
-
-    Model configurations are written once for every family (``degree=3`` …); this drops what a family has no use
-    for (``degree`` for B-splines or the plain convolution). Only configuration defaults go through it: a user's
-    explicit keyword arguments reach the layers unfiltered, so a misspelt option still raises.
-    """
-    accepted = _accepted(family)
-    return {k: v for k, v in options.items() if k in accepted}
+    return VARIANTS[variant].layer, {"family": base}
 
 
 def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:

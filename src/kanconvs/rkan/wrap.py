@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..layers.families import create_conv, get_family
+from ..layers.create import create_conv, declared_options
 from .backbones import StageSpec, find_adapter
 from .conv import SharedKAConv2d
 from .mechanisms import create_mechanism, get_mechanism, list_mechanisms
@@ -205,7 +204,7 @@ def _ka_conv_factory(
             f"give kan_type (the shared filter's basis) or family (a kanconvs family), not both; "
             f"got kan_type={kan_type!r}, family={family!r}"
         )
-    takes_degree = "degree" in inspect.signature(get_family(family)).parameters  # raises for unknown families
+    takes_degree = "degree" in declared_options(family)  # raises for unknown families
     options = {"norm_layer": None, "activation": None, **(family_kwargs or {})}
 
     def full(channels: int, stride: int, degree: int) -> nn.Module:
