@@ -27,22 +27,9 @@ from ..layers.families import (
 )
 from ..layers.ranks import RANKS
 from ..layers.wavkan import WavKANConvNd
+from ._generate import check_rank
 
-_CONV_CLASSES: dict[Any, int] = {r.conv: n for n, r in RANKS.items()}
-_CONV_FUNS: dict[Any, int] = {r.conv_fn: n for n, r in RANKS.items()}
 _DIM_CLASSES = {n: (r.conv, r.conv_fn, r.instance_norm, r.batch_norm) for n, r in RANKS.items()}
-
-
-def _check_rank(ndim: float, conv_class: Any, conv_w_fun: Any = None) -> int:
-    """The reference passes the rank three times (ndim, conv class, functional conv): they must agree."""
-    if float(ndim) not in (1.0, 2.0, 3.0):
-        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-    rank = int(ndim)
-    if _CONV_CLASSES.get(conv_class) != rank:
-        raise ValueError(f"conv_class {conv_class!r} does not match ndim={rank} (expected nn.Conv{rank}d)")
-    if conv_w_fun is not None and _CONV_FUNS.get(conv_w_fun) != rank:
-        raise ValueError(f"conv_w_fun {conv_w_fun!r} does not match ndim={rank} (expected F.conv{rank}d)")
-    return rank
 
 
 class _ReferenceAttributes:
@@ -78,7 +65,7 @@ class KANConvNDLayer(_ReferenceAttributes, KANConvNd):
         dropout: float = 0.0,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class)
+        rank = check_rank(ndim, conv_class)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             grid_size=grid_size, spline_order=spline_order, grid_range=(grid_range[0], grid_range[1]),
@@ -106,7 +93,7 @@ class FastKANConvNDLayer(_ReferenceAttributes, FastKANConvNd):
         dropout: float = 0.0,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class)
+        rank = check_rank(ndim, conv_class)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             grid_size=grid_size, grid_range=(grid_range[0], grid_range[1]), base_activation=base_activation,
@@ -135,7 +122,7 @@ class _DegreeNDLayer(_ReferenceAttributes):
         ndim: int = 2,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         super().__init__(  # type: ignore[call-arg]
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             degree=degree, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
@@ -174,7 +161,7 @@ class KACNConvNDLayer(_ReferenceAttributes, KACNConvNd):
         dropout: float = 0.0,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class)
+        rank = check_rank(ndim, conv_class)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             degree=degree, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
@@ -203,7 +190,7 @@ class KAJNConvNDLayer(_ReferenceAttributes, KAJNConvNd):
         ndim: int = 2,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             degree=degree, alpha=a, beta=b, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
@@ -233,7 +220,7 @@ class ReLUConvNDLayer(_ReferenceAttributes, ReLUKANConvNd):
         train_ab: bool = True,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
             grid_size=g, order=k, train_phases=train_ab, dropout=dropout, norm_layer=norm_class,
@@ -268,7 +255,7 @@ class WavKANConvNDLayer(_ReferenceAttributes, WavKANConvNd):
         wavelet_type: str = "mexican_hat",
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class)
+        rank = check_rank(ndim, conv_class)
         if wav_version not in _WAV_VERSIONS:
             raise ValueError(f"wav_version must be one of {_WAV_VERSIONS}, got {wav_version!r}")
         super().__init__(
@@ -301,7 +288,7 @@ class BottleNeckKAGNConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
         min_internal: int = 16,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="kagn",
             degree=degree, dim_reduction=dim_reduction, min_internal=min_internal, dropout=dropout,
@@ -337,7 +324,7 @@ class BottleNeckReLUConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
         min_internal: int = 16,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         super().__init__(
             input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="relukan",
             grid_size=g, order=k, train_phases=train_ab, dim_reduction=dim_reduction, min_internal=min_internal,

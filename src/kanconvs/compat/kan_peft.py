@@ -38,7 +38,7 @@ from ..layers.families import KAGNConvNd
 from ..layers.peft import PEFTKAGNConv, _replace, merge_kagn
 from ..layers.ranks import RANKS
 from . import kan_convs
-from .kan_convs import _check_rank
+from ._generate import check_rank
 
 __all__ = ["PEFTVGGKAGN", "PEFTKAGNConvNDLayer"]
 
@@ -107,7 +107,7 @@ class PEFTKAGNConvNDLayer(PEFTKAGNConv):
         ndim: int = 2,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         layer = getattr(kan_convs, f"KAGNConv{rank}DLayer")(
             input_dim, output_dim, kernel_size, degree=degree, groups=groups, padding=padding, stride=stride,
             dilation=dilation, dropout=dropout, norm_layer=norm_class, **norm_kwargs,

@@ -21,14 +21,15 @@ Deliberate differences from the reference, all bug fixes:
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..layers.factories import ActLayer, create_activation
+from ..layers.factories import create_activation
 from ..layers.kan_linear import (
     BottleNeckKAGNLinear,
     FastKANLinear,
@@ -42,6 +43,7 @@ from ..layers.kan_linear import (
     WavKANLinear,
 )
 from ..models.kan_mlp import KANMLP
+from ._generate import REQUIRED, Values, reference_class, reference_function, signature
 
 __all__ = [
     "KABN",
@@ -222,47 +224,71 @@ def _reference_pre_hook(module: nn.Module, state_dict: StateDict, prefix: str, *
     _convert_module(module, state_dict, prefix)
 
 
-def _accept_reference_checkpoints(module: nn.Module) -> None:
+def _accept_reference_checkpoints(module: nn.Module, _values: Values | None = None) -> None:
     module.register_load_state_dict_pre_hook(_reference_pre_hook)
 
 
-def _one_activation(act: ActLayer, name: str) -> nn.Module:
-    """The reference builds ``act()`` once and uses that instance everywhere in the layer."""
-    return create_activation(act, name=name)
-
-
 # ------------------------------------------------------------------------------------------------------ layers
-class KANLayer(KANLinear):
+# One row per reference layer: its signature, the kanconvs class and keywords it becomes, the attributes it keeps.
+def _layer(
+    name: str, base: type, sig: inspect.Signature, build: Callable[[Values], Values], attrs: dict[str, str], doc: str,
+    **extra: Any,
+) -> Any:  # fmt: skip
+    return reference_class(
+        name, base, sig, build, module=__name__, doc=doc, attrs=attrs, after=_accept_reference_checkpoints, **extra
+    )
+
+
+def _shared_act(v: Values, key: str, *uses: str) -> Values:
+    """The reference builds ``act()`` once and uses that instance in every place ``uses`` names."""
+    act = create_activation(v[key], name=key)
+    return dict.fromkeys(uses, act)
+
+
+KANLayer = _layer(
+    "KANLayer",
+    KANLinear,
+    signature(
+        ("input_features", REQUIRED),
+        ("output_features", REQUIRED),
+        ("grid_size", 5),
+        ("spline_order", 3),
+        ("base_activation", nn.GELU),
+        ("grid_range", [-1, 1]),
+    ),
+    lambda v: {
+        "in_features": v["input_features"],
+        "out_features": v["output_features"],
+        "grid_size": v["grid_size"],
+        "spline_order": v["spline_order"],
+        "grid_range": (float(v["grid_range"][0]), float(v["grid_range"][1])),
+        "base_activation": v["base_activation"],
+    },
+    {
+        "input_features": "input_features",
+        "output_features": "output_features",
+        "grid_size": "grid_size",
+        "spline_order": "spline_order",
+        "grid_range": "grid_range",
+    },
     """The reference's ``KANLayer``: see :class:`~kanconvs.layers.KANLinear`.
 
     Examples:
         >>> KANLayer(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(
-        self,
-        input_features: int,
-        output_features: int,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        base_activation: ActLayer = nn.GELU,
-        grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    ) -> None:
-        super().__init__(
-            input_features,
-            output_features,
-            grid_size=grid_size,
-            spline_order=spline_order,
-            grid_range=(float(grid_range[0]), float(grid_range[1])),
-            base_activation=base_activation,
-        )
-        self.input_features, self.output_features = input_features, output_features
-        self.grid_size, self.spline_order, self.grid_range = grid_size, spline_order, list(grid_range)
-        _accept_reference_checkpoints(self)
-
-
-class KALNLayer(KALNLinear):
+    """,
+)
+KALNLayer = _layer(
+    "KALNLayer",
+    KALNLinear,
+    signature(("input_features", REQUIRED), ("output_features", REQUIRED), ("degree", 3), ("base_activation", nn.SiLU)),
+    lambda v: {
+        "in_features": v["input_features"],
+        "out_features": v["output_features"],
+        "degree": v["degree"],
+        **_shared_act(v, "base_activation", "base_activation", "activation"),
+    },
+    {"input_features": "input_features", "output_features": "output_features", "polynomial_order": "degree"},
     """The reference's ``KALNLayer``: see :class:`~kanconvs.layers.KALNLinear` (min–max per sample).
 
     ``base_activation`` acts on the base branch and on the output, as in the reference.
@@ -270,47 +296,68 @@ class KALNLayer(KALNLinear):
     Examples:
         >>> KALNLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(
-        self, input_features: int, output_features: int, degree: int = 3, base_activation: ActLayer = nn.SiLU
-    ) -> None:
-        act = _one_activation(base_activation, "base_activation")
-        super().__init__(input_features, output_features, degree=degree, base_activation=act, activation=act)
-        self.input_features, self.output_features, self.polynomial_order = input_features, output_features, degree
-        _accept_reference_checkpoints(self)
-
-
-class ChebyKANLayer(KACNLinear):
+    """,
+)
+ChebyKANLayer = _layer(
+    "ChebyKANLayer",
+    KACNLinear,
+    signature(("input_dim", REQUIRED), ("output_dim", REQUIRED), ("degree", REQUIRED)),
+    lambda v: {"in_features": v["input_dim"], "out_features": v["output_dim"], "degree": v["degree"]},
+    {"inputdim": "input_dim", "outdim": "output_dim"},
     """The reference's ``ChebyKANLayer``: see :class:`~kanconvs.layers.KACNLinear`.
 
     Examples:
         >>> ChebyKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(self, input_dim: int, output_dim: int, degree: int) -> None:
-        super().__init__(input_dim, output_dim, degree=degree)
-        self.inputdim, self.outdim = input_dim, output_dim
-        _accept_reference_checkpoints(self)
-
-
-class GRAMLayer(KAGNLinear):
+    """,
+)
+GRAMLayer = _layer(
+    "GRAMLayer",
+    KAGNLinear,
+    signature(("in_channels", REQUIRED), ("out_channels", REQUIRED), ("degree", 3), ("act", nn.SiLU)),
+    lambda v: {
+        "in_features": v["in_channels"],
+        "out_features": v["out_channels"],
+        "degree": v["degree"],
+        **_shared_act(v, "act", "base_activation", "basis_activation", "activation"),
+    },
+    {"in_channels": "in_channels", "out_channels": "out_channels", "degrees": "degree"},
     """The reference's ``GRAMLayer``: see :class:`~kanconvs.layers.KAGNLinear`; ``act`` is used in all three places.
 
     Examples:
         >>> GRAMLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, degree: int = 3, act: ActLayer = nn.SiLU) -> None:
-        a = _one_activation(act, "act")
-        super().__init__(in_channels, out_channels, degree=degree, base_activation=a, basis_activation=a, activation=a)
-        self.in_channels, self.out_channels, self.degrees = in_channels, out_channels, degree
-        _accept_reference_checkpoints(self)
+    """,
+)
 
 
-class FastKANLayer(FastKANLinear):
+def _fastkan_forward(self: FastKANLinear, x: Tensor, time_benchmark: bool = False) -> Tensor:
+    return self._forward(x, input_norm=not time_benchmark)
+
+
+FastKANLayer = _layer(
+    "FastKANLayer",
+    FastKANLinear,
+    signature(
+        ("input_dim", REQUIRED),
+        ("output_dim", REQUIRED),
+        ("grid_min", -2.0),
+        ("grid_max", 2.0),
+        ("num_grids", 8),
+        ("use_base_update", True),
+        ("base_activation", nn.SiLU),
+        ("spline_weight_init_scale", 0.1),
+    ),
+    lambda v: {
+        "in_features": v["input_dim"],
+        "out_features": v["output_dim"],
+        "grid_size": v["num_grids"],
+        "grid_range": (v["grid_min"], v["grid_max"]),
+        "use_base": v["use_base_update"],
+        "base_activation": v["base_activation"],
+        "spline_weight_init_scale": v["spline_weight_init_scale"],
+    },
+    {"use_base_update": "use_base_update"},
     """The reference's ``FastKANLayer``: see :class:`~kanconvs.layers.FastKANLinear`.
 
     ``forward(x, time_benchmark=True)`` skips the input LayerNorm, as in the reference.
@@ -318,36 +365,15 @@ class FastKANLayer(FastKANLinear):
     Examples:
         >>> FastKANLayer(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(
-        self,
-        input_dim: int,
-        output_dim: int,
-        grid_min: float = -2.0,
-        grid_max: float = 2.0,
-        num_grids: int = 8,
-        use_base_update: bool = True,
-        base_activation: ActLayer = nn.SiLU,
-        spline_weight_init_scale: float = 0.1,
-    ) -> None:
-        super().__init__(
-            input_dim,
-            output_dim,
-            grid_size=num_grids,
-            grid_range=(grid_min, grid_max),
-            use_base=use_base_update,
-            base_activation=base_activation,
-            spline_weight_init_scale=spline_weight_init_scale,
-        )
-        self.use_base_update = use_base_update
-        _accept_reference_checkpoints(self)
-
-    def forward(self, x: Tensor, time_benchmark: bool = False) -> Tensor:
-        return self._forward(x, input_norm=not time_benchmark)
-
-
-class WavKANLayer(WavKANLinear):
+    """,
+    namespace={"forward": _fastkan_forward},
+)
+WavKANLayer = _layer(
+    "WavKANLayer",
+    WavKANLinear,
+    signature(("in_features", REQUIRED), ("out_features", REQUIRED), ("wavelet_type", "mexican_hat")),
+    lambda v: v,
+    {},
     """The reference's ``WavKANLayer``: see :class:`~kanconvs.layers.WavKANLinear`.
 
     An unknown ``wavelet_type`` raises ``ValueError`` here, not at the first forward.
@@ -355,91 +381,108 @@ class WavKANLayer(WavKANLinear):
     Examples:
         >>> WavKANLayer(4, 6).eval()(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(self, in_features: int, out_features: int, wavelet_type: str = "mexican_hat") -> None:
-        super().__init__(in_features, out_features, wavelet_type=wavelet_type)
-        _accept_reference_checkpoints(self)
-
-
-class JacobiKANLayer(KAJNLinear):
+    """,
+)
+JacobiKANLayer = _layer(
+    "JacobiKANLayer",
+    KAJNLinear,
+    signature(
+        ("input_dim", REQUIRED),
+        ("output_dim", REQUIRED),
+        ("degree", REQUIRED),
+        ("a", 1.0),
+        ("b", 1.0),
+        ("act", nn.SiLU),
+    ),
+    lambda v: {
+        "in_features": v["input_dim"],
+        "out_features": v["output_dim"],
+        "degree": v["degree"],
+        "alpha": v["a"],
+        "beta": v["b"],
+        **_shared_act(v, "act", "base_activation", "activation"),
+    },
+    {"inputdim": "input_dim", "outdim": "output_dim", "a": "a", "b": "b"},
     """The reference's ``JacobiKANLayer``: see :class:`~kanconvs.layers.KAJNLinear`; ``act`` on base and output.
 
     Examples:
         >>> JacobiKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(
-        self, input_dim: int, output_dim: int, degree: int, a: float = 1.0, b: float = 1.0, act: ActLayer = nn.SiLU
-    ) -> None:
-        m = _one_activation(act, "act")
-        super().__init__(input_dim, output_dim, degree=degree, alpha=a, beta=b, base_activation=m, activation=m)
-        self.inputdim, self.outdim, self.a, self.b = input_dim, output_dim, a, b
-        _accept_reference_checkpoints(self)
-
-
-class BernsteinKANLayer(KABNLinear):
+    """,
+)
+BernsteinKANLayer = _layer(
+    "BernsteinKANLayer",
+    KABNLinear,
+    signature(("input_dim", REQUIRED), ("output_dim", REQUIRED), ("degree", REQUIRED), ("act", nn.SiLU)),
+    lambda v: {
+        "in_features": v["input_dim"],
+        "out_features": v["output_dim"],
+        "degree": v["degree"],
+        **_shared_act(v, "act", "base_activation", "activation"),
+    },
+    {"inputdim": "input_dim", "outdim": "output_dim"},
     """The reference's ``BernsteinKANLayer`` with a working Bernstein basis: see :class:`~kanconvs.layers.KABNLinear`.
 
     Examples:
         >>> BernsteinKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
-    """
-
-    def __init__(self, input_dim: int, output_dim: int, degree: int, act: ActLayer = nn.SiLU) -> None:
-        m = _one_activation(act, "act")
-        super().__init__(input_dim, output_dim, degree=degree, base_activation=m, activation=m)
-        self.inputdim, self.outdim = input_dim, output_dim
-        _accept_reference_checkpoints(self)
+    """,
+)
 
 
-class ReLUKANLayer(ReLUKANLinear):
-    """The reference's ``ReLUKANLayer`` (note the argument order): see :class:`~kanconvs.layers.ReLUKANLinear`.
+def _relukan_attributes(self: Any, v: Values) -> None:
+    self.r = 4 * v["g"] * v["g"] / ((v["k"] + 1) * (v["k"] + 1))
+    _accept_reference_checkpoints(self)
+
+
+ReLUKANLayer = reference_class(
+    "ReLUKANLayer",
+    ReLUKANLinear,
+    signature(
+        ("input_size", REQUIRED), ("g", REQUIRED), ("k", REQUIRED), ("output_size", REQUIRED), ("train_ab", True)
+    ),
+    lambda v: {
+        "in_features": v["input_size"],
+        "out_features": v["output_size"],
+        "grid_size": v["g"],
+        "order": v["k"],
+        "train_phases": v["train_ab"],
+    },
+    module=__name__,
+    attrs={"input_size": "input_size", "output_size": "output_size", "g": "g", "k": "k"},
+    after=_relukan_attributes,
+    doc="""The reference's ``ReLUKANLayer`` (note the argument order): see :class:`~kanconvs.layers.ReLUKANLinear`.
 
     Examples:
         >>> ReLUKANLayer(4, 5, 3, 6)(torch.randn(2, 4)).shape
         torch.Size([2, 6])
-    """
-
-    def __init__(self, input_size: int, g: int, k: int, output_size: int, train_ab: bool = True) -> None:
-        super().__init__(input_size, output_size, grid_size=g, order=k, train_phases=train_ab)
-        self.input_size, self.output_size = input_size, output_size
-        self.g, self.k, self.r = g, k, 4 * g * g / ((k + 1) * (k + 1))
-        _accept_reference_checkpoints(self)
+    """,
+)
 
 
-class BottleNeckGRAMLayer(BottleNeckKAGNLinear):
-    """The reference's ``BottleNeckGRAMLayer``: see :class:`~kanconvs.layers.BottleNeckKAGNLinear`.
+def _bottleneck_attributes(self: Any, v: Values) -> None:
+    self.inner_dim = self.inner_features
+    _accept_reference_checkpoints(self)
+
+
+BottleNeckGRAMLayer = reference_class(
+    "BottleNeckGRAMLayer", BottleNeckKAGNLinear,
+    signature(("in_channels", REQUIRED), ("out_channels", REQUIRED), ("degree", 3), ("act", nn.SiLU),
+              ("dim_reduction", 8), ("min_internal", 16)),
+    lambda v: {"in_features": v["in_channels"], "out_features": v["out_channels"], "degree": v["degree"],
+               "dim_reduction": v["dim_reduction"], "min_internal": v["min_internal"],
+               **_shared_act(v, "act", "base_activation", "basis_activation", "activation")},
+    module=__name__,
+    attrs={"in_channels": "in_channels", "out_channels": "out_channels", "degrees": "degree",
+           "dim_reduction": "dim_reduction", "min_internal": "min_internal"},
+    after=_bottleneck_attributes,
+    doc="""The reference's ``BottleNeckGRAMLayer``: see :class:`~kanconvs.layers.BottleNeckKAGNLinear`.
 
     Examples:
         >>> BottleNeckGRAMLayer(64, 40).inner_dim
         16
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        degree: int = 3,
-        act: ActLayer = nn.SiLU,
-        dim_reduction: float = 8,
-        min_internal: int = 16,
-    ) -> None:
-        a = _one_activation(act, "act")
-        super().__init__(
-            in_channels,
-            out_channels,
-            degree=degree,
-            dim_reduction=dim_reduction,
-            min_internal=min_internal,
-            base_activation=a,
-            basis_activation=a,
-            activation=a,
-        )
-        self.in_channels, self.out_channels, self.degrees = in_channels, out_channels, degree
-        self.dim_reduction, self.min_internal, self.inner_dim = dim_reduction, min_internal, self.inner_features
-        _accept_reference_checkpoints(self)
+    """,
+)  # fmt: skip
 
 
 class RadialBasisFunction(nn.Module):
@@ -476,7 +519,10 @@ class RadialBasisFunction(nn.Module):
 
 
 # -------------------------------------------------------------------------------------------------------- MLPs
-def _reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+_MLP_ARGS = ("layers_hidden", "dropout", "l1_decay", "first_dropout")
+
+
+def _reject_kwargs(name: str, kwargs: Values) -> None:
     if kwargs:
         raise TypeError(
             f"{name}() got unexpected keyword arguments {sorted(kwargs)} (the reference silently ignored them; "
@@ -484,412 +530,216 @@ def _reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
         )
 
 
-class _KansMLP(KANMLP):
-    def _init_mlp(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        layers_hidden: Sequence[int],
-        layer: Callable[[int, int], nn.Module],
-        dropout: float,
-        l1_decay: float,
-        first_dropout: bool,
-    ) -> None:
-        _reject_kwargs(name, kwargs)
-        KANMLP.__init__(self, layers_hidden, layer, dropout=dropout, first_dropout=first_dropout, l1_decay=l1_decay)
-        _accept_reference_checkpoints(self)
+def _mlp(name: str, layer: Callable[[int, int, Values], nn.Module], sig: inspect.Signature, doc: str) -> Any:
+    """A reference MLP: ``KANMLP`` of ``layer(in, out, values)``; ``sig`` holds the options after ``layers_hidden``."""
+    params = [("layers_hidden", REQUIRED), *((p.name, p.default) for p in sig.parameters.values())]
+    known = {n for n, _ in params}
+
+    def build(v: Values) -> Values:
+        _reject_kwargs(name, {k: x for k, x in v.items() if k not in known})
+        return {"layers_hidden": v["layers_hidden"], "family": lambda i, o: layer(i, o, v), "dropout": v["dropout"],
+                "first_dropout": v["first_dropout"], "l1_decay": v["l1_decay"]}  # fmt: skip
+
+    return reference_class(
+        name, KANMLP, signature(*params, var_keyword="kwargs"), build, module=__name__, doc=doc,
+        after=_accept_reference_checkpoints,
+    )  # fmt: skip
 
 
-class KAN(_KansMLP):
+_D, _L1, _FD = ("dropout", 0.0), ("l1_decay", 0.0), ("first_dropout", True)
+KAN = _mlp(
+    "KAN",
+    lambda i, o, v: KANLayer(i, o, v["grid_size"], v["spline_order"], v["base_activation"], v["grid_range"]),
+    signature(_D, ("grid_size", 5), ("spline_order", 3), ("base_activation", nn.GELU), ("grid_range", [-1, 1]),
+              _L1, _FD),
     """The reference's ``KAN`` MLP of :class:`KANLayer` s: see :class:`~kanconvs.models.KANMLP`.
 
     Examples:
         >>> KAN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        base_activation: ActLayer = nn.GELU,
-        grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-        l1_decay: float = 0.0,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return KANLayer(i, o, grid_size, spline_order, base_activation, grid_range)
-
-        self._init_mlp("KAN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class KALN(_KansMLP):
+    """,
+)  # fmt: skip
+KALN = _mlp(
+    "KALN",
+    lambda i, o, v: KALNLayer(i, o, v["degree"], base_activation=v["base_activation"]),
+    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
     """The reference's ``KALN`` MLP of :class:`KALNLayer` s.
 
     Examples:
         >>> KALN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        base_activation: ActLayer = nn.SiLU,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return KALNLayer(i, o, degree, base_activation=base_activation)
-
-        self._init_mlp("KALN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class KACN(_KansMLP):
+    """,
+)
+KACN = _mlp(
+    "KACN",
+    lambda i, o, v: ChebyKANLayer(i, o, v["degree"]),
+    signature(_D, _L1, ("degree", 3), _FD),
     """The reference's ``KACN`` MLP of :class:`ChebyKANLayer` s.
 
     Examples:
         >>> KACN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return ChebyKANLayer(i, o, degree)
-
-        self._init_mlp("KACN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class KAGN(_KansMLP):
+    """,
+)
+KAGN = _mlp(
+    "KAGN",
+    lambda i, o, v: GRAMLayer(i, o, v["degree"], act=v["base_activation"]),
+    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
     """The reference's ``KAGN`` MLP of :class:`GRAMLayer` s.
 
     Examples:
         >>> KAGN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        base_activation: ActLayer = nn.SiLU,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return GRAMLayer(i, o, degree, act=base_activation)
-
-        self._init_mlp("KAGN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class FastKAN(_KansMLP):
+    """,
+)
+FastKAN = _mlp(
+    "FastKAN",
+    lambda i, o, v: FastKANLayer(
+        i, o, grid_min=v["grid_range"][0], grid_max=v["grid_range"][1], num_grids=v["grid_size"],
+        use_base_update=v["use_base_update"], base_activation=v["base_activation"],
+        spline_weight_init_scale=v["spline_weight_init_scale"],
+    ),
+    signature(_D, _L1, ("grid_range", [-2, 2]), ("grid_size", 8), ("use_base_update", True),
+              ("base_activation", nn.SiLU), ("spline_weight_init_scale", 0.1), _FD),
     """The reference's ``FastKAN`` MLP of :class:`FastKANLayer` s.
 
     Examples:
         >>> FastKAN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        grid_range: Sequence[float] = [-2, 2],  # the reference's default, never mutated
-        grid_size: int = 8,
-        use_base_update: bool = True,
-        base_activation: ActLayer = nn.SiLU,
-        spline_weight_init_scale: float = 0.1,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return FastKANLayer(
-                i,
-                o,
-                grid_min=grid_range[0],
-                grid_max=grid_range[1],
-                num_grids=grid_size,
-                use_base_update=use_base_update,
-                base_activation=base_activation,
-                spline_weight_init_scale=spline_weight_init_scale,
-            )
-
-        self._init_mlp("FastKAN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class WavKAN(_KansMLP):
+    """,
+)  # fmt: skip
+WavKAN = _mlp(
+    "WavKAN",
+    lambda i, o, v: WavKANLayer(i, o, wavelet_type=v["wavelet_type"]),
+    signature(_D, _L1, _FD, ("wavelet_type", "mexican_hat")),
     """The reference's ``WavKAN`` MLP of :class:`WavKANLayer` s.
 
     Examples:
         >>> WavKAN([4, 8, 3]).eval()(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        first_dropout: bool = True,
-        wavelet_type: str = "mexican_hat",
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return WavKANLayer(i, o, wavelet_type=wavelet_type)
-
-        self._init_mlp("WavKAN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class KAJN(_KansMLP):
+    """,
+)
+KAJN = _mlp(
+    "KAJN",
+    lambda i, o, v: JacobiKANLayer(i, o, v["degree"], a=v["a"], b=v["b"], act=v["base_activation"]),
+    signature(_D, _L1, ("degree", 3), ("a", 1), ("b", 1), ("base_activation", nn.SiLU), _FD),
     """The reference's ``KAJN`` MLP of :class:`JacobiKANLayer` s.
 
     Examples:
         >>> KAJN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        a: float = 1,
-        b: float = 1,
-        base_activation: ActLayer = nn.SiLU,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return JacobiKANLayer(i, o, degree, a=a, b=b, act=base_activation)
-
-        self._init_mlp("KAJN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class KABN(_KansMLP):
+    """,
+)
+KABN = _mlp(
+    "KABN",
+    lambda i, o, v: BernsteinKANLayer(i, o, v["degree"], act=v["base_activation"]),
+    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
     """The reference's ``KABN`` MLP of :class:`BernsteinKANLayer` s.
 
     Examples:
         >>> KABN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        base_activation: ActLayer = nn.SiLU,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return BernsteinKANLayer(i, o, degree, act=base_activation)
-
-        self._init_mlp("KABN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class ReLUKAN(_KansMLP):
+    """,
+)
+ReLUKAN = _mlp(
+    "ReLUKAN",
+    lambda i, o, v: ReLUKANLayer(i, v["g"], v["k"], o, train_ab=v["train_ab"]),
+    signature(_D, _L1, ("g", 1), ("k", 1), ("train_ab", True), _FD),
     """The reference's ``ReLUKAN`` MLP of :class:`ReLUKANLayer` s (``g`` grid cells, order ``k``).
 
     Examples:
         >>> ReLUKAN([4, 8, 3], g=5, k=3)(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        g: int = 1,
-        k: int = 1,
-        train_ab: bool = True,
-        first_dropout: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return ReLUKANLayer(i, g, k, o, train_ab=train_ab)
-
-        self._init_mlp("ReLUKAN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
-
-
-class BottleNeckKAGN(_KansMLP):
+    """,
+)
+BottleNeckKAGN = _mlp(
+    "BottleNeckKAGN",
+    lambda i, o, v: BottleNeckGRAMLayer(
+        i, o, v["degree"], act=v["base_activation"], dim_reduction=v["dim_reduction"], min_internal=v["min_internal"]
+    ),
+    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD, ("dim_reduction", 8), ("min_internal", 16)),
     """The reference's ``BottleNeckKAGN`` MLP of :class:`BottleNeckGRAMLayer` s.
 
     Examples:
         >>> BottleNeckKAGN([4, 8, 3])(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """
-
-    def __init__(
-        self,
-        layers_hidden: Sequence[int],
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        degree: int = 3,
-        base_activation: ActLayer = nn.SiLU,
-        first_dropout: bool = True,
-        dim_reduction: float = 8,
-        min_internal: int = 16,
-        **kwargs: Any,
-    ) -> None:
-        def layer(i: int, o: int) -> nn.Module:
-            return BottleNeckGRAMLayer(
-                i, o, degree, act=base_activation, dim_reduction=dim_reduction, min_internal=min_internal
-            )
-
-        self._init_mlp("BottleNeckKAGN", kwargs, layers_hidden, layer, dropout, l1_decay, first_dropout)
+    """,
+)
 
 
 # --------------------------------------------------------------------------------------------------- factories
 # The reference's factories; note their GELU defaults, which differ from the classes' SiLU.
-def mlp_kan(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    grid_size: int = 5,
-    spline_order: int = 3,
-    base_activation: ActLayer = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    l1_decay: float = 0.0,
-) -> KAN:
-    """A :class:`KAN` MLP. Example: ``mlp_kan([784, 64, 10], dropout=0.1)``."""
-    return KAN(
-        layers_hidden,
-        dropout=dropout,
-        grid_size=grid_size,
-        spline_order=spline_order,
-        base_activation=base_activation,
-        grid_range=grid_range,
-        l1_decay=l1_decay,
+def _factory(name: str, mlp: Any, sig: inspect.Signature, doc: str, renames: dict[str, str] | None = None) -> Any:
+    params = [("layers_hidden", REQUIRED), *((p.name, p.default) for p in sig.parameters.values())]
+    renames = renames or {}
+    return reference_function(
+        name, signature(*params), mlp, lambda v: {renames.get(k, k): x for k, x in v.items()}, module=__name__, doc=doc
     )
 
 
-def mlp_fastkan(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    grid_size: int = 5,
-    base_activation: ActLayer = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    l1_decay: float = 0.0,
-) -> FastKAN:
-    """A :class:`FastKAN` MLP (grid 5 on [-1, 1] here, unlike the class's 8 on [-2, 2], as in the reference)."""
-    return FastKAN(
-        layers_hidden,
-        dropout=dropout,
-        grid_size=grid_size,
-        base_activation=base_activation,
-        grid_range=grid_range,
-        l1_decay=l1_decay,
-    )
-
-
-def mlp_kaln(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    degree: int = 3,
-    base_activation: ActLayer = nn.GELU,
-    l1_decay: float = 0.0,
-) -> KALN:
-    """A :class:`KALN` MLP. Example: ``mlp_kaln([784, 64, 10], degree=3)``."""
-    return KALN(layers_hidden, dropout=dropout, degree=degree, base_activation=base_activation, l1_decay=l1_decay)
-
-
-def mlp_kabn(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    degree: int = 3,
-    base_activation: ActLayer = nn.GELU,
-    l1_decay: float = 0.0,
-) -> KABN:
-    """A :class:`KABN` MLP. Example: ``mlp_kabn([784, 64, 10], degree=3)``."""
-    return KABN(layers_hidden, dropout=dropout, degree=degree, base_activation=base_activation, l1_decay=l1_decay)
-
-
-def mlp_kacn(layers_hidden: Sequence[int], dropout: float = 0.0, degree: int = 3, l1_decay: float = 0.0) -> KACN:
-    """A :class:`KACN` MLP. Example: ``mlp_kacn([784, 64, 10], degree=3)``."""
-    return KACN(layers_hidden, dropout=dropout, degree=degree, l1_decay=l1_decay)
-
-
-def mlp_kajn(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    degree: int = 3,
-    l1_decay: float = 0.0,
-    a: float = 1.0,
-    b: float = 1.0,
-) -> KAJN:
-    """A :class:`KAJN` MLP (its activation stays SiLU). Example: ``mlp_kajn([784, 64, 10], a=0.5, b=0.5)``."""
-    return KAJN(layers_hidden, dropout=dropout, degree=degree, l1_decay=l1_decay, a=a, b=b)
-
-
-def mlp_kagn(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    degree: int = 3,
-    base_activation: ActLayer = nn.GELU,
-    l1_decay: float = 0.0,
-) -> KAGN:
-    """A :class:`KAGN` MLP. Example: ``mlp_kagn([784, 64, 10], degree=3)``."""
-    return KAGN(layers_hidden, dropout=dropout, degree=degree, base_activation=base_activation, l1_decay=l1_decay)
-
-
-def mlp_bottleneck_kagn(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    degree: int = 3,
-    base_activation: ActLayer = nn.GELU,
-    l1_decay: float = 0.0,
-    dim_reduction: float = 8,
-    min_internal: int = 16,
-) -> BottleNeckKAGN:
-    """A :class:`BottleNeckKAGN` MLP. Example: ``mlp_bottleneck_kagn([784, 256, 10], dim_reduction=4)``."""
-    return BottleNeckKAGN(
-        layers_hidden,
-        dropout=dropout,
-        degree=degree,
-        base_activation=base_activation,
-        l1_decay=l1_decay,
-        dim_reduction=dim_reduction,
-        min_internal=min_internal,
-    )
-
-
-def mlp_relukan(
-    layers_hidden: Sequence[int],
-    dropout: float = 0.0,
-    a: int = 1,
-    b: int = 1,
-    train_ab: bool = True,
-    l1_decay: float = 0.0,
-) -> ReLUKAN:
+_GELU = ("base_activation", nn.GELU)
+mlp_kan = _factory(
+    "mlp_kan",
+    KAN,
+    signature(_D, ("grid_size", 5), ("spline_order", 3), _GELU, ("grid_range", [-1, 1]), _L1),
+    "A :class:`KAN` MLP. Example: ``mlp_kan([784, 64, 10], dropout=0.1)``.",
+)
+mlp_fastkan = _factory(
+    "mlp_fastkan",
+    FastKAN,
+    signature(_D, ("grid_size", 5), _GELU, ("grid_range", [-1, 1]), _L1),
+    "A :class:`FastKAN` MLP (grid 5 on [-1, 1] here, unlike the class's 8 on [-2, 2], as in the reference).",
+)
+mlp_kaln = _factory(
+    "mlp_kaln",
+    KALN,
+    signature(_D, ("degree", 3), _GELU, _L1),
+    "A :class:`KALN` MLP. Example: ``mlp_kaln([784, 64, 10], degree=3)``.",
+)
+mlp_kabn = _factory(
+    "mlp_kabn",
+    KABN,
+    signature(_D, ("degree", 3), _GELU, _L1),
+    "A :class:`KABN` MLP. Example: ``mlp_kabn([784, 64, 10], degree=3)``.",
+)
+mlp_kacn = _factory(
+    "mlp_kacn",
+    KACN,
+    signature(_D, ("degree", 3), _L1),
+    "A :class:`KACN` MLP. Example: ``mlp_kacn([784, 64, 10], degree=3)``.",
+)
+mlp_kajn = _factory(
+    "mlp_kajn",
+    KAJN,
+    signature(_D, ("degree", 3), _L1, ("a", 1.0), ("b", 1.0)),
+    "A :class:`KAJN` MLP (its activation stays SiLU). Example: ``mlp_kajn([784, 64, 10], a=0.5, b=0.5)``.",
+)
+mlp_kagn = _factory(
+    "mlp_kagn",
+    KAGN,
+    signature(_D, ("degree", 3), _GELU, _L1),
+    "A :class:`KAGN` MLP. Example: ``mlp_kagn([784, 64, 10], degree=3)``.",
+)
+mlp_bottleneck_kagn = _factory(
+    "mlp_bottleneck_kagn",
+    BottleNeckKAGN,
+    signature(_D, ("degree", 3), _GELU, _L1, ("dim_reduction", 8), ("min_internal", 16)),
+    "A :class:`BottleNeckKAGN` MLP. Example: ``mlp_bottleneck_kagn([784, 256, 10], dim_reduction=4)``.",
+)
+mlp_relukan = _factory(
+    "mlp_relukan",
+    ReLUKAN,
+    signature(_D, ("a", 1), ("b", 1), ("train_ab", True), _L1),
     """A :class:`ReLUKAN` MLP with grid size ``g = a`` and order ``k = b``.
 
     The reference passed ``a=`` and ``b=`` to an MLP that ignored them, so it always built ``g = k = 1``; here they
     take effect (the defaults still give ``g = k = 1``). Example: ``mlp_relukan([784, 64, 10], a=5, b=3)``.
-    """
-    return ReLUKAN(layers_hidden, dropout=dropout, g=a, k=b, train_ab=train_ab, l1_decay=l1_decay)
-
-
-def mlp_wav_kan(
-    layers_hidden: Sequence[int], dropout: float = 0.0, wavelet_type: str = "mexican_hat", l1_decay: float = 0.0
-) -> WavKAN:
-    """A :class:`WavKAN` MLP. Example: ``mlp_wav_kan([784, 64, 10], wavelet_type="dog")``."""
-    return WavKAN(layers_hidden, dropout=dropout, wavelet_type=wavelet_type, l1_decay=l1_decay)
+    """,
+    renames={"a": "g", "b": "k"},
+)
+mlp_wav_kan = _factory(
+    "mlp_wav_kan",
+    WavKAN,
+    signature(_D, ("wavelet_type", "mexican_hat"), _L1),
+    'A :class:`WavKAN` MLP. Example: ``mlp_wav_kan([784, 64, 10], wavelet_type="dog")``.',
+)

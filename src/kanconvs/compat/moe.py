@@ -35,7 +35,7 @@ from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
 from ..layers.ranks import RANKS
 from . import kan_convs
-from .kan_convs import _check_rank
+from ._generate import check_rank
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
 _INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
@@ -217,7 +217,7 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         pregate: bool = False,
         **norm_kwargs: Any,
     ) -> None:
-        rank = _check_rank(ndim, conv_class, conv_w_fun)
+        rank = check_rank(ndim, conv_class, conv_w_fun)
         gate_in: nn.Module | None = None
         if pregate:
             if groups < 1 or input_dim % groups or output_dim % groups:

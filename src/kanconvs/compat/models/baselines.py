@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..kan_convs import (  # type: ignore[attr-defined]  # generated wrappers
+from ..kan_convs import (
     FastKANConv2DLayer,
     KACNConv2DLayer,
     KAGNConv2DLayer,
