@@ -35,3 +35,15 @@ def test_generated_names_keep_the_reference_signatures() -> None:
         kans.KACN([4, 3], colour="red")
     layer = kans.ReLUKANLayer(4, 5, 3, 6)
     assert (layer.input_size, layer.output_size, layer.g, layer.k, layer.r) == (4, 6, 5, 3, 4 * 25 / 16)
+
+
+def test_reference_nd_classes_show_the_reference_constructor() -> None:
+    """Not the torch-style signature of the kanconvs family they derive from (a class without its own ``__init__``
+    once inherited ``KALNConvNd``'s)."""
+    from kanconvs.compat import kan_convs
+
+    nd = [name for name in kan_convs.__all__ if name.endswith("NDLayer")]
+    assert len(nd) == 11
+    for name in nd:
+        params = list(inspect.signature(getattr(kan_convs, name)).parameters)
+        assert params[0] == "conv_class" and "input_dim" in params and params[-1] == "norm_kwargs", name

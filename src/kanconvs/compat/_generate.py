@@ -55,11 +55,7 @@ def _bind(name: str, sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict
     except TypeError as err:
         raise TypeError(f"{name}(): {err}") from None
     bound.apply_defaults()
-    values = dict(bound.arguments)
-    for p in sig.parameters.values():  # **kwargs are flattened into the values
-        if p.kind is _P.VAR_KEYWORD:
-            values.update(values.pop(p.name))
-    return values
+    return dict(bound.arguments)  # a **name parameter is one entry: the dict of the extra keywords
 
 
 def _init_of(cls: type) -> Any:
@@ -69,7 +65,7 @@ def _init_of(cls: type) -> Any:
 
 def reference_class(
     name: str,
-    base: type,
+    base: type | tuple[type, ...],
     sig: inspect.Signature,
     build: Callable[[Values], Values],
     *,
@@ -79,15 +75,18 @@ def reference_class(
     after: Callable[[Any, Values], None] | None = None,
     namespace: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A subclass ``name`` of ``base`` whose constructor has the reference's signature ``sig``.
+    """A subclass ``name`` of ``base`` (or of the classes of a tuple, mixins first) whose constructor has the
+    reference's signature ``sig``.
 
     ``build(values)`` turns the bound reference arguments into ``base``'s keyword arguments; ``attrs`` maps reference
     attribute names to the argument whose value they keep; ``after(self, values)`` finishes the instance.
     """
 
+    bases = base if isinstance(base, tuple) else (base,)
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         values = _bind(name, sig, args, kwargs)
-        base_init: Any = _init_of(base)
+        base_init: Any = _init_of(bases[-1])
         base_init(self, **build(values))
         for attr, arg in (attrs or {}).items():
             setattr(self, attr, values[arg])
@@ -98,7 +97,7 @@ def reference_class(
         parameters=[_P("self", _P.POSITIONAL_OR_KEYWORD), *sig.parameters.values()]
     )
     body = {"__init__": __init__, "__module__": module, "__qualname__": name, "__doc__": doc, **(namespace or {})}
-    return type(name, (base,), body)
+    return type(name, bases, body)
 
 
 def reference_function(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from torch import nn
@@ -35,6 +34,7 @@ from ..layers.attention import AxialRoPE, ConvFactory, KAFocalModulationNd, KASe
 from ..layers.factories import create_norm
 from ..layers.ranks import RANKS
 from . import kan_convs
+from ._generate import Values, reference_class
 
 _BATCH_NORMS: dict[int, type[nn.Module]] = {n: r.batch_norm for n, r in RANKS.items()}
 
@@ -197,42 +197,33 @@ _CONVS = {
 }
 
 
-def _attention_init(parent: Callable[..., None], conv: ConvFactory, values: dict[str, Any], extra: dict) -> None:
-    parent(values.pop("input_dim"), conv, **values, **extra)
+def _attention_args(conv: ConvFactory, values: Values, extra: Values) -> Values:
+    return {"conv_kan_layer": conv, **values, **extra}
 
 
-def _focal_init(parent: Callable[..., None], conv: ConvFactory, values: dict[str, Any], extra: dict) -> None:
-    norm_layer = values.pop("norm_layer")
+def _focal_args(conv: ConvFactory, values: Values, extra: Values) -> Values:
     # Bottleneck widths are for the convolutions only (the reference passed them to the post norm too, and crashed).
     params = {k: v for k, v in extra.items() if k not in _BOTTLENECK_ONLY}
-    parent(
-        values.pop("input_dim"), conv, {"layer": norm_layer, "params": params}, values.pop("focal_window"),
-        values.pop("focal_level"), norm_layer=norm_layer, **values, **extra,
-    )  # fmt: skip
+    return {
+        "dim": values.pop("input_dim"), "conv_kan_layer": conv,
+        "focal_norm_layer": {"layer": values["norm_layer"], "params": params}, **values, **extra,
+    }  # fmt: skip
 
 
 def _make_wrapper(
-    name: str, base: type, kind: str, params: list[inspect.Parameter], ndim: int, init: Callable[..., None]
-) -> type:
+    name: str, base: type, kind: str, params: list[inspect.Parameter], ndim: int,
+    args: Callable[[ConvFactory, Values, Values], Values],
+) -> Any:  # fmt: skip
     params = [p.replace(default=_BATCH_NORMS[ndim]) if p.default is _NORM else p for p in params]
-    signature = inspect.Signature(
-        [_P("input_dim", _P.POSITIONAL_OR_KEYWORD), *params, _P("norm_kwargs", _P.VAR_KEYWORD)]
-    )
+    sig = inspect.Signature([_P("input_dim", _P.POSITIONAL_OR_KEYWORD), *params, _P("norm_kwargs", _P.VAR_KEYWORD)])
     conv = getattr(kan_convs, _CONVS[kind].format(d=ndim))
-    base_init: Callable[..., None] = vars(base)["__init__"]  # every base defines its own
 
-    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        init(partial(base_init, self), conv, values, values.pop("norm_kwargs"))
+    def build(v: Values) -> Values:
+        extra = v.pop("norm_kwargs")
+        return args(conv, v, extra)
 
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [_P("self", _P.POSITIONAL_OR_KEYWORD), *signature.parameters.values()]
-    )
-    cls = type(name, (base,), {"__init__": __init__, "__module__": __name__, "__qualname__": name})
-    cls.__doc__ = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` with {kind} convolutions, {ndim}-D."
-    return cls
+    doc = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` with {kind} convolutions, {ndim}-D."
+    return reference_class(name, base, sig, build, module=__name__, doc=doc)
 
 
 _GEOMETRY = (("groups", 1), ("padding", 0), ("stride", 1), ("dilation", 1), ("dropout", 0.0))
@@ -243,21 +234,21 @@ _FOCAL = (
     ("normalize_modulator", True), ("full_kan", True), ("degree", 3), ("dropout", 0.0),
 )  # fmt: skip
 _WRAPPERS: dict[str, tuple[type, str, list[inspect.Parameter], Callable[..., None]]] = {
-    "SelfKAGNtention{d}D": (SelfKANtentionND, "kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_init),
+    "SelfKAGNtention{d}D": (SelfKANtentionND, "kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_args),
     "BottleNeckSelfKAGNtention{d}D": (
-        SelfKANtentionND, "bottleneck_kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_init
+        SelfKANtentionND, "bottleneck_kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_args
     ),
     "RoPEBottleNeckSelfKAGNtention{d}D": (
         RoPESelfKANtentionND, "bottleneck_kagn",
-        _params(*_KAGN, ("rope_theta", 10.0), ("rope_mixed", True), ("norm_layer", _NORM)), _attention_init,
+        _params(*_KAGN, ("rope_theta", 10.0), ("rope_mixed", True), ("norm_layer", _NORM)), _attention_args,
     ),
-    "SelfReLUKANtention{d}D": (SelfKANtentionND, "relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_init),
+    "SelfReLUKANtention{d}D": (SelfKANtentionND, "relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_args),
     "BottleNeckSelfReLUKANtention{d}D": (
-        SelfKANtentionND, "bottleneck_relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_init
+        SelfKANtentionND, "bottleneck_relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_args
     ),
-    "KAGNFocalModulation{d}D": (KANFocalModulationND, "kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_init),
+    "KAGNFocalModulation{d}D": (KANFocalModulationND, "kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_args),
     "BottleNeckKAGNFocalModulation{d}D": (
-        KANFocalModulationND, "bottleneck_kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_init
+        KANFocalModulationND, "bottleneck_kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_args
     ),
 }  # fmt: skip
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -27,313 +27,178 @@ from ..layers.families import (
 )
 from ..layers.ranks import RANKS
 from ..layers.wavkan import WavKANConvNd
-from ._generate import check_rank
+from ._generate import REQUIRED, Values, check_rank, reference_class, signature
 
 _DIM_CLASSES = {n: (r.conv, r.conv_fn, r.instance_norm, r.batch_norm) for n, r in RANKS.items()}
 
 
 class _ReferenceAttributes:
-    """Attribute names that torch-conv-kan's models and PEFT code read from a layer."""
+    """The reference's N-D classes: their constructors are torch-conv-kan's (see ``ConvBase.torch_style``)."""
 
-    torch_style: ClassVar[bool] = False  # the constructor is the reference's (see ConvBase.torch_style)
-
-    def _set_reference_attributes(self, input_dim: int, output_dim: int, dropout: float, norm_kwargs: dict) -> None:
-        cast(nn.Module, self).register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load
-        self.inputdim = input_dim
-        self.outdim = output_dim
-        self.p_dropout = dropout
-        self.norm_kwargs = norm_kwargs
+    torch_style: ClassVar[bool] = False
 
 
-class KANConvNDLayer(_ReferenceAttributes, KANConvNd):
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        input_dim: int,
-        output_dim: int,
-        spline_order: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        ndim: int = 2,
-        grid_size: int = 5,
-        base_activation: Any = nn.GELU,
-        grid_range: Sequence[float] = (-1, 1),
-        dropout: float = 0.0,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            grid_size=grid_size, spline_order=spline_order, grid_range=(grid_range[0], grid_range[1]),
-            base_activation=base_activation, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
+# ------------------------------------------------------------------------------------------------ N-D classes
+# One row per reference N-D class: its signature (the rank's classes first, as the reference takes them), the kanconvs
+# layer it becomes, how its own options map to that layer's, and the attributes the reference's code reads.
+_CLS, _NORM, _FUN = ("conv_class", REQUIRED), ("norm_class", REQUIRED), ("conv_w_fun", REQUIRED)
+_IO = (("input_dim", REQUIRED), ("output_dim", REQUIRED))
+_KS, _DROP, _ND = ("kernel_size", REQUIRED), ("dropout", 0.0), ("ndim", 2)
+_GEO = (("groups", 1), ("padding", 0), ("stride", 1), ("dilation", 1))
+_RELU_OPTIONS = {"g": "grid_size", "k": "order", "train_ab": "train_phases"}
+
+
+def _grid_range(r: Sequence[float]) -> tuple[float, float]:
+    return (r[0], r[1])
+
+
+def _nd_class(
+    name: str, base: type, params: tuple[tuple[str, Any], ...], options: dict[str, str], *,
+    fixed: Values | None = None, attrs: tuple[str, ...] = (), check: Callable[[Values], None] | None = None,
+    doc: str = "",
+) -> Any:  # fmt: skip
+    """``options`` maps reference arguments to the layer's keywords (``grid_range`` is made a pair)."""
+
+    def build(v: Values) -> Values:
+        if check is not None:
+            check(v)
+        rank = check_rank(v["ndim"], v["conv_class"], v.get("conv_w_fun"))
+        kw = {ours: _grid_range(v[ref]) if ref == "grid_range" else v[ref] for ref, ours in options.items()}
+        return {
+            "in_channels": v["input_dim"], "out_channels": v["output_dim"], "kernel_size": v["kernel_size"],
+            "stride": v["stride"], "padding": v["padding"], "dilation": v["dilation"], "groups": v["groups"],
+            "ndim": rank, "dropout": v["dropout"], "norm_layer": v["norm_class"], "norm_kwargs": v["norm_kwargs"],
+            **(fixed or {}), **kw,
+        }  # fmt: skip
+
+    def after(self: Any, v: Values) -> None:
+        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load
+        self.inputdim, self.outdim, self.p_dropout, self.norm_kwargs = (
+            v["input_dim"], v["output_dim"], v["dropout"], v["norm_kwargs"]
         )  # fmt: skip
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
+        for attr in attrs:
+            setattr(self, attr, v[attr])
+        if hasattr(self, "inner_channels"):  # the bottlenecks
+            self.inner_dim = self.inner_channels
+
+    bases = (_ReferenceAttributes, base)
+    sig = signature(*params, var_keyword="norm_kwargs")
+    return reference_class(name, bases, sig, build, module=__name__, doc=doc or f"torch-conv-kan's ``{name}``.",
+                           after=after)  # fmt: skip
 
 
-class FastKANConvNDLayer(_ReferenceAttributes, FastKANConvNd):
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        ndim: int = 2,
-        grid_size: int = 8,
-        base_activation: Any = nn.SiLU,
-        grid_range: Sequence[float] = (-2, 2),
-        dropout: float = 0.0,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            grid_size=grid_size, grid_range=(grid_range[0], grid_range[1]), base_activation=base_activation,
-            dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class _DegreeNDLayer(_ReferenceAttributes):
-    """KALN / KAGN / KABN: ``(conv_class, norm_class, conv_w_fun, input_dim, output_dim, degree, kernel_size, …)``."""
-
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        degree: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
-        super().__init__(  # type: ignore[call-arg]
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            degree=degree, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.degree = degree
-        self.conv_w_fun = conv_w_fun
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class KALNConvNDLayer(_DegreeNDLayer, KALNConvNd):
-    pass
-
-
-class KAGNConvNDLayer(_DegreeNDLayer, KAGNConvNd):
-    pass
-
-
-class KABNConvNDLayer(_DegreeNDLayer, KABNConvNd):
-    pass
-
-
-class KACNConvNDLayer(_ReferenceAttributes, KACNConvNd):
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        input_dim: int,
-        output_dim: int,
-        degree: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        ndim: int = 2,
-        dropout: float = 0.0,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            degree=degree, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.degree = degree
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class KAJNConvNDLayer(_ReferenceAttributes, KAJNConvNd):
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        degree: int,
-        kernel_size: int,
-        a: float = 1.0,
-        b: float = 1.0,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            degree=degree, alpha=a, beta=b, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.degree, self.a, self.b = degree, a, b
-        self.conv_w_fun = conv_w_fun
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class ReLUConvNDLayer(_ReferenceAttributes, ReLUKANConvNd):
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        g: int = 5,
-        k: int = 3,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        train_ab: bool = True,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            grid_size=g, order=k, train_phases=train_ab, dropout=dropout, norm_layer=norm_class,
-            norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.g, self.k, self.train_ab = g, k, train_ab
-        self.conv_w_fun = conv_w_fun
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
+def _check_wav_version(v: Values) -> None:
+    if v["wav_version"] not in _WAV_VERSIONS:
+        raise ValueError(f"wav_version must be one of {_WAV_VERSIONS}, got {v['wav_version']!r}")
 
 
 _WAV_VERSIONS = ("base", "fast", "fast_plus_one")
-
-
-class WavKANConvNDLayer(_ReferenceAttributes, WavKANConvNd):
-    """``wav_version`` only chose how the reference looped; all three are the same math (and load alike)."""
-
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        conv_class_plus1: type[nn.Module] | None,
-        norm_class: Callable[..., nn.Module],
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        wav_version: str = "base",
-        ndim: int = 2,
-        dropout: float = 0.0,
-        wavelet_type: str = "mexican_hat",
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class)
-        if wav_version not in _WAV_VERSIONS:
-            raise ValueError(f"wav_version must be one of {_WAV_VERSIONS}, got {wav_version!r}")
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            wavelet_type=wavelet_type, dropout=dropout, norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.wav_version = wav_version
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class BottleNeckKAGNConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
-    """The reference's Gram bottleneck: noise injection on the input when ``dropout > 0``."""
-
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        degree: int,
-        kernel_size: int,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        dim_reduction: float = 4,
-        min_internal: int = 16,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="kagn",
-            degree=degree, dim_reduction=dim_reduction, min_internal=min_internal, dropout=dropout,
-            dropout_type="noise", norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.degree = degree
-        self.conv_w_fun = conv_w_fun
-        self.inner_dim = self.inner_channels
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
-
-
-class BottleNeckReLUConvNDLayer(_ReferenceAttributes, BottleneckKAConvNd):
-    """The reference's ReLU-KAN bottleneck: channel dropout on the input when ``dropout > 0``."""
-
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        g: int = 5,
-        k: int = 3,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        train_ab: bool = True,
-        dim_reduction: float = 4,
-        min_internal: int = 16,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
-        super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="relukan",
-            grid_size=g, order=k, train_phases=train_ab, dim_reduction=dim_reduction, min_internal=min_internal,
-            dropout=dropout, dropout_type="dropout", norm_layer=norm_class, norm_kwargs=norm_kwargs,
-        )  # fmt: skip
-        self.g, self.k, self.train_ab = g, k, train_ab
-        self.conv_w_fun = conv_w_fun
-        self.inner_dim = self.inner_channels
-        self._set_reference_attributes(input_dim, output_dim, dropout, norm_kwargs)
+KANConvNDLayer = _nd_class(
+    "KANConvNDLayer",
+    KANConvNd,
+    (
+        _CLS,
+        _NORM,
+        *_IO,
+        ("spline_order", REQUIRED),
+        _KS,
+        *_GEO,
+        _ND,
+        ("grid_size", 5),
+        ("base_activation", nn.GELU),
+        ("grid_range", (-1, 1)),
+        _DROP,
+    ),
+    {
+        "spline_order": "spline_order",
+        "grid_size": "grid_size",
+        "base_activation": "base_activation",
+        "grid_range": "grid_range",
+    },
+)
+FastKANConvNDLayer = _nd_class(
+    "FastKANConvNDLayer",
+    FastKANConvNd,
+    (
+        _CLS,
+        _NORM,
+        *_IO,
+        _KS,
+        *_GEO,
+        _ND,
+        ("grid_size", 8),
+        ("base_activation", nn.SiLU),
+        ("grid_range", (-2, 2)),
+        _DROP,
+    ),
+    {"grid_size": "grid_size", "base_activation": "base_activation", "grid_range": "grid_range"},
+)
+_DEGREE = (_CLS, _NORM, _FUN, *_IO, ("degree", REQUIRED), _KS, *_GEO, _DROP, _ND)
+_DEGREE_ATTRS = ("degree", "conv_w_fun")
+KALNConvNDLayer = _nd_class(
+    "KALNConvNDLayer", KALNConvNd, _DEGREE, {"degree": "degree"}, attrs=("degree", "conv_w_fun")
+)
+KAGNConvNDLayer = _nd_class(
+    "KAGNConvNDLayer", KAGNConvNd, _DEGREE, {"degree": "degree"}, attrs=("degree", "conv_w_fun")
+)
+KABNConvNDLayer = _nd_class(
+    "KABNConvNDLayer", KABNConvNd, _DEGREE, {"degree": "degree"}, attrs=("degree", "conv_w_fun")
+)
+KACNConvNDLayer = _nd_class(
+    "KACNConvNDLayer",
+    KACNConvNd,
+    (_CLS, _NORM, *_IO, ("degree", REQUIRED), _KS, *_GEO, _ND, _DROP),
+    {"degree": "degree"},
+    attrs=("degree",),
+)
+KAJNConvNDLayer = _nd_class(
+    "KAJNConvNDLayer",
+    KAJNConvNd,
+    (_CLS, _NORM, _FUN, *_IO, ("degree", REQUIRED), _KS, ("a", 1.0), ("b", 1.0), *_GEO, _DROP, _ND),
+    {"degree": "degree", "a": "alpha", "b": "beta"},
+    attrs=("degree", "a", "b", "conv_w_fun"),
+)
+_RELU = (_CLS, _NORM, _FUN, *_IO, _KS, ("g", 5), ("k", 3), *_GEO, _DROP, _ND, ("train_ab", True))
+ReLUConvNDLayer = _nd_class(
+    "ReLUConvNDLayer", ReLUKANConvNd, _RELU, _RELU_OPTIONS, attrs=("g", "k", "train_ab", "conv_w_fun")
+)
+WavKANConvNDLayer = _nd_class(
+    "WavKANConvNDLayer",
+    WavKANConvNd,
+    (
+        _CLS,
+        ("conv_class_plus1", REQUIRED),
+        _NORM,
+        *_IO,
+        _KS,
+        *_GEO,
+        ("wav_version", "base"),
+        _ND,
+        _DROP,
+        ("wavelet_type", "mexican_hat"),
+    ),
+    {"wavelet_type": "wavelet_type"},
+    attrs=("wav_version",),
+    check=_check_wav_version,
+    doc="torch-conv-kan's ``WavKANConvNDLayer``; ``wav_version`` only chose how the reference looped: all three are "
+    "the same math (and load alike).",
+)
+_BOTTLENECK = {"dim_reduction": "dim_reduction", "min_internal": "min_internal"}
+BottleNeckKAGNConvNDLayer = _nd_class(
+    "BottleNeckKAGNConvNDLayer",
+    BottleneckKAConvNd,
+    (_CLS, _NORM, _FUN, *_IO, ("degree", REQUIRED), _KS, *_GEO, _DROP, _ND, ("dim_reduction", 4), ("min_internal", 16)),
+    {"degree": "degree", **_BOTTLENECK},
+    fixed={"family": "kagn", "dropout_type": "noise"},
+    attrs=("degree", "conv_w_fun"),
+    doc="torch-conv-kan's Gram bottleneck: noise injection on the input when ``dropout > 0``.",
+)
+BottleNeckReLUConvNDLayer = _nd_class(
+    "BottleNeckReLUConvNDLayer", BottleneckKAConvNd, (*_RELU, ("dim_reduction", 4), ("min_internal", 16)),
+    {**_RELU_OPTIONS, **_BOTTLENECK}, fixed={"family": "relukan", "dropout_type": "dropout"},
+    attrs=("g", "k", "train_ab", "conv_w_fun"),
+    doc="torch-conv-kan's ReLU-KAN bottleneck: channel dropout on the input when ``dropout > 0``.",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ fixed-rank wrappers
@@ -351,36 +216,30 @@ _GEOMETRY = (("groups", 1), ("padding", 0), ("stride", 1), ("dilation", 1))
 _NORM_DEFAULT = object()  # replaced by InstanceNorm{d}d / BatchNorm{d}d per rank
 
 
-def _make_wrapper(name: str, base: type, params: list[inspect.Parameter], ndim: int) -> type:
+_TAKES_CONV_FUN = (
+    KALNConvNDLayer, KAGNConvNDLayer, KABNConvNDLayer, KAJNConvNDLayer, ReLUConvNDLayer, BottleNeckKAGNConvNDLayer,
+    BottleNeckReLUConvNDLayer,
+)  # fmt: skip
+
+
+def _make_wrapper(name: str, base: type, params: list[inspect.Parameter], ndim: int) -> Any:
     conv, conv_fun, instance_norm, batch_norm = _DIM_CLASSES[ndim]
-    params = [
-        p.replace(default=(batch_norm if base is WavKANConvNDLayer else instance_norm))
-        if p.default is _NORM_DEFAULT
-        else p
-        for p in params
-    ]
-    signature = inspect.Signature([*_REQUIRED, *params, _P("norm_kwargs", _P.VAR_KEYWORD)])
-    base_params = inspect.signature(base.__init__).parameters  # type: ignore[misc]
+    norm = batch_norm if base is WavKANConvNDLayer else instance_norm
+    params = [p.replace(default=norm) if p.default is _NORM_DEFAULT else p for p in params]
+    sig = inspect.Signature([*_REQUIRED, *params, _P("norm_kwargs", _P.VAR_KEYWORD)])
+    # The reference's N-D classes take the rank's classes as arguments; the wrappers fix them.
+    fixed: dict[str, Any] = {"conv_class": conv, "ndim": ndim}
+    if base in _TAKES_CONV_FUN:
+        fixed["conv_w_fun"] = conv_fun
+    if base is WavKANConvNDLayer:
+        fixed["conv_class_plus1"] = {1: nn.Conv2d, 2: nn.Conv3d}.get(ndim)
 
-    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        norm_kwargs = values.pop("norm_kwargs")
-        norm_layer = values.pop("norm_layer")
-        fixed: dict[str, Any] = {"conv_class": conv, "norm_class": norm_layer, "ndim": ndim}
-        if "conv_w_fun" in base_params:
-            fixed["conv_w_fun"] = conv_fun
-        if "conv_class_plus1" in base_params:
-            fixed["conv_class_plus1"] = {1: nn.Conv2d, 2: nn.Conv3d}.get(ndim)
-        base.__init__(self, **fixed, **values, **norm_kwargs)  # type: ignore[misc]
+    def build(v: Values) -> Values:
+        rest = {k: x for k, x in v.items() if k not in ("norm_layer", "norm_kwargs")}
+        return {**fixed, "norm_class": v["norm_layer"], **rest, **v["norm_kwargs"]}
 
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [_P("self", _P.POSITIONAL_OR_KEYWORD), *signature.parameters.values()]
-    )
-    cls = type(name, (base,), {"__init__": __init__, "__module__": __name__, "__qualname__": name})
-    cls.__doc__ = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` fixed to {ndim} spatial dimensions."
-    return cls
+    doc = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` fixed to {ndim} spatial dimensions."
+    return reference_class(name, base, sig, build, module=__name__, doc=doc)
 
 
 _WRAPPER_PARAMS: dict[str, tuple[type, list[inspect.Parameter]]] = {

@@ -533,10 +533,9 @@ def _reject_kwargs(name: str, kwargs: Values) -> None:
 def _mlp(name: str, layer: Callable[[int, int, Values], nn.Module], sig: inspect.Signature, doc: str) -> Any:
     """A reference MLP: ``KANMLP`` of ``layer(in, out, values)``; ``sig`` holds the options after ``layers_hidden``."""
     params = [("layers_hidden", REQUIRED), *((p.name, p.default) for p in sig.parameters.values())]
-    known = {n for n, _ in params}
 
     def build(v: Values) -> Values:
-        _reject_kwargs(name, {k: x for k, x in v.items() if k not in known})
+        _reject_kwargs(name, v["kwargs"])
         return {"layers_hidden": v["layers_hidden"], "family": lambda i, o: layer(i, o, v), "dropout": v["dropout"],
                 "first_dropout": v["first_dropout"], "l1_decay": v["l1_decay"]}  # fmt: skip
 

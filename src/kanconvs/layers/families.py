@@ -98,7 +98,8 @@ class FamilyConvNd(KAConvNd):
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if family is None:
-            if "__init__" in vars(cls):  # its own constructor (the compat classes): its own signature
+            init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
+            if init is not FamilyConvNd.__init__:  # another constructor (the compat classes'): its own signature
                 cls.__signature__ = None  # type: ignore[attr-defined]
             return
         cls.spec = get_spec(family)

@@ -14,7 +14,7 @@ checkpoints) differ from the reference's.
 
 from __future__ import annotations
 
-import inspect
+import functools
 import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
@@ -25,6 +25,7 @@ from ...convert import reference_pre_hook
 from ...layers.regularization import regularization_loss
 from ...models import densekanet as _dense
 from .. import kans
+from .._generate import REQUIRED, reference_function, signature
 
 __all__: list[str] = []  # the generated factories, filled in below
 
@@ -54,7 +55,6 @@ class _ReferenceMoEDenseKANet(_ReferenceDenseKANet):
 
 
 _LAYOUTS = {"121": (6, 12, 24, 16), "161": (6, 12, 36, 24), "169": (6, 12, 32, 32), "201": (6, 12, 48, 32)}
-_P = inspect.Parameter
 
 
 def _head(kind: str, options: dict[str, Any]) -> Callable[[int, int], nn.Module]:
@@ -100,46 +100,32 @@ def _build(kind: str, tiny: bool, layout: Sequence[int], values: dict[str, Any])
     )  # fmt: skip
 
 
-def _params(*spec: tuple[str, Any]) -> list[inspect.Parameter]:
-    return [_P("input_channels", _P.POSITIONAL_OR_KEYWORD), _P("num_classes", _P.POSITIONAL_OR_KEYWORD)] + [
-        _P(n, _P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec
-    ]
-
-
-def _factory(name: str, kind: str, tiny: bool, layout: Sequence[int], params: list[inspect.Parameter]) -> Callable:
-    signature = inspect.Signature(params)
-
-    def factory(*args: Any, **kwargs: Any) -> nn.Module:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return _build(kind, tiny, layout, dict(bound.arguments))
-
-    factory.__signature__ = signature  # type: ignore[attr-defined]
-    factory.__name__ = factory.__qualname__ = name
-    factory.__module__ = __name__
-    factory.__doc__ = f"torch-conv-kan's ``{name}`` ({kind} convolutions), reference signature and layout."
-    return factory
+def _factory(name: str, kind: str, tiny: bool, layout: Sequence[int], params: tuple[tuple[str, Any], ...]) -> Any:
+    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *params)
+    doc = f"torch-conv-kan's ``{name}`` ({kind} convolutions), reference signature and layout."
+    return reference_function(name, sig, functools.partial(_build, kind, tiny, layout), lambda v: {"values": v},
+                              module=__name__, doc=doc)  # fmt: skip
 
 
 _IN = nn.InstanceNorm2d
 _BN = nn.BatchNorm2d
 
 
-def _spec(kind: str, tiny: bool, growth: int) -> list[inspect.Parameter]:
+def _spec(kind: str, tiny: bool, growth: int) -> tuple[tuple[str, Any], ...]:
     """The reference's parameter lists (their order and defaults differ between the factory families)."""
     maxpool = () if tiny else (("use_first_maxpool", True),)
     widths = (("growth_rate", growth), ("num_init_features", 64), ("affine", True))
     if kind in ("kan", "fastkan"):
         order = (("spline_order", 3),) if kind == "kan" else ()
-        return _params(
+        return (
             ("groups", 1), *order, ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1]),
             ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths, ("norm_layer", _IN),
         )  # fmt: skip
     if kind in ("kaln", "kagn", "kacn"):
-        return _params(("groups", 1), ("degree", 3), ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths,
-                       ("norm_layer", _IN))  # fmt: skip
+        return (("groups", 1), ("degree", 3), ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths,
+                ("norm_layer", _IN))  # fmt: skip
     moe = (("num_experts", 8), ("noisy_gating", True), ("k", 2)) if kind.startswith("moe_") else ()
-    return _params(
+    return (
         ("groups", 1), ("degree", 3), ("dropout", 0.0), ("dropout_linear", 0.0), ("l1_decay", 0.0), *maxpool,
         *widths, ("norm_layer", _BN), *moe,
     )  # fmt: skip

@@ -18,7 +18,6 @@ parameters); basic blocks accept dilation.
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
 from ...models.reskanet import ResKANet as _ResKANet
+from .._generate import REQUIRED, reference_function, signature
 
 _BLOCK_NAMES = [
     f"{prefix}{kind}"
@@ -409,22 +409,8 @@ def reference_factory(
 ) -> Callable[..., nn.Module]:
     """A function ``name(input_channels, num_classes, <defaults>)`` with exactly the reference's signature that
     calls ``build(input_channels=…, num_classes=…, **options)``."""
-    P = inspect.Parameter
-    signature = inspect.Signature(
-        [P("input_channels", P.POSITIONAL_OR_KEYWORD), P("num_classes", P.POSITIONAL_OR_KEYWORD)]
-        + [P(n, P.POSITIONAL_OR_KEYWORD, default=d) for n, d in defaults.items()]
-    )
-
-    def factory(*args: Any, **kwargs: Any) -> nn.Module:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return build(**bound.arguments)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__module__ = module
-    factory.__signature__ = signature  # type: ignore[attr-defined]
-    factory.__doc__ = doc
-    return factory
+    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *defaults.items())
+    return reference_function(name, sig, build, dict, module=module, doc=doc)
 
 
 def _build(name: str, **options: Any) -> nn.Module:
