@@ -31,7 +31,7 @@ def test_readme_new_family_example_runs() -> None:
     import torch
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    example = next(b for b in blocks if "register_spec(FamilySpec(" in b)
+    example = next(b for b in blocks if "register_spec(" in b and "FamilySpec(" in b)
     namespace: dict[str, object] = {}
     exec(compile(example, str(README), "exec"), namespace)
     layer = namespace["layer"]

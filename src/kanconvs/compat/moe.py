@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..convert import reference_pre_hook
@@ -35,7 +34,7 @@ from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import check_rank
+from ._generate import REQUIRED, Values, check_rank, reference_class, signature
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
 _INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
@@ -187,6 +186,7 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
     experts. ``pregate=True`` puts a Gram KA linear layer (``GRAMLayer``) in front of the gate.
 
     Examples:
+        >>> import torch.nn.functional as F
         >>> layer = MoEBottleNeckKAGNConvND(nn.Conv2d, F.conv2d, nn.InstanceNorm2d, 16, 16, num_experts=4, k=2)
         >>> layer(torch.randn(2, 16, 6, 6))[0].shape
         torch.Size([2, 16, 6, 6])
@@ -242,88 +242,30 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         return y, _reference_loss(self.moe, self.moe.balance_loss, loss_coef)
 
 
-class MoEBottleNeckKAGNConv1DLayer(MoEBottleNeckKAGNConvND):
-    """torch-conv-kan's ``MoEBottleNeckKAGNConv1DLayer`` (16 experts, k = 4)."""
+# The fixed-rank MoE bottlenecks: the reference's signatures (the 3-D one orders dim_reduction before the experts).
+def _moe_bottleneck(ndim: int, experts: int, k: int, dim_reduction_first: bool) -> Any:
+    name = f"MoEBottleNeckKAGNConv{ndim}DLayer"
+    moe = (("num_experts", experts), ("noisy_gating", True), ("k", k))
+    reduction = (("dim_reduction", 4),)
+    sig = signature(
+        ("input_dim", REQUIRED), ("output_dim", REQUIRED), ("kernel_size", REQUIRED), ("degree", 3), ("groups", 1),
+        ("padding", 0), ("stride", 1), ("dilation", 1), ("dropout", 0.0), ("norm_layer", RANKS[ndim].instance_norm),
+        *((*reduction, *moe) if dim_reduction_first else (*moe, *reduction)), ("pregate", False),
+        var_keyword="norm_kwargs",
+    )  # fmt: skip
 
-    def __init__(
-        self,
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        degree: int = 3,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm1d,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-        dim_reduction: float = 4,
-        pregate: bool = False,
-        **norm_kwargs: Any,
-    ) -> None:
-        super().__init__(
-            nn.Conv1d, F.conv1d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
-            stride, padding, degree, groups, dilation, dropout, 1, dim_reduction, pregate=pregate, **norm_kwargs,
-        )  # fmt: skip
+    def build(v: Values) -> Values:
+        rank = {"conv_class": RANKS[ndim].conv, "conv_w_fun": RANKS[ndim].conv_fn, "ndim": ndim}
+        norm_class, norm_kwargs = v.pop("norm_layer"), v.pop("norm_kwargs")
+        return {**rank, "norm_class": norm_class, **v, **norm_kwargs}
+
+    doc = f"torch-conv-kan's ``{name}`` ({experts} experts, k = {k})."
+    return reference_class(name, MoEBottleNeckKAGNConvND, sig, build, module=__name__, doc=doc)
 
 
-class MoEBottleNeckKAGNConv2DLayer(MoEBottleNeckKAGNConvND):
-    """torch-conv-kan's ``MoEBottleNeckKAGNConv2DLayer`` (8 experts, k = 2)."""
-
-    def __init__(
-        self,
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        degree: int = 3,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm2d,
-        num_experts: int = 8,
-        noisy_gating: bool = True,
-        k: int = 2,
-        dim_reduction: float = 4,
-        pregate: bool = False,
-        **norm_kwargs: Any,
-    ) -> None:
-        super().__init__(
-            nn.Conv2d, F.conv2d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
-            stride, padding, degree, groups, dilation, dropout, 2, dim_reduction, pregate=pregate, **norm_kwargs,
-        )  # fmt: skip
-
-
-class MoEBottleNeckKAGNConv3DLayer(MoEBottleNeckKAGNConvND):
-    """torch-conv-kan's ``MoEBottleNeckKAGNConv3DLayer`` (16 experts, k = 4)."""
-
-    def __init__(
-        self,
-        input_dim: int,
-        output_dim: int,
-        kernel_size: int,
-        degree: int = 3,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        norm_layer: Callable[..., nn.Module] = nn.InstanceNorm3d,
-        dim_reduction: float = 4,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-        pregate: bool = False,
-        **norm_kwargs: Any,
-    ) -> None:
-        super().__init__(
-            nn.Conv3d, F.conv3d, norm_layer, input_dim, output_dim, num_experts, noisy_gating, k, kernel_size,
-            stride, padding, degree, groups, dilation, dropout, 3, dim_reduction, pregate=pregate, **norm_kwargs,
-        )  # fmt: skip
+MoEBottleNeckKAGNConv1DLayer = _moe_bottleneck(1, 16, 4, dim_reduction_first=False)
+MoEBottleNeckKAGNConv2DLayer = _moe_bottleneck(2, 8, 2, dim_reduction_first=False)
+MoEBottleNeckKAGNConv3DLayer = _moe_bottleneck(3, 16, 4, dim_reduction_first=True)
 
 
 __all__ = [

@@ -116,6 +116,7 @@ STUBS: dict[str, str] = {
     "kanconvs.compat.models.densekanet": "",
     "kanconvs.compat.models.unet": "",
     "kanconvs.compat.models.reskanet": "",
+    "kanconvs.compat.models.vggkan": "Norm = Callable[..., nn.Module]",
 }
 
 

@@ -10,6 +10,7 @@ only chose how the reference looped (same math). MoE checkpoints are not convert
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
+from .._generate import reference_function
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
 
 __all__ = [
@@ -361,121 +363,28 @@ class WavVVGKAN(_ReferenceVGG):
 
 
 # ------------------------------------------------------------------------------------------------- factories
-def vggkan(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    spline_order: int = 3,
-    grid_size: int = 5,
-    base_activation: Any = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> VGGKAN:
-    return VGGKAN(**locals())
+def _factory(name: str, cls: type) -> Any:
+    """The reference's factory ``name``: the class's own signature and defaults, returning an instance."""
+    doc = f"torch-conv-kan's ``{name}``: ``{cls.__name__}(…)``."
+    return reference_function(name, inspect.signature(cls), cls, dict, module=__name__, doc=doc)
 
 
-def fast_vggkan(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    grid_size: int = 5,
-    base_activation: Any = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> FastVGGKAN:
-    return FastVGGKAN(**locals())
+vggkan = _factory("vggkan", VGGKAN)
 
 
-def vggkaln(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> VGGKALN:
-    return VGGKALN(**locals())
+fast_vggkan = _factory("fast_vggkan", FastVGGKAN)
 
 
-def vggkacn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> VGGKACN:
-    return VGGKACN(**locals())
+vggkaln = _factory("vggkaln", VGGKALN)
 
 
-def vggkagn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-    last_attention: bool = False,
-    sa_inner_projection: int | None = None,
-) -> VGGKAGN:
-    return VGGKAGN(**locals())
+vggkacn = _factory("vggkacn", VGGKACN)
 
 
-def vggkagn_bn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-    last_attention: bool = False,
-    sa_inner_projection: int | None = None,
-) -> VGGKAGN_BN:
-    return VGGKAGN_BN(**locals())
+vggkagn = _factory("vggkagn", VGGKAGN)
+
+
+vggkagn_bn = _factory("vggkagn_bn", VGGKAGN_BN)
 
 
 def moe_vggkagn_bn(
@@ -521,20 +430,4 @@ def moe_vggkagn(
     return MoEVGGKAGN(**locals())
 
 
-def vgg_wav_kan(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    wavelet_type: str = "mexican_hat",
-    wav_version: str = "fast",
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    norm_layer: Norm = nn.InstanceNorm2d,
-    affine: bool = False,
-) -> WavVVGKAN:
-    return WavVVGKAN(**locals())
+vgg_wav_kan = _factory("vgg_wav_kan", WavVVGKAN)
