@@ -117,11 +117,15 @@ STUBS: dict[str, str] = {
     "kanconvs.compat.models.unet": "",
     "kanconvs.compat.models.reskanet": "",
     "kanconvs.compat.models.vggkan": "Norm = Callable[..., nn.Module]",
+    "kanconvs.compat.models.u2kanet": "from kanconvs.models.u2kanet import U2KANet as _U2KANet\n\n"
+    "Norm = Callable[..., nn.Module]\nConvFunc = Callable[..., nn.Module]",
 }
 
 
 def stub_path(module_name: str) -> pathlib.Path:
-    return pathlib.Path(__file__).parent / (module_name.rsplit(".", 1)[1] + ".pyi")
+    """``kanconvs.compat.models.vggkan`` → ``…/compat/models/vggkan.pyi``."""
+    parts = module_name.split(".")[2:]  # below kanconvs.compat
+    return pathlib.Path(__file__).parent.joinpath(*parts[:-1], parts[-1] + ".pyi")
 
 
 if __name__ == "__main__":  # pragma: no cover (a developer command)

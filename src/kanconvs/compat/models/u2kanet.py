@@ -10,6 +10,7 @@ as the reference does. ``l1_decay`` becomes the convolutions' ``weight_l1`` pena
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from torch import nn
@@ -17,6 +18,7 @@ from torch import nn
 from ...convert import reference_pre_hook
 from ...models.u2kanet import ResidualUBlock
 from ...models.u2kanet import U2KANet as _U2KANet
+from .._generate import REQUIRED, reference_function, signature
 
 __all__ = [
     "ResidualUNetBase",
@@ -136,186 +138,49 @@ def _build(
     return model
 
 
-def u2kagnet(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kagn", "full", **locals())
+# The reference's factories, one row each: name, family, stages and the parameter list (its order and defaults).
+def _u2(name: str, family: str, stages: str, params: tuple[tuple[str, Any], ...], **fixed: Any) -> Any:
+    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *params)
+    doc = f"torch-conv-kan's ``{name}``: a U²-KANet ({stages}) of {family} convolutions."
+    return reference_function(name, sig, partial(_build, family, stages, **fixed), dict, module=__name__, doc=doc)
 
 
-def u2kagnet_bn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    dim_reduction: float = 8,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("bottleneck_kagn", "full", **locals())
-
-
-def u2kalnet(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kaln", "full", **locals())
-
-
-def u2kacnet(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kacn", "full", **locals())
-
-
-def u2kanet(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    spline_order: int = 3,
-    grid_size: int = 5,
-    base_activation: Any = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    width_scale: int = 1,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kan", "full", **locals())
-
-
-def fast_u2kanet(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    grid_size: int = 5,
-    base_activation: Any = nn.SiLU,
-    grid_range: Sequence[float] = [-2, 2],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    width_scale: int = 1,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("fastkan", "full", **locals())
-
-
-def u2kagnet_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kagn", "small", **locals())
-
-
-def u2kagnet_bn_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    args = locals()
-    # As in the reference: a 1×1 stem with the bottleneck's default 4× reduction, 8× elsewhere.
-    stem = {"kernel_size": 1, "dim_reduction": 4}
-    return _build("bottleneck_kagn", "small", dim_reduction=8, stem_kwargs=stem, **args)
-
-
-def u2kalnet_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kaln", "small", **locals())
-
-
-def u2kacnet_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kacn", "small", **locals())
-
-
-def u2kanet_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    spline_order: int = 3,
-    grid_size: int = 5,
-    base_activation: Any = nn.GELU,
-    grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    width_scale: int = 1,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("kan", "small", **locals())
-
-
-def fast_u2kanet_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    grid_size: int = 5,
-    base_activation: Any = nn.SiLU,
-    grid_range: Sequence[float] = [-2, 2],  # the reference's default, never mutated
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    width_scale: int = 1,
-    affine: bool = True,
-    norm_layer: Norm = nn.InstanceNorm2d,
-) -> _U2KANet:
-    return _build("fastkan", "small", **locals())
+_TAIL = (("dropout", 0.0), ("l1_decay", 0.0), ("affine", True), ("norm_layer", nn.InstanceNorm2d))
+_DEG = (("groups", 1), ("degree", 3), ("width_scale", 1), *_TAIL)
+_DEG_BN = (*_DEG[:-1], ("dim_reduction", 8), _DEG[-1])
+_KAN = (
+    ("groups", 1),
+    ("spline_order", 3),
+    ("grid_size", 5),
+    ("base_activation", nn.GELU),
+    ("grid_range", [-1, 1]),
+    ("dropout", 0.0),
+    ("l1_decay", 0.0),
+    ("width_scale", 1),
+    ("affine", True),
+    ("norm_layer", nn.InstanceNorm2d),
+)
+_FAST = (("groups", 1), ("grid_size", 5), ("base_activation", nn.SiLU), ("grid_range", [-2, 2]), *_KAN[5:])
+u2kagnet = _u2("u2kagnet", "kagn", "full", _DEG)
+u2kagnet_bn = _u2("u2kagnet_bn", "bottleneck_kagn", "full", _DEG_BN)
+u2kalnet = _u2("u2kalnet", "kaln", "full", _DEG)
+u2kacnet = _u2("u2kacnet", "kacn", "full", _DEG)
+u2kanet = _u2("u2kanet", "kan", "full", _KAN)
+fast_u2kanet = _u2("fast_u2kanet", "fastkan", "full", _FAST)
+u2kagnet_small = _u2("u2kagnet_small", "kagn", "small", _DEG)
+# As in the reference: a 1×1 stem with the bottleneck's default 4× reduction, 8× elsewhere.
+u2kagnet_bn_small = _u2(
+    "u2kagnet_bn_small",
+    "bottleneck_kagn",
+    "small",
+    _DEG,
+    dim_reduction=8,
+    stem_kwargs={"kernel_size": 1, "dim_reduction": 4},
+)
+u2kalnet_small = _u2("u2kalnet_small", "kaln", "small", _DEG)
+u2kacnet_small = _u2("u2kacnet_small", "kacn", "small", _DEG)
+u2kanet_small = _u2("u2kanet_small", "kan", "small", _KAN)
+fast_u2kanet_small = _u2("fast_u2kanet_small", "fastkan", "small", _FAST)  # fmt: skip
 
 
 def _plain(stages: str, args: dict[str, Any]) -> _U2KANet:
