@@ -113,6 +113,7 @@ STUBS: dict[str, str] = {
     "kanconvs.compat.kans": "StateDict = MutableMapping[str, Tensor]",
     "kanconvs.compat.moe": "",
     "kanconvs.compat.attention": "from kanconvs.layers.attention import ConvFactory",
+    "kanconvs.compat.models.baselines": "",
     "kanconvs.compat.models.densekanet": "",
     "kanconvs.compat.models.unet": "",
     "kanconvs.compat.models.reskanet": "",

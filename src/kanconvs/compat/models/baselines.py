@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from .._generate import REQUIRED, Values, reference_class, signature
 from ..kan_convs import (
     FastKANConv2DLayer,
     KACNConv2DLayer,
@@ -150,7 +151,7 @@ class _Baseline(nn.Module):
     depth: ClassVar[int] = 4
     first_dropout: ClassVar[bool] = False  # only EightSimpleConvKACN gives its first layer dropout
 
-    def _build(
+    def __init__(
         self,
         conv: ConvBuilder,
         mlp: MLPBuilder,
@@ -163,6 +164,7 @@ class _Baseline(nn.Module):
         dropout_linear: float,
         l1_penalty: float,
     ) -> None:
+        super().__init__()
         layers = _stack(conv, layer_sizes, self.depth, input_channels, groups, dropout, l1_penalty, self.first_dropout)
         self.layers = nn.Sequential(*layers, nn.AdaptiveAvgPool2d((1, 1)))
         self.output = _head(layer_sizes[self.depth - 1], num_classes, degree_out, dropout_linear, mlp)
@@ -207,198 +209,85 @@ class EightSimpleConv(SimpleConv):
 
 
 # --------------------------------------------------------------------------------------------------- KA convs
-class SimpleConvKAN(_Baseline):
-    """The reference's 4-layer B-spline KAN network (``KANConv2DLayer``; a ``KAN`` MLP head when ``degree_out >= 2``).
+# One row per reference network: its conv layer and MLP head classes and its own option (the degree families feed
+# ``degree_out`` to the head as its degree; the others their option).
+_NORMS = (("affine", True), ("norm_layer", nn.BatchNorm2d))
 
-    Examples:
-        >>> SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8)).shape
-        torch.Size([2, 10])
-    """
 
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        num_classes: int = 10,
-        input_channels: int = 1,
-        spline_order: int = 3,
-        degree_out: int = 2,
-        groups: int = 1,
-        dropout: float = 0.0,
-        dropout_linear: float = 0.0,
-        l1_penalty: float = 0.0,
-        affine: bool = True,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        conv = functools.partial(
-            KANConv2DLayer, kernel_size=3, padding=1, dilation=1, spline_order=spline_order, affine=affine,
-            norm_layer=norm_layer,
-        )  # fmt: skip
+def _baseline(
+    name: str, depth: int, conv_class: type, mlp_class: Callable[..., nn.Module], option: tuple[str, Any],
+    degree_out: int, doc: str, *, norms: bool = True, first_dropout: bool = False,
+) -> Any:  # fmt: skip
+    key = option[0]
+    params = (
+        ("layer_sizes", REQUIRED), ("num_classes", 10), ("input_channels", 1), option, ("degree_out", degree_out),
+        ("groups", 1), ("dropout", 0.0), ("dropout_linear", 0.0), ("l1_penalty", 0.0), *(_NORMS if norms else ()),
+    )  # fmt: skip
+
+    def build(v: Values) -> Values:
+        norm = {"affine": v.pop("affine"), "norm_layer": v.pop("norm_layer")} if norms else {}
+        conv = functools.partial(conv_class, kernel_size=3, padding=1, dilation=1, **{key: v.pop(key)}, **norm)
+        head = {"degree": v["degree_out"]} if key == "degree" else {key: conv.keywords[key]}
+        drop = v["dropout_linear"]
 
         def mlp(widths: list[int]) -> nn.Module:
-            return KAN(widths, dropout=dropout_linear, first_dropout=True, spline_order=spline_order)
+            return mlp_class(widths, dropout=drop, first_dropout=True, **head)
 
-        self._build(
-            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
-        )
+        return {"conv": conv, "mlp": mlp, **v}
 
-
-class EightSimpleConvKAN(SimpleConvKAN):
-    """:class:`SimpleConvKAN` with 8 layers; ``degree_out`` defaults to 3 here, as in the reference."""
-
-    depth = 8
-
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        num_classes: int = 10,
-        input_channels: int = 1,
-        spline_order: int = 3,
-        degree_out: int = 3,
-        groups: int = 1,
-        dropout: float = 0.0,
-        dropout_linear: float = 0.0,
-        l1_penalty: float = 0.0,
-        affine: bool = True,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__(
-            layer_sizes, num_classes, input_channels, spline_order, degree_out, groups, dropout, dropout_linear,
-            l1_penalty, affine, norm_layer,
-        )  # fmt: skip
+    space = {"depth": depth, "first_dropout": first_dropout}
+    return reference_class(name, _Baseline, signature(*params), build, module=__name__, doc=doc, namespace=space)
 
 
-class SimpleFastConvKAN(_Baseline):
-    """The reference's 4-layer FastKAN network (``FastKANConv2DLayer``; a ``FastKAN`` head when ``degree_out >= 2``).
-
-    Examples:
-        >>> SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8)).shape
-        torch.Size([2, 10])
-    """
-
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        num_classes: int = 10,
-        input_channels: int = 1,
-        grid_size: int = 8,
-        degree_out: int = 2,
-        groups: int = 1,
-        dropout: float = 0.0,
-        dropout_linear: float = 0.0,
-        l1_penalty: float = 0.0,
-        affine: bool = True,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        conv = functools.partial(
-            FastKANConv2DLayer, kernel_size=3, padding=1, dilation=1, grid_size=grid_size, affine=affine,
-            norm_layer=norm_layer,
-        )  # fmt: skip
-
-        def mlp(widths: list[int]) -> nn.Module:
-            return FastKAN(widths, dropout=dropout_linear, first_dropout=True, grid_size=grid_size)
-
-        self._build(
-            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
-        )
+def _pair(family: str, conv_class: type, mlp_class: Callable[..., nn.Module], option: tuple[str, Any],
+          degree_out: tuple[int, int], example: str, **kw: Any) -> tuple[Any, Any]:  # fmt: skip
+    """The 4- and 8-layer networks of a family (``Simple…`` and ``EightSimple…``)."""
+    name = {"KAN": "ConvKAN", "FastKAN": "FastConvKAN"}.get(family, f"Conv{family}")
+    doc = (
+        f"The reference's {{}}-layer {family} network (``{conv_class.__name__}``; a ``{mlp_class.__name__}`` MLP head "
+        "when ``degree_out >= 2``)."
+    )
+    first = kw.pop("first_dropout_8", False)
+    four = _baseline(f"Simple{name}", 4, conv_class, mlp_class, option, degree_out[0], doc.format(4) + example, **kw)
+    eight = _baseline(f"EightSimple{name}", 8, conv_class, mlp_class, option, degree_out[1], doc.format(8),
+                      first_dropout=first, **kw)  # fmt: skip
+    return four, eight
 
 
-class EightSimpleFastConvKAN(SimpleFastConvKAN):
-    """:class:`SimpleFastConvKAN` with 8 layers."""
-
-    depth = 8
+def _example(expr: str) -> str:
+    return f"\n\n    Examples:\n        >>> {expr}.shape\n        torch.Size([2, 10])\n    "
 
 
-def _degree_baseline(
-    conv_class: type[nn.Module], mlp_class: Callable[..., nn.Module], family: str, eight_first_dropout: bool = False
-) -> tuple[type[_Baseline], type[_Baseline]]:
-    """The KALN / KACN / KAGN baselines: one signature (``degree``, ``degree_out`` …), different layer classes."""
-
-    class Four(_Baseline):
-        def __init__(
-            self,
-            layer_sizes: Sequence[int],
-            num_classes: int = 10,
-            input_channels: int = 1,
-            degree: int = 3,
-            degree_out: int = 3,
-            groups: int = 1,
-            dropout: float = 0.0,
-            dropout_linear: float = 0.0,
-            l1_penalty: float = 0.0,
-            affine: bool = True,
-            norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-        ) -> None:
-            super().__init__()
-            conv = functools.partial(
-                conv_class, kernel_size=3, padding=1, dilation=1, degree=degree, affine=affine, norm_layer=norm_layer
-            )
-
-            def mlp(widths: list[int]) -> nn.Module:
-                return mlp_class(widths, dropout=dropout_linear, first_dropout=True, degree=degree_out)
-
-            self._build(
-                conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear,
-                l1_penalty,
-            )  # fmt: skip
-
-    class Eight(Four):
-        depth = 8
-        first_dropout = eight_first_dropout
-
-    for cls, depth, prefix in ((Four, 4, "Simple"), (Eight, 8, "EightSimple")):
-        cls.__name__ = cls.__qualname__ = f"{prefix}Conv{family}"
-        cls.__module__ = __name__
-        cls.__doc__ = (
-            f"The reference's {depth}-layer {family} network (``{conv_class.__name__}``; a ``{family}`` MLP head of "
-            "degree ``degree_out`` when ``degree_out >= 2``)."
-        )
-    return Four, Eight
-
-
-SimpleConvKALN, EightSimpleConvKALN = _degree_baseline(KALNConv2DLayer, KALN, "KALN")
+SimpleConvKAN, EightSimpleConvKAN = _pair(
+    "KAN",
+    KANConv2DLayer,
+    KAN,
+    ("spline_order", 3),
+    (2, 3),
+    _example("SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8))"),
+)
+SimpleFastConvKAN, EightSimpleFastConvKAN = _pair(
+    "FastKAN",
+    FastKANConv2DLayer,
+    FastKAN,
+    ("grid_size", 8),
+    (2, 2),
+    _example("SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8))"),
+)
+SimpleConvKALN, EightSimpleConvKALN = _pair("KALN", KALNConv2DLayer, KALN, ("degree", 3), (3, 3), "")
 # The reference's 8-layer KACN (alone) also applies dropout in its first layer.
-SimpleConvKACN, EightSimpleConvKACN = _degree_baseline(KACNConv2DLayer, KACN, "KACN", eight_first_dropout=True)
-SimpleConvKAGN, EightSimpleConvKAGN = _degree_baseline(KAGNConv2DLayer, KAGN, "KAGN")
-
-
-class SimpleConvWavKAN(_Baseline):
-    """The reference's 4-layer wavelet KAN network (``WavKANConv2DLayer`` with BatchNorm; a ``WavKAN`` head when
-    ``degree_out >= 2``).
-
-    Examples:
-        >>> SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8)).shape
-        torch.Size([2, 10])
-    """
-
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        num_classes: int = 10,
-        input_channels: int = 1,
-        wavelet_type: str = "mexican_hat",
-        degree_out: int = 3,
-        groups: int = 1,
-        dropout: float = 0.0,
-        dropout_linear: float = 0.0,
-        l1_penalty: float = 0.0,
-    ) -> None:
-        super().__init__()
-        conv = functools.partial(WavKANConv2DLayer, kernel_size=3, padding=1, dilation=1, wavelet_type=wavelet_type)
-
-        def mlp(widths: list[int]) -> nn.Module:
-            return WavKAN(widths, dropout=dropout_linear, first_dropout=True, wavelet_type=wavelet_type)
-
-        self._build(
-            conv, mlp, layer_sizes, num_classes, input_channels, degree_out, groups, dropout, dropout_linear, l1_penalty
-        )
-
-
-class EightSimpleConvWavKAN(SimpleConvWavKAN):
-    """:class:`SimpleConvWavKAN` with 8 layers."""
-
-    depth = 8
+SimpleConvKACN, EightSimpleConvKACN = _pair("KACN", KACNConv2DLayer, KACN, ("degree", 3), (3, 3), "",
+                                            first_dropout_8=True)  # fmt: skip
+SimpleConvKAGN, EightSimpleConvKAGN = _pair("KAGN", KAGNConv2DLayer, KAGN, ("degree", 3), (3, 3), "")
+SimpleConvWavKAN, EightSimpleConvWavKAN = _pair(
+    "WavKAN",
+    WavKANConv2DLayer,
+    WavKAN,
+    ("wavelet_type", "mexican_hat"),
+    (3, 3),
+    _example("SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8))"),
+    norms=False,
+)
 
 
 # -------------------------------------------------------------------------------------------------------- MoE
