@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
-from .._generate import reference_function
+from .._generate import REQUIRED, Values, reference_class, reference_function, signature
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
 
 __all__ = [
@@ -63,7 +63,7 @@ Norm = Callable[..., nn.Module]
 class _ReferenceVGG(VGGKANet):
     """Maps the reference's constructor arguments onto :class:`VGGKANet`."""
 
-    def _init_reference(
+    def __init__(
         self,
         family: str,
         conv_kwargs: dict[str, Any],
@@ -86,8 +86,8 @@ class _ReferenceVGG(VGGKANet):
             raise ValueError(f"head_type must be one of {sorted(_HEADS)}, got {head_type!r}")
         if l1_decay:
             conv_kwargs["weight_l1"] = l1_decay
-        VGGKANet.__init__(
-            self, vgg_type, family, in_channels=input_channels, num_classes=num_classes, width_scale=width_scale,
+        super().__init__(
+            vgg_type, family, in_channels=input_channels, num_classes=num_classes, width_scale=width_scale,
             groups=groups, dropout=dropout, head=_HEADS[head_type], head_dropout=dropout_linear,
             head_family=partial(kan_mlp, dropout=dropout_linear, l1_decay=l1_decay), pool_size=expected_feature_shape,
             last_attention=last_attention, attention_projection=sa_inner_projection, **conv_kwargs,
@@ -106,149 +106,92 @@ class _ReferenceMoEVGG(_ReferenceVGG):
         return logits, torch.stack(losses).sum()
 
 
-def _norm(norm_layer: Norm, affine: bool) -> dict[str, Any]:
-    return {"norm_layer": norm_layer, "norm_kwargs": {"affine": affine}}
+# One row per reference class: its family, its own options (between ``groups`` and ``dropout``), the parameters after
+# the shared ones, and the head MLP. The polynomial heads take only the degree; the others every family option.
+_SHARED = (
+    ("dropout", 0.0),
+    ("l1_decay", 0.0),
+    ("dropout_linear", 0.25),
+    ("vgg_type", "VGG11"),
+    ("head_type", "Linear"),
+    ("expected_feature_shape", (7, 7)),
+    ("width_scale", 1),
+)
+_AFFINE, _NORM = ("affine", False), ("norm_layer", nn.InstanceNorm2d)
+_MOE = (("num_experts", 8), ("noisy_gating", True), ("k", 2))
+_ATTENTION = (("last_attention", False), ("sa_inner_projection", None))
+_DEGREE = (("degree", 3),)
+_NOT_CONV = ("wav_version",)  # reference options that only chose how the reference computed
 
 
-class VGGKAN(_ReferenceVGG):
-    """VGG with B-spline KAN convolutions (``models.vggkan.VGGKAN``)."""
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        spline_order: int = 3,
-        grid_size: int = 5,
-        base_activation: Any = nn.GELU,
-        grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        norm_layer: Norm = nn.InstanceNorm2d,
-    ) -> None:
-        spline = {"spline_order": spline_order, "grid_size": grid_size, "base_activation": base_activation}
-        spline["grid_range"] = (grid_range[0], grid_range[1])
-        self._init_reference(
-            "kan", {**spline, **_norm(norm_layer, affine)}, partial(mlp_kan, **spline), input_channels=input_channels,
-            num_classes=num_classes, groups=groups, dropout=dropout, l1_decay=l1_decay, dropout_linear=dropout_linear,
-            vgg_type=vgg_type, head_type=head_type, expected_feature_shape=expected_feature_shape,
-            width_scale=width_scale,
-        )  # fmt: skip
+def _check_wav_version(v: Values) -> None:
+    if v["wav_version"] not in ("base", "fast", "fast_plus_one"):
+        raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {v['wav_version']!r}")
 
 
-class FastVGGKAN(_ReferenceVGG):
-    """VGG with Gaussian-RBF (FastKAN) convolutions (``models.vggkan.FastVGGKAN``)."""
+def _vgg(
+    name: str, family: str, options: tuple[tuple[str, Any], ...], tail: tuple[tuple[str, Any], ...],
+    mlp: Callable[..., nn.Module], doc: str, *, extra: Values | None = None,
+    check: Callable[[Values], None] | None = None,
+) -> Any:  # fmt: skip
+    params = (("input_channels", REQUIRED), ("num_classes", REQUIRED), ("groups", 1), *options, *_SHARED, *tail)
 
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        grid_size: int = 5,
-        base_activation: Any = nn.GELU,
-        grid_range: Sequence[float] = [-1, 1],  # the reference's default, never mutated
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        norm_layer: Norm = nn.InstanceNorm2d,
-    ) -> None:
-        rbf = {"grid_size": grid_size, "base_activation": base_activation, "grid_range": (grid_range[0], grid_range[1])}
-        self._init_reference(
-            "fastkan", {**rbf, **_norm(norm_layer, affine)}, partial(mlp_fastkan, **rbf),
-            input_channels=input_channels, num_classes=num_classes, groups=groups, dropout=dropout, l1_decay=l1_decay,
-            dropout_linear=dropout_linear, vgg_type=vgg_type, head_type=head_type,
-            expected_feature_shape=expected_feature_shape, width_scale=width_scale,
-        )  # fmt: skip
+    def build(v: Values) -> Values:
+        if check is not None:
+            check(v)
+        opts = {n: v.pop(n) for n, _ in options if n not in _NOT_CONV}
+        if "grid_range" in opts:
+            opts["grid_range"] = (opts["grid_range"][0], opts["grid_range"][1])
+        norm = {"norm_layer": v.pop("norm_layer", nn.InstanceNorm2d), "norm_kwargs": {"affine": v.pop("affine")}}
+        experts = {n: v.pop(n) for n, _ in _MOE if n in v}
+        head = {"degree": opts["degree"]} if "degree" in opts else opts
+        conv = {**opts, **(extra or {}), **norm, **experts}
+        return {"family": family, "conv_kwargs": conv, "kan_mlp": partial(mlp, **head),
+                **{k: x for k, x in v.items() if k not in _NOT_CONV}}  # fmt: skip
+
+    base = _ReferenceMoEVGG if family.startswith("moe_") else _ReferenceVGG
+    attrs = {n: n for n in _NOT_CONV if any(p == n for p, _ in options)}
+    return reference_class(name, base, signature(*params), build, module=__name__, doc=doc, attrs=attrs)
 
 
-class _DegreeVGG(_ReferenceVGG):
-    """The polynomial families: ``(…, degree, dropout, l1_decay, …, affine, norm_layer)``."""
-
-    _family: str
-    _kan_mlp: Callable[..., nn.Module]
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        degree: int = 3,
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        norm_layer: Norm = nn.InstanceNorm2d,
-    ) -> None:
-        self._init_reference(
-            self._family, {"degree": degree, **_norm(norm_layer, affine)}, partial(type(self)._kan_mlp, degree=degree),
-            input_channels=input_channels, num_classes=num_classes, groups=groups, dropout=dropout, l1_decay=l1_decay,
-            dropout_linear=dropout_linear, vgg_type=vgg_type, head_type=head_type,
-            expected_feature_shape=expected_feature_shape, width_scale=width_scale,
-        )  # fmt: skip
-
-
-class VGGKALN(_DegreeVGG):
-    """VGG with Legendre (KALN) convolutions (``models.vggkan.VGGKALN``)."""
-
-    _family, _kan_mlp = "kaln", mlp_kaln
-
-
-class VGGKACN(_DegreeVGG):
-    """VGG with Chebyshev (KACN) convolutions (``models.vggkan.VGGKACN``)."""
-
-    _family, _kan_mlp = "kacn", mlp_kacn
-
-
-class _GramVGG(_ReferenceVGG):
-    """The Gram families with self-attention: ``(…, norm_layer, last_attention, sa_inner_projection)``."""
-
-    _family: str
-    _extra: ClassVar[dict[str, Any]] = {}
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        degree: int = 3,
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        norm_layer: Norm = nn.InstanceNorm2d,
-        last_attention: bool = False,
-        sa_inner_projection: int | None = None,
-    ) -> None:
-        self._init_gram(dict(locals()), {})
-
-    def _init_gram(self, args: dict[str, Any], moe: dict[str, Any]) -> None:
-        args.pop("self")
-        args.pop("__class__", None)
-        degree, norm_layer, affine = args.pop("degree"), args.pop("norm_layer"), args.pop("affine")
-        conv = {"degree": degree, **self._extra, **_norm(norm_layer, affine), **moe}
-        self._init_reference(self._family, conv, partial(mlp_kagn, degree=degree), **args)
-
-
-class VGGKAGN(_GramVGG):
+VGGKAN = _vgg(
+    "VGGKAN",
+    "kan",
+    (("spline_order", 3), ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1])),
+    (_AFFINE, _NORM),
+    mlp_kan,
+    "VGG with B-spline KAN convolutions (``models.vggkan.VGGKAN``).",
+)
+FastVGGKAN = _vgg(
+    "FastVGGKAN",
+    "fastkan",
+    (("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1])),
+    (_AFFINE, _NORM),
+    mlp_fastkan,
+    "VGG with Gaussian-RBF (FastKAN) convolutions (``models.vggkan.FastVGGKAN``).",
+)
+VGGKALN = _vgg(
+    "VGGKALN",
+    "kaln",
+    _DEGREE,
+    (_AFFINE, _NORM),
+    mlp_kaln,
+    "VGG with Legendre (KALN) convolutions (``models.vggkan.VGGKALN``).",
+)
+VGGKACN = _vgg(
+    "VGGKACN",
+    "kacn",
+    _DEGREE,
+    (_AFFINE, _NORM),
+    mlp_kacn,
+    "VGG with Chebyshev (KACN) convolutions (``models.vggkan.VGGKACN``).",
+)
+VGGKAGN = _vgg(
+    "VGGKAGN",
+    "kagn",
+    _DEGREE,
+    (_AFFINE, _NORM, *_ATTENTION),
+    mlp_kagn,
     """VGG with Gram (KAGN) convolutions (``models.vggkan.VGGKAGN``); the published ``brivangl/vgg_kagn11_v2`` and
     ``vgg_kagn11_v4`` weights load into ``VGGKAGN(3, 1000, degree=5, width_scale=2, vgg_type="VGG11v2" or "VGG11v4",
     expected_feature_shape=(1, 1), affine=True)``.
@@ -257,109 +200,42 @@ class VGGKAGN(_GramVGG):
         >>> model = VGGKAGN(3, 10, vgg_type="VGG11", width_scale=1, expected_feature_shape=(1, 1)).eval()
         >>> model(torch.randn(1, 3, 32, 32)).shape
         torch.Size([1, 10])
-    """
-
-    _family = "kagn"
-
-
-class VGGKAGN_BN(_GramVGG):
+    """,
+)
+VGGKAGN_BN = _vgg(
+    "VGGKAGN_BN",
+    "bottleneck_kagn",
+    _DEGREE,
+    (_AFFINE, _NORM, *_ATTENTION),
+    mlp_kagn,
     """VGG with bottleneck Gram convolutions, 8× reduction (``models.vggkan.VGGKAGN_BN``); the published
     ``brivangl/vgg_kagn_bn11_v4`` weights load into ``VGGKAGN_BN(3, 1000, degree=5, dropout=0.15, width_scale=2,
-    vgg_type="VGG11v4", expected_feature_shape=(1, 1), affine=True)``."""
-
-    _family, _extra = "bottleneck_kagn", {"dim_reduction": 8}
-
-
-class MoE_VGGKAGN_BN(_ReferenceMoEVGG, _GramVGG):
-    """VGG with mixture-of-experts bottleneck Gram convolutions (``models.vggkan.MoE_VGGKAGN_BN``);
-    returns ``(logits, moe_loss)``."""
-
-    _family, _extra = "moe_bottleneck_kagn", {"dim_reduction": 8}
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        degree: int = 3,
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        norm_layer: Norm = nn.InstanceNorm2d,
-        num_experts: int = 8,
-        noisy_gating: bool = True,
-        k: int = 2,
-        last_attention: bool = False,
-        sa_inner_projection: int | None = None,
-    ) -> None:
-        moe = {"num_experts": num_experts, "noisy_gating": noisy_gating, "k": k}
-        args = {n: v for n, v in locals().items() if n not in (*moe, "moe")}
-        self._init_gram(args, moe)
-
-
-class MoEVGGKAGN(_ReferenceMoEVGG, _GramVGG):
-    """VGG with mixture-of-experts Gram convolutions (``models.vggkan.MoEVGGKAGN``); returns ``(logits, moe_loss)``.
-    As in the reference, its norms are the experts' default (instance norm)."""
-
-    _family = "moe_kagn"
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        degree: int = 3,
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        affine: bool = False,
-        num_experts: int = 8,
-        noisy_gating: bool = True,
-        k: int = 2,
-    ) -> None:
-        moe = {"num_experts": num_experts, "noisy_gating": noisy_gating, "k": k}
-        args = {n: v for n, v in locals().items() if n not in (*moe, "moe")}
-        self._init_gram({**args, "norm_layer": nn.InstanceNorm2d}, moe)
-
-
-class WavVVGKAN(_ReferenceVGG):
-    """VGG with wavelet (WavKAN) convolutions (``models.vggkan.WavVVGKAN``)."""
-
-    def __init__(
-        self,
-        input_channels: int,
-        num_classes: int,
-        groups: int = 1,
-        wavelet_type: str = "mexican_hat",
-        wav_version: str = "fast",
-        dropout: float = 0.0,
-        l1_decay: float = 0.0,
-        dropout_linear: float = 0.25,
-        vgg_type: str = "VGG11",
-        head_type: str = "Linear",
-        expected_feature_shape: Sequence[int] = (7, 7),
-        width_scale: int = 1,
-        norm_layer: Norm = nn.InstanceNorm2d,
-        affine: bool = False,
-    ) -> None:
-        if wav_version not in ("base", "fast", "fast_plus_one"):
-            raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {wav_version!r}")
-        self.wav_version = wav_version
-        self._init_reference(
-            "wavkan", {"wavelet_type": wavelet_type, **_norm(norm_layer, affine)},
-            partial(mlp_wav_kan, wavelet_type=wavelet_type), input_channels=input_channels, num_classes=num_classes,
-            groups=groups, dropout=dropout, l1_decay=l1_decay, dropout_linear=dropout_linear, vgg_type=vgg_type,
-            head_type=head_type, expected_feature_shape=expected_feature_shape, width_scale=width_scale,
-        )  # fmt: skip
+    vgg_type="VGG11v4", expected_feature_shape=(1, 1), affine=True)``.""",
+    extra={"dim_reduction": 8},
+)
+MoE_VGGKAGN_BN = _vgg(
+    "MoE_VGGKAGN_BN",
+    "moe_bottleneck_kagn",
+    _DEGREE,
+    (_AFFINE, _NORM, *_MOE, *_ATTENTION),
+    mlp_kagn,
+    "VGG with mixture-of-experts bottleneck Gram convolutions (``models.vggkan.MoE_VGGKAGN_BN``); returns "
+    "``(logits, moe_loss)``.",
+    extra={"dim_reduction": 8},
+)
+MoEVGGKAGN = _vgg(
+    "MoEVGGKAGN",
+    "moe_kagn",
+    _DEGREE,
+    (_AFFINE, *_MOE),
+    mlp_kagn,
+    "VGG with mixture-of-experts Gram convolutions (``models.vggkan.MoEVGGKAGN``); returns ``(logits, moe_loss)``. "
+    "As in the reference, its norms are the experts' default (instance norm).",
+)
+WavVVGKAN = _vgg(
+    "WavVVGKAN", "wavkan", (("wavelet_type", "mexican_hat"), ("wav_version", "fast")), (_NORM, _AFFINE),
+    mlp_wav_kan, "VGG with wavelet (WavKAN) convolutions (``models.vggkan.WavVVGKAN``).", check=_check_wav_version,
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- factories
