@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ...convert import reference_pre_hook
+from ...layers.factories import ChannelLayerNorm
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
 
 __all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
@@ -40,6 +41,13 @@ def _convert_depthwise_v2(sd: MutableMapping[str, Tensor], prefix: str) -> None:
     for name in ("weight", "bias"):
         if prefix + "layer_norm." + name in sd:
             sd[prefix + "norm." + name] = sd.pop(prefix + "layer_norm." + name)
+
+
+class LayerNorm2d(ChannelLayerNorm):
+    """timm's ``LayerNorm2d``, the reference's default norm here: LayerNorm over channels, eps 1e-6."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True) -> None:
+        super().__init__(num_channels, eps=eps, elementwise_affine=affine)
 
 
 class KAGNRDNet(RDNet):
@@ -74,7 +82,7 @@ class KAGNRDNet(RDNet):
         degree: int = 3,
         dropout: float = 0,
         patch_size: int = 4,
-        norm_layer: Any = "layer",
+        norm_layer: Any = LayerNorm2d,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -127,7 +135,7 @@ def _factory(size: str) -> Any:
         patch_size: int = 4,
         post_block_attention: bool = False,
         inner_projection_attention_scale: float = 1,
-        norm_layer: Any = "layer",
+        norm_layer: Any = LayerNorm2d,
     ) -> KAGNRDNet:
         return KAGNRDNet(
             num_init_features=config["num_init_features"], growth_rates=config["growth_rates"],
@@ -139,7 +147,7 @@ def _factory(size: str) -> Any:
         )  # fmt: skip
 
     factory.__name__ = factory.__qualname__ = f"kagrdnet_{size}"
-    factory.__doc__ = f"torch-conv-kan's ``kagrdnet_{size}`` (reference signature; timm's LayerNorm2d is 'layer')."
+    factory.__doc__ = f"torch-conv-kan's ``kagrdnet_{size}`` (reference signature)."
     return factory
 
 

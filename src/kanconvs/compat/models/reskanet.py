@@ -30,7 +30,7 @@ from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
 from ...models.reskanet import ResKANet as _ResKANet
-from .._generate import REQUIRED, reference_function, signature
+from .._generate import REQUIRED, Values, reference_class, reference_function, signature
 
 _BLOCK_NAMES = [
     f"{prefix}{kind}"
@@ -112,46 +112,67 @@ class _ReferenceBlock:
         return reference_conv(cls.pointwise_family, {**defaults, **kan_kwargs})
 
 
-def _block_init(self: nn.Module, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                groups: int = 1, base_width: int = 64, dilation: int = 1, **kan_kwargs: Any) -> None:  # fmt: skip
-    base: Any = BasicBlock if isinstance(self, BasicBlock) else Bottleneck
-    convs = type(self).reference_convs(kan_kwargs)  # type: ignore[attr-defined]
-    base.__init__(self, convs, inplanes, planes, stride, downsample, groups, base_width, dilation)
+class _ReferenceBlockInit(_ReferenceBlock):
+    """The constructor behind the generated blocks: the convolutions from ``kan_kwargs``, then the block."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1, **kan_kwargs: Any) -> None:  # fmt: skip
+        base: Any = BasicBlock if isinstance(self, BasicBlock) else Bottleneck
+        convs = type(self).reference_convs(kan_kwargs)
+        base.__init__(self, convs, inplanes, planes, stride, downsample, groups, base_width, dilation)
 
 
-def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: dict[str, Any]) -> type:
+_GEOMETRY = ("stride", "downsample", "groups", "base_width", "dilation")
+
+
+def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: dict[str, Any],
+                options: tuple[tuple[str, Any], ...], tail: tuple[tuple[str, Any], ...]) -> Any:  # fmt: skip
+    """A reference block: ``(inplanes, planes, <options>, stride, downsample, groups, base_width, dilation, <tail>,
+    **norm_kwargs)``; everything but the geometry goes to its convolutions."""
+    sig = signature(
+        ("inplanes", REQUIRED), ("planes", REQUIRED), *options, ("stride", 1), ("downsample", None), ("groups", 1),
+        ("base_width", 64), ("dilation", 1), *tail, var_keyword="norm_kwargs",
+    )  # fmt: skip
+
+    def build(v: Values) -> Values:
+        norm_kwargs = v.pop("norm_kwargs")
+        return {**norm_kwargs, **v}
+
     doc = (
-        f"torch-conv-kan's ``{name}(inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, "
-        f"dilation=1, **kan_kwargs)``: a :class:`~kanconvs.models.reskanet.{base.__name__}` of {spatial} "
+        f"torch-conv-kan's ``{name}``: a :class:`~kanconvs.models.reskanet.{base.__name__}` of {spatial} "
         f"{'(3×3) and ' + pointwise + ' (1×1) ' if spatial != pointwise else ''}convolutions."
     )
-    attrs = {
-        "__init__": _block_init, "spatial_family": spatial, "pointwise_family": pointwise, "defaults": defaults,
-        "__module__": __name__, "__qualname__": name, "__doc__": doc,
-    }  # fmt: skip
-    return type(name, (base, _ReferenceBlock), attrs)
+    space = {"spatial_family": spatial, "pointwise_family": pointwise, "defaults": defaults}
+    return reference_class(name, (base, _ReferenceBlockInit), sig, build, module=__name__, doc=doc, namespace=space)
 
 
-_SPLINE = {"spline_order": 3, "grid_size": 5, "base_activation": nn.GELU, "grid_range": [-1, 1]}
-_RBF = {"grid_size": 5, "base_activation": nn.SiLU, "grid_range": [-1, 1]}
-_MOE = {"num_experts": 8, "noisy_gating": True, "k": 2}
-_BLOCK_SPECS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "KAN": ("kan", "kan", _SPLINE),
-    "FastKAN": ("fastkan", "fastkan", _RBF),
-    "KALN": ("kaln", "kaln", {}),
-    "KAGN": ("kagn", "kagn", {}),
-    "BottleneckKAGN": ("bottleneck_kagn", "bottleneck_kagn", {}),
-    "KACN": ("kacn", "kacn", {}),
-    "MoEKALN": ("moe_kaln", "kaln", _MOE),
-    "MoEBottleneckKAGN": ("moe_bottleneck_kagn", "kaln", _MOE),
+_SPLINE = (("spline_order", 3), ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1]))
+_RBF = (("grid_size", 5), ("base_activation", nn.SiLU), ("grid_range", [-1, 1]))
+_DEGREE = (("degree", 3),)
+_MOE = (("num_experts", 8), ("noisy_gating", True), ("k", 2))
+_REG = (("dropout", 0.0), ("l1_decay", 0.0))
+_IN, _BN = ("norm_layer", nn.InstanceNorm2d), ("norm_layer", nn.BatchNorm2d)
+# prefix: (3×3 family, 1×1 family, options, tail of the BasicBlock, tail of the Bottleneck)
+_BLOCK_SPECS: dict[str, tuple[str, str, tuple[tuple[str, Any], ...], tuple[Any, ...], tuple[Any, ...]]] = {
+    "KAN": ("kan", "kan", _SPLINE, _REG, _REG),
+    "FastKAN": ("fastkan", "fastkan", _RBF, _REG, _REG),
+    "KALN": ("kaln", "kaln", _DEGREE, _REG, _REG),
+    "KAGN": ("kagn", "kagn", _DEGREE, (*_REG, _IN), (*_REG, _IN)),
+    "BottleneckKAGN": ("bottleneck_kagn", "bottleneck_kagn", _DEGREE, (*_REG, _BN), (*_REG, _IN)),
+    "KACN": ("kacn", "kacn", _DEGREE, _REG, _REG),
+    "MoEKALN": ("moe_kaln", "kaln", _DEGREE, (*_MOE, *_REG), (*_MOE, *_REG)),
+    "MoEBottleneckKAGN": ("moe_bottleneck_kagn", "kaln", _DEGREE, (*_MOE, *_REG), (*_MOE, *_REG)),
 }
 for _name in _BLOCK_NAMES:
     _kind = "BasicBlock" if _name.endswith("BasicBlock") else "Bottleneck"
-    _spatial, _pointwise, _defaults = _BLOCK_SPECS[_name[: -len(_kind)]]
+    _spatial, _pointwise, _options, _basic_tail, _bottleneck_tail = _BLOCK_SPECS[_name[: -len(_kind)]]
+    # The network-level defaults of the block's convolutions (the B-spline and RBF options, the experts).
+    _defaults = dict(_MOE) if _name.startswith("MoE") else {} if _options is _DEGREE else dict(_options)
     if _name == "BottleneckKAGNBottleneck":  # its defaults were InstanceNorm, unlike the 3×3 helper's
         _defaults = {"norm_layer": nn.InstanceNorm2d}
+    _tail = _basic_tail if _kind == "BasicBlock" else _bottleneck_tail
     globals()[_name] = _make_block(_name, BasicBlock if _kind == "BasicBlock" else Bottleneck, _spatial, _pointwise,
-                                   _defaults)  # fmt: skip
+                                   _defaults, _options, _tail)  # fmt: skip
 
 
 def _check_block(block: object, moe: bool) -> Any:
