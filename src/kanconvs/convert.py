@@ -9,7 +9,7 @@ families whose reference math is not broken; see the README's migration notes).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import torch
@@ -200,6 +200,120 @@ def rename_prefix(state_dict: MutableMapping[str, Tensor], old: str, new: str) -
         state_dict[new + key[len(old) :]] = state_dict.pop(key)
 
 
+# ------------------------------------------------------------------------- kans: the linear layers and MLPs
+def _rename_all(sd: MutableMapping[str, Tensor], prefix: str, mapping: dict[str, str]) -> None:
+    """Rename every key starting with ``prefix + old`` to ``prefix + new + rest``."""
+    for old, new in mapping.items():
+        for key in [k for k in sd if k.startswith(prefix + old)]:
+            sd[prefix + new + key[len(prefix + old) :]] = sd.pop(key)
+
+
+def _fill_buffers(module: nn.Module, sd: MutableMapping[str, Tensor], prefix: str) -> None:
+    """Add our persistent buffers that the reference keeps outside its state_dict (e.g. the B-spline knots)."""
+    buffers = {name for name, _ in module.named_buffers()}
+    for name, value in module.state_dict().items():
+        if name in buffers and prefix + name not in sd:
+            sd[prefix + name] = value.detach().clone()
+
+
+def _fuse(base: Tensor | None, basis: Tensor) -> Tensor:
+    """Base ``(out, in)`` and basis ``(out, in, K)`` weights → our fused ``(out, in, F)``."""
+    return basis if base is None else torch.cat([base.unsqueeze(2), basis], dim=2)
+
+
+def _num_functions(layer: nn.Module) -> int:
+    return int(getattr(layer.basis, "num_functions"))  # noqa: B009 (typed access to a Basis attribute)
+
+
+def _linear_kan(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "spline_weight" not in sd:
+        return
+    sd[p + "weight"] = _fuse(sd.pop(p + "base_weight"), sd.pop(p + "spline_weight"))
+    _rename_all(sd, p, {"layer_norm.": "norm.", "prelu.weight": "act.weight"})
+    _fill_buffers(layer, sd, p)
+
+
+def _linear_kaln(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "poly_weight" not in sd:
+        return
+    poly = sd.pop(p + "poly_weight")  # (out, in·(D + 1)), input-major
+    sd[p + "weight"] = _fuse(sd.pop(p + "base_weight"), poly.reshape(poly.shape[0], -1, _num_functions(layer)))
+    _rename_all(sd, p, {"layer_norm.": "norm."})
+
+
+def _linear_einsum(coeffs: str, base: str | None) -> Callable[[nn.Module, MutableMapping[str, Tensor], str], None]:
+    """Layers whose basis weights are ``(in, out, K)`` einsum operands (ChebyKAN, GRAM, Jacobi, Bernstein)."""
+
+    def convert(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+        if p + coeffs not in sd:
+            return
+        basis = sd.pop(p + coeffs).permute(1, 0, 2)  # (in, out, K) → (out, in, K)
+        sd[p + "weight"] = _fuse(sd.pop(p + base) if base else None, basis).contiguous()
+        if p + "beta_weights" in sd:
+            sd[p + "basis.beta_weights"] = sd.pop(p + "beta_weights")
+        sd.pop(p + "arange", None)  # ChebyKAN's constant 0…D
+
+    return convert
+
+
+def _linear_fastkan(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "spline_linear.weight" not in sd:
+        return
+    spline = sd.pop(p + "spline_linear.weight")  # (out, in·G), input-major
+    spline = spline.reshape(spline.shape[0], -1, _num_functions(layer))
+    sd[p + "weight"] = _fuse(sd.pop(p + "base_linear.weight", None), spline)
+    if p + "base_linear.bias" in sd:
+        sd[p + "bias"] = sd.pop(p + "base_linear.bias")
+    _rename_all(sd, p, {"layernorm.": "input_norm.", "rbf.grid": "basis.grid"})
+
+
+def _linear_wavkan(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "weight1" not in sd:
+        return
+    _rename_all(sd, p, {"weight1": "base_weight", "wavelet_weights": "wavelet_weight", "bn.": "norm."})
+
+
+def _linear_relukan(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "equal_size_conv.weight" not in sd:
+        return
+    w = sd.pop(p + "equal_size_conv.weight")  # (out, 1, K, in) fed with a *reshaped* (in, K) basis
+    sd[p + "weight"] = w.reshape(w.shape[0], -1, _num_functions(layer))
+    sd[p + "bias"] = sd.pop(p + "equal_size_conv.bias")
+    for phase in ("phase_low", "phase_high"):  # the reference's are stride-0 views: materialise them
+        sd[p + "basis." + phase] = sd.pop(p + phase).contiguous()
+
+
+def _linear_bottleneck(layer: nn.Module, sd: MutableMapping[str, Tensor], p: str) -> None:
+    if p + "grams_basis_weights" not in sd:
+        return
+    sd[p + "inner.weight"] = sd.pop(p + "grams_basis_weights").permute(1, 0, 2).contiguous()
+    sd[p + "inner.basis.beta_weights"] = sd.pop(p + "beta_weights")
+    sd[p + "base_weight"] = sd.pop(p + "base_weights")
+
+
+_LINEAR_CONVERTERS: dict[str, Callable[[nn.Module, MutableMapping[str, Tensor], str], None]] = {
+    "kan": _linear_kan,
+    "kaln": _linear_kaln,
+    "kacn": _linear_einsum("cheby_coeffs", None),
+    "kagn": _linear_einsum("grams_basis_weights", "base_weights"),
+    "kajn": _linear_einsum("jacobi_coeffs", "base_weights"),
+    "kabn": _linear_einsum("bernstein_coeffs", "base_weights"),
+    "fastkan": _linear_fastkan,
+    "wavkan": _linear_wavkan,
+    "relukan": _linear_relukan,
+    "bottleneck_kagn": _linear_bottleneck,
+}
+_MLP_L1_SEGMENT = r"layers\.(\d+)\.module\."
+
+
+def _kan_mlp_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """The reference wraps L1-regularised MLP layers as ``L1(layer)``: drop the extra ``module.`` segment."""
+    pattern = re.compile(re.escape(prefix) + _MLP_L1_SEGMENT)
+    for key in list(state_dict):
+        if m := pattern.match(key):
+            state_dict[f"{prefix}layers.{m.group(1)}.{key[m.end() :]}"] = state_dict.pop(key)
+
+
 def _vggkan_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
     """VGG-KAN: the L1 wrappers, ``classifier`` → ``head``, attention ``norm_layer`` → ``norm``."""
     from .layers.attention import KASelfAttentionNd
@@ -225,24 +339,34 @@ def _u2kanet_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], pr
 
 def _architecture_keys() -> list[tuple[type[nn.Module], Any]]:
     """Per architecture, the key renames of its torch-conv-kan checkpoints (applied before the layers')."""
+    from .models.kan_mlp import KANMLP
     from .models.u2kanet import ResidualUBlock
     from .models.vggkan import VGGKANet
 
-    return [(VGGKANet, _vggkan_keys), (ResidualUBlock, _u2kanet_keys)]
+    return [(VGGKANet, _vggkan_keys), (ResidualUBlock, _u2kanet_keys), (KANMLP, _kan_mlp_keys)]
 
 
 def convert_in_place(state_dict: MutableMapping[str, Tensor], model: nn.Module, prefix: str = "") -> None:
     """Rewrite, in place, the reference keys under ``prefix`` for ``model``: architecture renames, then every KA
-    convolution in reference layout."""
+    convolution and linear layer in reference layout."""
     modules = list(model.named_modules(prefix=prefix.rstrip(".")))
     architectures = _architecture_keys()
     for name, module in modules:
         for cls, rename in architectures:
             if isinstance(module, cls):
                 rename(module, state_dict, f"{name}." if name else "")
+    from .layers.kan_linear import BottleNeckKAGNLinear, KALinear, WavKANLinear
+
+    linear = (KALinear, WavKANLinear, BottleNeckKAGNLinear)
     for name, module in modules:
         sub = f"{name}." if name else ""
-        if getattr(module, "family", None) is not None and is_reference_layout(state_dict, sub):
+        family = getattr(module, "family", None)
+        if family is None:
+            continue
+        if isinstance(module, linear):
+            if family in _LINEAR_CONVERTERS:  # each converter acts only on its reference keys
+                _LINEAR_CONVERTERS[family](module, state_dict, sub)
+        elif is_reference_layout(state_dict, sub):
             convert_layer_state_dict(state_dict, module, sub)
 
 

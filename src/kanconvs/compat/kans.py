@@ -22,13 +22,13 @@ Deliberate differences from the reference, all bug fixes:
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..convert import convert_reference_state_dict, reference_pre_hook
 from ..layers.factories import create_activation
 from ..layers.kan_linear import (
     BottleNeckKAGNLinear,
@@ -83,149 +83,20 @@ __all__ = [
 StateDict = MutableMapping[str, Tensor]
 
 
-# ------------------------------------------------------------------------------------ reference key conversion
-def _rename(sd: StateDict, prefix: str, mapping: dict[str, str]) -> None:
-    """Rename every key starting with ``prefix + old`` to ``prefix + new + rest``."""
-    for old, new in mapping.items():
-        for key in [k for k in sd if k.startswith(prefix + old)]:
-            sd[prefix + new + key[len(prefix + old) :]] = sd.pop(key)
-
-
-def _fill_buffers(module: nn.Module, sd: StateDict, prefix: str) -> None:
-    """Add our persistent buffers that the reference keeps outside its state_dict (e.g. the B-spline knots)."""
-    buffers = {name for name, _ in module.named_buffers()}
-    for name, value in module.state_dict().items():
-        if name in buffers and prefix + name not in sd:
-            sd[prefix + name] = value.detach().clone()
-
-
-def _fuse(base: Tensor | None, basis: Tensor) -> Tensor:
-    """Base ``(out, in)`` and basis ``(out, in, K)`` weights → our fused ``(out, in, F)``."""
-    return basis if base is None else torch.cat([base.unsqueeze(2), basis], dim=2)
-
-
-def _num_functions(layer: nn.Module) -> int:
-    return int(getattr(layer.basis, "num_functions"))  # noqa: B009 (typed access to a Basis attribute)
-
-
-def _convert_kan(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "spline_weight" not in sd:
-        return
-    sd[p + "weight"] = _fuse(sd.pop(p + "base_weight"), sd.pop(p + "spline_weight"))
-    _rename(sd, p, {"layer_norm.": "norm.", "prelu.weight": "act.weight"})
-    _fill_buffers(layer, sd, p)
-
-
-def _convert_kaln(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "poly_weight" not in sd:
-        return
-    poly = sd.pop(p + "poly_weight")  # (out, in·(D + 1)), input-major
-    sd[p + "weight"] = _fuse(sd.pop(p + "base_weight"), poly.reshape(poly.shape[0], -1, _num_functions(layer)))
-    _rename(sd, p, {"layer_norm.": "norm."})
-
-
-def _convert_einsum(coeffs: str, base: str | None) -> Callable[[nn.Module, StateDict, str], None]:
-    """Layers whose basis weights are ``(in, out, K)`` einsum operands (ChebyKAN, GRAM, Jacobi, Bernstein)."""
-
-    def convert(layer: nn.Module, sd: StateDict, p: str) -> None:
-        if p + coeffs not in sd:
-            return
-        basis = sd.pop(p + coeffs).permute(1, 0, 2)  # (in, out, K) → (out, in, K)
-        sd[p + "weight"] = _fuse(sd.pop(p + base) if base else None, basis).contiguous()
-        if p + "beta_weights" in sd:
-            sd[p + "basis.beta_weights"] = sd.pop(p + "beta_weights")
-        sd.pop(p + "arange", None)  # ChebyKAN's constant 0…D
-
-    return convert
-
-
-def _convert_fastkan(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "spline_linear.weight" not in sd:
-        return
-    spline = sd.pop(p + "spline_linear.weight")  # (out, in·G), input-major
-    spline = spline.reshape(spline.shape[0], -1, _num_functions(layer))
-    sd[p + "weight"] = _fuse(sd.pop(p + "base_linear.weight", None), spline)
-    if p + "base_linear.bias" in sd:
-        sd[p + "bias"] = sd.pop(p + "base_linear.bias")
-    _rename(sd, p, {"layernorm.": "input_norm.", "rbf.grid": "basis.grid"})
-
-
-def _convert_wavkan(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "weight1" not in sd:
-        return
-    _rename(sd, p, {"weight1": "base_weight", "wavelet_weights": "wavelet_weight", "bn.": "norm."})
-
-
-def _convert_relukan(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "equal_size_conv.weight" not in sd:
-        return
-    w = sd.pop(p + "equal_size_conv.weight")  # (out, 1, K, in) fed with a *reshaped* (in, K) basis
-    sd[p + "weight"] = w.reshape(w.shape[0], -1, _num_functions(layer))
-    sd[p + "bias"] = sd.pop(p + "equal_size_conv.bias")
-    for phase in ("phase_low", "phase_high"):  # the reference's are stride-0 views: materialise them
-        sd[p + "basis." + phase] = sd.pop(p + phase).contiguous()
-
-
-def _convert_bottleneck(layer: nn.Module, sd: StateDict, p: str) -> None:
-    if p + "grams_basis_weights" not in sd:
-        return
-    sd[p + "inner.weight"] = sd.pop(p + "grams_basis_weights").permute(1, 0, 2).contiguous()
-    sd[p + "inner.basis.beta_weights"] = sd.pop(p + "beta_weights")
-    sd[p + "base_weight"] = sd.pop(p + "base_weights")
-
-
-_CONVERTERS: dict[str, Callable[[nn.Module, StateDict, str], None]] = {
-    "kan": _convert_kan,
-    "kaln": _convert_kaln,
-    "kacn": _convert_einsum("cheby_coeffs", None),
-    "kagn": _convert_einsum("grams_basis_weights", "base_weights"),
-    "kajn": _convert_einsum("jacobi_coeffs", "base_weights"),
-    "kabn": _convert_einsum("bernstein_coeffs", "base_weights"),
-    "fastkan": _convert_fastkan,
-    "wavkan": _convert_wavkan,
-    "relukan": _convert_relukan,
-    "bottleneck_kagn": _convert_bottleneck,
-}
-_L1_SEGMENT = r"layers\.(\d+)\.module\."
-
-
-def _convert_module(module: nn.Module, sd: StateDict, prefix: str) -> None:
-    """Rewrite, in place, the reference keys of ``module``'s own level (not its children's)."""
-    if isinstance(module, KANMLP):
-        # The reference wraps L1-regularised layers as ``L1(layer)``: drop the extra ``module.`` segment.
-        pattern = re.compile(re.escape(prefix) + _L1_SEGMENT)
-        for key in list(sd):
-            if m := pattern.match(key):
-                sd[f"{prefix}layers.{m.group(1)}.{key[m.end() :]}"] = sd.pop(key)
-        return
-    family = getattr(module, "family", None)
-    if isinstance(family, str) and family in _CONVERTERS and isinstance(module, nn.Module):
-        _CONVERTERS[family](module, sd, prefix)
-
-
 def convert_kans_state_dict(state_dict: StateDict, model: nn.Module) -> dict[str, Tensor]:
-    """Convert a reference ``kans`` checkpoint (an MLP or a layer) to the keys and layouts of ``model``.
-
-    ``model`` may be a compat class of this module or the matching clean one (:class:`~kanconvs.models.KANMLP`,
-    :class:`~kanconvs.layers.KAGNLinear` …). Keys already in our layout pass through unchanged.
+    """Convert a reference ``kans`` checkpoint (an MLP or a layer) to the keys and layouts of ``model``
+    (:func:`kanconvs.convert_reference_state_dict`, which converts every torch-conv-kan layout).
 
     Examples:
         >>> ref = {"cheby_coeffs": torch.zeros(4, 6, 4), "arange": torch.arange(4)}
         >>> sorted(convert_kans_state_dict(ref, ChebyKANLayer(4, 6, 3)))
         ['weight']
     """
-    sd = dict(state_dict)
-    for name, module in model.named_modules():  # parents first: the MLP renames its keys before its layers
-        _convert_module(module, sd, f"{name}." if name else "")
-    return sd
-
-
-def _reference_pre_hook(module: nn.Module, state_dict: StateDict, prefix: str, *_: Any) -> None:
-    _convert_module(module, state_dict, prefix)
+    return convert_reference_state_dict(state_dict, model)
 
 
 def _accept_reference_checkpoints(module: nn.Module, _values: Values | None = None) -> None:
-    module.register_load_state_dict_pre_hook(_reference_pre_hook)
+    module.register_load_state_dict_pre_hook(reference_pre_hook)
 
 
 # ------------------------------------------------------------------------------------------------------ layers
