@@ -5,27 +5,34 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import importlib.metadata
 import logging
 import os
 import platform
 import shlex
+import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
+from torch import nn
 
 __all__ = [
     "DTYPES",
+    "Runner",
     "autocast",
     "command_line",
     "cuda_peak_bytes",
+    "interleaved_medians",
     "log",
     "machine",
     "markdown_report",
     "non_negative_int",
     "positive_int",
+    "saved_storages",
+    "storage_bytes",
     "synchronize",
     "time_steps",
     "version",
@@ -79,6 +86,99 @@ def cuda_peak_bytes(step: Callable[[], object], device: torch.device) -> int:
     step()
     synchronize(device)
     return torch.cuda.max_memory_allocated(device) - before
+
+
+def storage_bytes(t: torch.Tensor, into: dict[int, int]) -> None:
+    """Record ``t``'s storage (data pointer → bytes) in ``into``; views of one storage count once."""
+    storage = t.untyped_storage()
+    if storage.data_ptr():
+        into.setdefault(storage.data_ptr(), storage.nbytes())
+
+
+def saved_storages(forward: Callable[[], torch.Tensor], into: dict[int, int]) -> torch.Tensor:
+    """Run ``forward()`` recording in ``into`` the storages autograd saves for the backward pass (the CPU memory
+    probe: what a training step keeps alive beyond the inputs); returns its output."""
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage_bytes(t, into)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        return forward()
+
+
+class Runner:
+    """One benchmarked module on a device: its named steps (``"train"``, ``"infer"`` …, set by the subclass in
+    ``self.steps``), a timer and the CUDA memory probe; :func:`interleaved_medians` times several side by side."""
+
+    def __init__(self, module: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
+        self.module = module
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.x = x
+        self.device = device
+        self.dtype = dtype
+        self.steps: dict[str, Callable[[], None]] = {}
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        return autocast(self.device, self.dtype)
+
+    def zero_grad(self) -> None:
+        self.x.grad = None
+        for p in self.params:
+            p.grad = None
+
+    def time_ms(self, step: str, iters: int) -> float:
+        """Mean milliseconds of the step ``step`` over ``iters`` back-to-back calls."""
+        return time_steps(self.steps[step], iters, self.device)
+
+    def cuda_peak(self, step: str) -> int:
+        """Peak CUDA memory one call of ``step`` allocates (gradients cleared first)."""
+        self.zero_grad()
+        return cuda_peak_bytes(self.steps[step], self.device)
+
+
+def interleaved_medians(
+    runners: Mapping[str, Runner], *, warmup: int, rounds: int, iters: int, settle: bool = False,
+    errors: dict[str, str] | None = None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Median milliseconds per (runner, step) over ``rounds`` interleaved rounds, after ``warmup`` calls of each step.
+
+    Each round times every step of every runner once (``iters`` calls), step by step, so that slow drifts of the
+    machine (clocks, other load) fall on all runners alike. ``settle`` adds one untimed call before each timed one
+    (the previous runner's frees leave the C allocator tuned to it). With ``errors`` given, a runner that raises is
+    dropped and its error recorded there (one implementation's failure must not hide the others' figures);
+    otherwise errors propagate.
+    """
+    live = dict(runners)
+
+    def attempt(name: str, action: Callable[[], float]) -> float | None:
+        if errors is None:
+            return action()
+        try:
+            return action()
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            errors[name] = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            del live[name]
+            return None
+
+    step_names = list(dict.fromkeys(step for r in runners.values() for step in r.steps))
+    for name, runner in list(live.items()):
+        for step in runner.steps:
+            if warmup and name in live:
+                attempt(name, functools.partial(runner.time_ms, step, warmup))
+    times: dict[str, dict[str, list[float]]] = {name: {s: [] for s in r.steps} for name, r in live.items()}
+    for _ in range(rounds):
+        for step in step_names:
+            for name, runner in list(live.items()):
+                if step not in runner.steps:
+                    continue
+                if settle:
+                    attempt(name, functools.partial(runner.time_ms, step, 1))
+                ms = attempt(name, functools.partial(runner.time_ms, step, iters)) if name in live else None
+                if ms is not None:
+                    times[name][step].append(ms)
+    return {name: {s: statistics.median(v) for s, v in times[name].items()} for name in live}
 
 
 def machine(device: torch.device) -> str:

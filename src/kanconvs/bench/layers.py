@@ -21,8 +21,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +33,17 @@ import kanconvs
 
 from ._common import (
     DTYPES,
-    autocast,
-    cuda_peak_bytes,
+    Runner,
+    interleaved_medians,
     machine,
     markdown_report,
     mib,
     non_negative_int,
     positive_int,
     ratio,
+    saved_storages,
+    storage_bytes,
     text_table,
-    time_steps,
 )
 
 __all__ = [
@@ -205,79 +204,47 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
 # ----------------------------------------------------------------------------------------------- measuring
 
 
-class _Runner:
-    """One module and its input, with a train step, a timer and a memory probe."""
+class _Runner(Runner):
+    """One module and its input (which needs a gradient too: a layer inside a network back-propagates into it):
+    a training step and the memory probe."""
 
     def __init__(self, module: nn.Module, in_channels: int, config: BenchConfig) -> None:
         module = module.to(config.device).train()
-        self.module: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if config.compile else module
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.device = config.device
-        self.autocast_dtype = DTYPES[config.dtype]
-        shape = (config.batch, in_channels, config.size, config.size)
-        # The input needs a gradient too: a layer inside a network back-propagates into its input.
-        self.x = torch.randn(shape, device=config.device, requires_grad=True)
-
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        return autocast(self.device, self.autocast_dtype)
-
-    def _zero_grad(self) -> None:
-        self.x.grad = None
-        for p in self.params:
-            p.grad = None
+        x = torch.randn((config.batch, in_channels, config.size, config.size), device=config.device, requires_grad=True)
+        super().__init__(module, x, config.device, DTYPES[config.dtype])
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if config.compile else module
+        self.steps = {"train": self.step}
 
     def step(self) -> None:
-        self._zero_grad()
-        with self._autocast():
-            y = self.module(self.x)
+        self.zero_grad()
+        with self.autocast():
+            y = self.forward(self.x)
         y.float().sum().backward()
-
-    def time_ms(self, steps: int) -> float:
-        """Mean milliseconds per step over ``steps`` back-to-back steps."""
-        return time_steps(self.step, steps, self.device)
 
     def peak_memory(self) -> int | None:
-        self._zero_grad()
         if self.device.type == "cuda":
-            return cuda_peak_bytes(self.step, self.device)
-        return self._saved_bytes()
-
-    def _saved_bytes(self) -> int | None:
+            return self.cuda_peak("train")
         storages: dict[int, int] = {}
+        self.zero_grad()
 
-        def record(t: torch.Tensor) -> None:
-            storage = t.untyped_storage()
-            if storage.data_ptr():
-                storages[storage.data_ptr()] = storage.nbytes()
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            record(t)
-            return t
+        def forward() -> torch.Tensor:
+            with self.autocast():
+                return self.forward(self.x)
 
         try:
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), self._autocast():
-                y = self.module(self.x)
+            y = saved_storages(forward, storages)
         except RuntimeError:  # e.g. a compiled graph that refuses saved-tensor hooks
             return None
-        record(y)
+        storage_bytes(y, storages)
         y.float().sum().backward()
-        self._zero_grad()
+        self.zero_grad()
         return sum(storages.values())
 
 
 def _measure(runners: dict[str, _Runner], config: BenchConfig) -> dict[str, Measurement]:
     """Warm up, then time the runners in interleaved rounds; the median round of each is reported."""
-    for runner in runners.values():
-        for _ in range(config.warmup):
-            runner.step()
-    rounds: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(config.repeats):
-        for name, runner in runners.items():
-            rounds[name].append(runner.time_ms(config.iters))
-    return {
-        name: Measurement(ms=statistics.median(rounds[name]), mem_bytes=runner.peak_memory())
-        for name, runner in runners.items()
-    }
+    ms = interleaved_medians(runners, warmup=config.warmup, rounds=config.repeats, iters=config.iters)
+    return {name: Measurement(ms=ms[name]["train"], mem_bytes=r.peak_memory()) for name, r in runners.items()}
 
 
 def _required_int(layer: nn.Module, name: str, family: str) -> int:

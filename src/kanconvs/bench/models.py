@@ -24,8 +24,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +37,17 @@ from kanconvs.layers.regularization import regularization_loss
 
 # Shared with the layer benchmark: machine description, command line, version and argument types.
 from ._common import (
-    autocast,
+    Runner,
     cuda_peak_bytes,
+    interleaved_medians,
     machine,
     markdown_report,
     mib,
     non_negative_int,
     positive_int,
     ratio,
+    saved_storages,
     text_table,
-    time_steps,
 )
 
 __all__ = [
@@ -207,22 +206,19 @@ def _nbytes(t: Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-class _Runner:
-    """A model, its AdamW optimizer and an input: a training step, an inference step, timers, a memory probe."""
+class _Runner(Runner):
+    """A model, its AdamW optimizer and an input: a training step, an inference step, the memory probe."""
 
     def __init__(self, model: nn.Module, config: BenchConfig) -> None:
-        self.model = model.to(config.device)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        x = torch.randn((config.batch_size, *config.input_size), device=config.device)
+        amp = _AMP.get(config.amp) if config.amp else None
+        super().__init__(model.to(config.device), x, config.device, amp or torch.float32)
+        self.model = self.module
         self.optimizer = torch.optim.AdamW(self.params, lr=1e-4)
-        self.device = config.device
-        self.amp = _AMP.get(config.amp) if config.amp else None
-        self.x = torch.randn((config.batch_size, *config.input_size), device=config.device)
-
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        return autocast(self.device, self.amp or torch.float32)
+        self.steps = {"train": self.train_step, "infer": self.infer_step}
 
     def _loss(self) -> Tensor:
-        with self._autocast():
+        with self.autocast():
             output = self.model(self.x)
         task = torch.stack([t.float().mean() for t in _tensors(output) if t.is_floating_point()]).sum()
         return task + regularization_loss(self.model)
@@ -235,39 +231,20 @@ class _Runner:
 
     def infer_step(self) -> None:
         self.model.eval()
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), self.autocast():
             self.model(self.x)
 
-    def images_per_second(self, step: Callable[[], None], steps: int) -> float:
-        return self.x.shape[0] * 1e3 / time_steps(step, steps, self.device)
-
     def peak_memory(self) -> int:
+        # Persistent tensors (parameters, optimizer state, input) plus what one training step adds on top.
         if self.device.type == "cuda":
-            return self._cuda_bytes()
-        return self._cpu_bytes()
-
-    def _cuda_bytes(self) -> int:
-        # The other runner's model lives on the device too: count this one's persistent tensors (parameters,
-        # optimizer state, input) and what one step allocates on top of them (gradients, activations, workspaces).
-        self.optimizer.zero_grad(set_to_none=True)
-        step_bytes = cuda_peak_bytes(self.train_step, self.device)
-        state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
-        return step_bytes + sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
-
-    def _cpu_bytes(self) -> int:
+            self.optimizer.zero_grad(set_to_none=True)
+            step_bytes = cuda_peak_bytes(self.train_step, self.device)
+            state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
+            return step_bytes + sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
         storages = {p.untyped_storage().data_ptr(): _nbytes(p) for p in self.model.parameters()}
-
-        def pack(t: Tensor) -> Tensor:
-            storage = t.untyped_storage()
-            if storage.data_ptr():
-                storages.setdefault(storage.data_ptr(), storage.nbytes())
-            return t
-
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            loss = self._loss()
-        loss.backward()
+        saved_storages(self._loss, storages).backward()
         grads = sum(_nbytes(p.grad) for p in self.params if p.grad is not None)
         self.optimizer.zero_grad(set_to_none=True)
         return sum(storages.values()) + grads
@@ -275,22 +252,12 @@ class _Runner:
 
 def _measure(runners: dict[str, _Runner], config: BenchConfig) -> dict[str, Measurement]:
     """Warm up, then time training and inference of the runners in interleaved rounds (median of each)."""
-    for runner in runners.values():
-        for _ in range(config.warmup):
-            runner.train_step()
-            runner.infer_step()
-    train: dict[str, list[float]] = {name: [] for name in runners}
-    infer: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(config.repeats):
-        for name, runner in runners.items():
-            train[name].append(runner.images_per_second(runner.train_step, config.iters))
-        for name, runner in runners.items():
-            infer[name].append(runner.images_per_second(runner.infer_step, config.iters))
+    ms = interleaved_medians(runners, warmup=config.warmup, rounds=config.repeats, iters=config.iters)
     return {
         name: Measurement(
             params=sum(p.numel() for p in runner.model.parameters()),
-            train_ips=statistics.median(train[name]),
-            infer_ips=statistics.median(infer[name]),
+            train_ips=runner.x.shape[0] * 1e3 / ms[name]["train"],
+            infer_ips=runner.x.shape[0] * 1e3 / ms[name]["infer"],
             mem_bytes=runner.peak_memory(),
         )
         for name, runner in runners.items()

@@ -35,7 +35,6 @@ import functools
 import importlib
 import importlib.util
 import io
-import statistics
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -50,14 +49,13 @@ from torch import Tensor, nn
 from .. import compat
 from ._common import (
     DTYPES,
-    autocast,
-    cuda_peak_bytes,
+    Runner,
+    interleaved_medians,
     machine,
     markdown_report,
     non_negative_int,
     positive_int,
     text_table,
-    time_steps,
 )
 
 __all__ = [
@@ -416,20 +414,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-class _Runner:
+class _Runner(Runner):
     """A module, its input (and labels for a model) and one step of a mode: timer and CUDA memory probe."""
 
     def __init__(self, module: nn.Module, x: Tensor, target: Tensor | None, mode: str, config: Config) -> None:
-        self.module = module
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.x = x
+        super().__init__(module, x, config.device, DTYPES[config.dtype])
         self.target = target
         self.mode = mode
-        self.device = config.device
-        self.autocast_dtype = DTYPES[config.dtype]
-
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        return autocast(self.device, self.autocast_dtype)
+        self.steps = {mode: self.step}
 
     def _loss(self, output: Any) -> Tensor:
         out = output[0] if isinstance(output, (tuple, list)) else output  # MoE models return (logits, loss)
@@ -439,62 +431,41 @@ class _Runner:
 
     def step(self) -> None:
         if self.mode == "infer":
-            with torch.inference_mode(), self._autocast():
+            with torch.inference_mode(), self.autocast():
                 self.module(self.x)
             return
-        self.x.grad = None
-        for p in self.params:
-            p.grad = None
-        with self._autocast():
+        self.zero_grad()
+        with self.autocast():
             output = self.module(self.x)
         self._loss(output).backward()
 
-    def prepare(self) -> None:
+    def time_ms(self, step: str, iters: int) -> float:
         self.module.train(self.mode == "train")
-
-    def time_ms(self, steps: int) -> float:
-        self.prepare()
-        return time_steps(self.step, steps, self.device)
+        return super().time_ms(step, iters)
 
     def peak_bytes(self) -> int | None:
         if self.device.type != "cuda":
             return None
-        self.prepare()
-        self.x.grad = None
-        for p in self.params:
-            p.grad = None
-        return cuda_peak_bytes(self.step, self.device)
+        self.module.train(self.mode == "train")
+        return self.cuda_peak(self.mode)
 
 
 def _measure(runners: dict[str, _Runner | BaseException], config: Config) -> dict[str, Timing]:
-    """Warm up, then time the runners in interleaved rounds; a runner that raises keeps its error and drops out."""
+    """Warm up, then time the runners in interleaved rounds, each timed call after one untimed one; a runner that
+    raises keeps its error and drops out."""
     errors = {name: _describe(r) for name, r in runners.items() if isinstance(r, BaseException)}
     live = {name: r for name, r in runners.items() if isinstance(r, _Runner)}
-
-    def attempt(name: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except Exception as exc:  # one implementation's failure must not hide the others' figures
-            errors[name] = _describe(exc)
-            del live[name]
-            return None
-
-    for name, runner in list(live.items()):
-        if config.warmup:
-            attempt(name, functools.partial(runner.time_ms, config.warmup))
-    times: dict[str, list[float]] = {name: [] for name in live}
-    for _ in range(config.rounds):
-        for name, runner in list(live.items()):
-            # One untimed step first: the step before belonged to another implementation, whose frees leave the
-            # C allocator (glibc's adaptive mmap/trim thresholds) tuned to it; its first step would bill the change.
-            attempt(name, functools.partial(runner.time_ms, 1))
-            ms = attempt(name, functools.partial(runner.time_ms, config.steps))
-            if ms is not None:
-                times[name].append(ms)
-    peaks = {name: attempt(name, runner.peak_bytes) for name, runner in list(live.items())}
+    ms = interleaved_medians(
+        live, warmup=config.warmup, rounds=config.rounds, iters=config.steps, settle=True, errors=errors
+    )
     result = {name: Timing(error=message) for name, message in errors.items()}
-    for name in live:
-        result[name] = Timing(ms=statistics.median(times[name]), peak_bytes=peaks.get(name))
+    for name in ms:
+        try:
+            peak = live[name].peak_bytes()
+        except Exception as exc:  # as for the timing: keep the other implementations' figures
+            result[name] = Timing(error=_describe(exc))
+            continue
+        result[name] = Timing(ms=ms[name][live[name].mode], peak_bytes=peak)
     return result
 
 
