@@ -118,7 +118,8 @@ _SPECS: Registry[FamilySpec] = Registry("family")
 
 
 def register_spec(spec: FamilySpec) -> FamilySpec:
-    """Add a family description; its layers are then built by ``create_conv(spec.name, …)`` and the variants."""
+    """Add a family description. Declaring ``class MyConvNd(FamilyConvNd, family=spec.name)`` (and ``FamilyLinear``)
+    then gives its layers, ``create_conv(spec.name, …)``, the variants and ``create_linear``."""
     _SPECS.add(spec.name, spec)
     return spec
 
@@ -129,6 +130,7 @@ def get_spec(name: str) -> FamilySpec:
 
 
 def list_specs() -> list[str]:
+    """Names of the registered family descriptions, in registration order."""
     return _SPECS.names()
 
 
