@@ -56,13 +56,14 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def train_one(model: nn.Module, data: tuple[Tensor, Tensor, Tensor, Tensor], seed: int, epochs: int) -> dict[str, Any]:
-    x, y, xt, yt = data
+    x, y, xt, yt = data  # on the training device
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     order = torch.Generator().manual_seed(seed)
     curve, started = [], time.perf_counter()
     for _ in range(epochs):
         model.train()
-        for batch in torch.randperm(len(x), generator=order).split(128):
+        for batch in torch.randperm(len(x), generator=order).split(128):  # the order is drawn on the CPU
+            batch = batch.to(x.device)
             loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -77,8 +78,8 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         "# Accuracy parity: the reference's 4-layer baselines vs kanconvs.compat, same recipe",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads",
+        f"Machine of this summary: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; each "
+        "run's own device is in its JSON (`device`), and both runs of a (family, seed) pair use the same one",
         "",
         f"Fashion-MNIST, a fixed {train:,}-image training subset, {epochs} epochs, batch 128, AdamW lr 1e-4 "
         "(weight decay 1e-5), "
@@ -111,6 +112,12 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
     return "\n".join(lines) + "\n"
 
 
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-dir", type=reference_dir, required=True)
@@ -120,15 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--output", type=Path, default=Path("runs/parity"))
     parser.add_argument("--markdown", type=Path, default=None)
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--device", default=default_device, help="where to train (default: cuda when available)")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     families = args.families.split(",")
     unknown = sorted(set(families) - set(MODEL_FAMILIES))
     if unknown:
         parser.error(f"--families: unknown {unknown}; expected among {sorted(MODEL_FAMILIES)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     args.output.mkdir(parents=True, exist_ok=True)
-    x, y = _tensors("train", args.train)
-    xt, yt = _tensors("test", None)
+    x, y = (t.to(device) for t in _tensors("train", args.train))
+    xt, yt = (t.to(device) for t in _tensors("test", None))
     results = []
     with Reference(args.reference_dir) as reference:
         for family in families:
@@ -137,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                     path = args.output / f"{family}-{impl}-seed{seed}.json"
                     if not path.is_file():
                         torch.manual_seed(seed)
-                        model = _build(impl, family, reference)
+                        model = _build(impl, family, reference).to(device)
                         torch.manual_seed(seed)
-                        row = {"family": family, "impl": impl, "seed": seed,
+                        row = {"family": family, "impl": impl, "seed": seed, "device": _device_name(device),
                                **train_one(model, (x, y, xt, yt), seed, args.epochs)}  # fmt: skip
                         path.write_text(json.dumps(row), encoding="utf-8")
                         print(f"{family} {impl} seed {seed}: final {100 * row['final']:.2f} % "
