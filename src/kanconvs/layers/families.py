@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from .._registry import Registry
 from ._conv_base import ConvBase
 from .kan_conv import KAConvNd
-from .spec import FamilySpec, family_signature, get_spec, name_unknown_keyword
+from .spec import FamilySpec, attach_spec, get_spec, name_unknown_keyword
 
 __all__ = [
     "FamilyConvNd",
@@ -97,14 +97,8 @@ class FamilyConvNd(KAConvNd):
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if family is None:
-            init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
-            if init is not FamilyConvNd.__init__:  # another constructor (the compat classes'): its own signature
-                cls.__signature__ = None  # type: ignore[attr-defined]
-            return
-        cls.spec = get_spec(family)
-        register_family(family, cls.spec.formula)(cls)
-        cls.__signature__ = family_signature(cls.spec, _CONV_POSITIONAL)  # type: ignore[attr-defined]
+        register = register_family(family, get_spec(family).formula) if family is not None else None
+        attach_spec(cls, family, FamilyConvNd.__init__, register, _CONV_POSITIONAL)
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ from .factories import (
     place,
     reset_parameters_of,
 )
-from .spec import FamilySpec, family_signature, get_spec, name_unknown_keyword
+from .spec import FamilySpec, attach_spec, family_signature, get_spec, name_unknown_keyword
 
 __all__ = [
     "BottleNeckKAGNLinear",
@@ -289,14 +289,8 @@ class FamilyLinear(KALinear):
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if family is None:
-            init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
-            if init is not FamilyLinear.__init__:  # another constructor (the compat classes'): its own signature
-                cls.__signature__ = None  # type: ignore[attr-defined]
-            return
-        cls.spec = get_spec(family)
-        register_linear_family(family, cls.spec.linear_formula)(cls)
-        cls.__signature__ = family_signature(cls.spec, _LINEAR_POSITIONAL)  # type: ignore[attr-defined]
+        register = register_linear_family(family, get_spec(family).linear_formula) if family is not None else None
+        attach_spec(cls, family, FamilyLinear.__init__, register, _LINEAR_POSITIONAL)
 
     def __init__(self, in_features: int, out_features: int, **kwargs: Any) -> None:
         spec = self.spec

@@ -102,6 +102,24 @@ def family_signature(
     return inspect.Signature(params)
 
 
+def attach_spec(
+    cls: type, family: str | None, generic_init: Callable[..., None],
+    register: Callable[[type], Any] | None, positional: Mapping[str, Any],
+) -> None:  # fmt: skip
+    """``__init_subclass__`` of the family classes: a class naming its ``family`` gets the spec, is registered
+    (``register``) and shows the family's signature; a subclass with a constructor of its own (the compat classes)
+    shows that constructor's signature instead of the inherited one."""
+    if family is None:
+        init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
+        if init is not generic_init:
+            cls.__signature__ = None  # type: ignore[attr-defined]
+        return
+    cls.spec = get_spec(family)  # type: ignore[attr-defined]
+    if register is not None:
+        register(cls)
+    cls.__signature__ = family_signature(get_spec(family), positional)  # type: ignore[attr-defined]
+
+
 def name_unknown_keyword(err: TypeError, owner: type, given: Mapping[str, Any], base: str) -> TypeError | None:
     """A ``TypeError`` from the generic layer about a user's keyword, reworded to name the family class."""
     found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
