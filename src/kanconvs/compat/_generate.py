@@ -1,4 +1,4 @@
-"""Reference-compatible classes and functions generated from table rows, and the ``.pyi`` stubs that show them.
+"""Reference-compatible classes and functions generated from table rows.
 
 A row gives the reference's name, its signature (names, order, defaults), the kanconvs class it becomes and how the
 bound reference arguments map to that class's keywords, plus the attribute names the reference's code reads. The

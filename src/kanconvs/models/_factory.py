@@ -1,16 +1,10 @@
 """How every architecture builds its convolutions: one conv factory per model, chosen by a family string.
 
 An architecture body is written once and asks ``make(c_in, c_out, k, stride=…, groups=…)`` for each
-convolution; the family string decides what that is:
-
-======================================  ==========================================================================
-``"kagn"``, ``"kaln"``, ``"kan"`` …     a KA convolution of that registered family (:func:`kanconvs.create_conv`)
-``"bottleneck_kagn"``                   :class:`~kanconvs.layers.bottleneck.BottleneckKAConvNd` around that family
-``"moe_kaln"``                          :class:`~kanconvs.layers.moe.MoEKAConvNd` with experts of that family
-``"moe_bottleneck_kagn"``               :class:`~kanconvs.layers.moe.MoEBottleneckKAConvNd`
-``"conv"``                              the classic ``ConvNd → norm → activation`` (:class:`ConvNormAct`): the plain
-                                        baseline of the same architecture
-======================================  ==========================================================================
+convolution; the family string decides what that is: any family string of :func:`kanconvs.create_conv`
+(``"kagn"``, ``"bottleneck_kagn"``, ``"moe_kaln"``, ``"moe_bottleneck_kagn"`` …: see :mod:`kanconvs.layers.create`),
+or ``"conv"``, the classic ``ConvNd → norm → activation`` (:class:`ConvNormAct`): the plain baseline of the same
+architecture.
 
 MoE balance losses and L1/L2 penalties are not returned from ``forward``; they are collected with
 :func:`kanconvs.regularization_loss` (``loss = task_loss + regularization_loss(model)``).
@@ -18,15 +12,15 @@ MoE balance losses and L1/L2 penalties are not returned from ``forward``; they a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..layers.create import VARIANTS, family_options, parse_family
+from ..layers.create import create_conv, family_options, parse_family
 from ..layers.factories import ActLayer, NormLayer, create_activation, create_dropout, create_norm, to_ntuple
-from ..layers.families import get_family
 from ..layers.ranks import rank
 
 __all__ = [
@@ -96,15 +90,6 @@ class ConvNormAct(nn.Module):
         return self.act(self.norm(self.conv(self.dropout(x))))
 
 
-def _builder(family: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
-    variant, base = parse_family(family)
-    if base == "conv":
-        return ConvNormAct, {}
-    if variant is None:
-        return get_family(base), {}
-    return VARIANTS[variant].layer, {"family": base}
-
-
 def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:
     """A function ``make(in_channels, out_channels, kernel_size, stride=1, padding=None, dilation=1, groups=1,
     **overrides)`` that builds the convolutions of one model.
@@ -119,7 +104,8 @@ def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:
         >>> type(conv_factory("conv")(8, 16, 1)).__name__
         'ConvNormAct'
     """
-    cls, fixed = _builder(family)
+    parse_family(family)  # an unknown family fails here, naming the valid ones
+    build: Callable[..., nn.Module] = ConvNormAct if family == "conv" else functools.partial(create_conv, family)
 
     def make(
         in_channels: int,
@@ -134,8 +120,11 @@ def conv_factory(family: str, *, ndim: int = 2, **options: Any) -> ConvFactory:
         if padding is None:
             ks, dil = to_ntuple("kernel_size", kernel_size, ndim), to_ntuple("dilation", dilation, ndim)
             padding = tuple(d * (k - 1) // 2 for k, d in zip(ks, dil, strict=True))
-        kwargs = {**fixed, **options, **overrides, "ndim": ndim}
-        return cls(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, **kwargs)
+        geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+        kwargs = {**options, **overrides}
+        if clash := sorted(geometry.keys() & kwargs.keys()):
+            raise TypeError(f"{clash} are arguments of the conv factory's make(), not options")
+        return build(in_channels, out_channels, kernel_size, **geometry, **{**kwargs, "ndim": ndim})
 
     make.family = family  # type: ignore[attr-defined]
     return make
