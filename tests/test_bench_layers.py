@@ -26,3 +26,36 @@ def test_benchmark_runs_and_reports(variant: str, tmp_path: Path, capsys: pytest
 def test_unknown_family_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "layers", "--device", "cpu", "--families", "gram"]) == 2
     assert "--families: unknown gram; expected some of kan" in capsys.readouterr().err
+
+
+def test_interleaved_medians_times_every_step_and_drops_a_failing_runner() -> None:
+    """The one timing loop: per (runner, step) the median of the rounds, steps interleaved across runners, and a
+    runner that raises dropped with its error when errors are collected (propagated otherwise)."""
+    import torch
+    from torch import nn
+
+    from kanconvs.bench._common import Runner, interleaved_medians
+
+    calls: list[str] = []
+
+    class Fake(Runner):
+        def __init__(self, name: str, fail_after: int | None = None) -> None:
+            super().__init__(nn.Identity(), torch.zeros(1), torch.device("cpu"), torch.float32)
+            self.name, self.fail_after, self.count = name, fail_after, 0
+            self.steps = {"train": self.step, "infer": self.step}
+
+        def step(self) -> None:
+            self.count += 1
+            calls.append(self.name)
+            if self.fail_after is not None and self.count > self.fail_after:
+                raise RuntimeError("out of memory\nsecond line")
+
+    ok, bad = Fake("ok"), Fake("bad", fail_after=3)
+    errors: dict[str, str] = {}
+    ms = interleaved_medians({"ok": ok, "bad": bad}, warmup=1, rounds=3, iters=2, settle=True, errors=errors)
+    assert set(ms) == {"ok"} and set(ms["ok"]) == {"train", "infer"} and all(v >= 0 for v in ms["ok"].values())
+    assert errors == {"bad": "RuntimeError: out of memory"}
+    # warm-up 1 per step, then per round and step one settle call and 2 timed calls: 2 + 3·2·3
+    assert ok.count == 2 + 3 * 2 * 3
+    with pytest.raises(RuntimeError, match="out of memory"):
+        interleaved_medians({"bad": Fake("bad", fail_after=0)}, warmup=1, rounds=1, iters=1)
