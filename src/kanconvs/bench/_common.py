@@ -25,6 +25,7 @@ __all__ = [
     "autocast",
     "command_line",
     "cuda_peak_bytes",
+    "describe_error",
     "interleaved_medians",
     "log",
     "machine",
@@ -137,6 +138,12 @@ class Runner:
         return cuda_peak_bytes(self.steps[step], self.device)
 
 
+def describe_error(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"``: an error as a benchmark table cell."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def interleaved_medians(
     runners: Mapping[str, Runner], *, warmup: int, rounds: int, iters: int, settle: bool = False,
     errors: dict[str, str] | None = None,
@@ -157,8 +164,7 @@ def interleaved_medians(
         try:
             return action()
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            errors[name] = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            errors[name] = describe_error(exc)
             del live[name]
             return None
 

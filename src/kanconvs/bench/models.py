@@ -213,26 +213,25 @@ class _Runner(Runner):
         x = torch.randn((config.batch_size, *config.input_size), device=config.device)
         amp = _AMP.get(config.amp) if config.amp else None
         super().__init__(model.to(config.device), x, config.device, amp or torch.float32)
-        self.model = self.module
         self.optimizer = torch.optim.AdamW(self.params, lr=1e-4)
         self.steps = {"train": self.train_step, "infer": self.infer_step}
 
     def _loss(self) -> Tensor:
         with self.autocast():
-            output = self.model(self.x)
+            output = self.module(self.x)
         task = torch.stack([t.float().mean() for t in _tensors(output) if t.is_floating_point()]).sum()
-        return task + regularization_loss(self.model)
+        return task + regularization_loss(self.module)
 
     def train_step(self) -> None:
-        self.model.train()
+        self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
         self._loss().backward()
         self.optimizer.step()
 
     def infer_step(self) -> None:
-        self.model.eval()
+        self.module.eval()
         with torch.no_grad(), self.autocast():
-            self.model(self.x)
+            self.module(self.x)
 
     def peak_memory(self) -> int:
         # Persistent tensors (parameters, optimizer state, input) plus what one training step adds on top.
@@ -240,9 +239,9 @@ class _Runner(Runner):
             self.optimizer.zero_grad(set_to_none=True)
             step_bytes = cuda_peak_bytes(self.train_step, self.device)
             state = [t for s in self.optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
-            return step_bytes + sum(_nbytes(t) for t in [*self.model.parameters(), *state, self.x])
-        storages = {p.untyped_storage().data_ptr(): _nbytes(p) for p in self.model.parameters()}
-        self.model.train()
+            return step_bytes + sum(_nbytes(t) for t in [*self.module.parameters(), *state, self.x])
+        storages = {p.untyped_storage().data_ptr(): _nbytes(p) for p in self.module.parameters()}
+        self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
         saved_storages(self._loss, storages).backward()
         grads = sum(_nbytes(p.grad) for p in self.params if p.grad is not None)
@@ -255,7 +254,7 @@ def _measure(runners: dict[str, _Runner], config: BenchConfig) -> dict[str, Meas
     ms = interleaved_medians(runners, warmup=config.warmup, rounds=config.repeats, iters=config.iters)
     return {
         name: Measurement(
-            params=sum(p.numel() for p in runner.model.parameters()),
+            params=sum(p.numel() for p in runner.module.parameters()),
             train_ips=runner.x.shape[0] * 1e3 / ms[name]["train"],
             infer_ips=runner.x.shape[0] * 1e3 / ms[name]["infer"],
             mem_bytes=runner.peak_memory(),

@@ -50,6 +50,7 @@ from .. import compat
 from ._common import (
     DTYPES,
     Runner,
+    describe_error,
     interleaved_medians,
     machine,
     markdown_report,
@@ -409,11 +410,6 @@ class Cell:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _describe(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
 class _Runner(Runner):
     """A module, its input (and labels for a model) and one step of a mode: timer and CUDA memory probe."""
 
@@ -453,7 +449,7 @@ class _Runner(Runner):
 def _measure(runners: dict[str, _Runner | BaseException], config: Config) -> dict[str, Timing]:
     """Warm up, then time the runners in interleaved rounds, each timed call after one untimed one; a runner that
     raises keeps its error and drops out."""
-    errors = {name: _describe(r) for name, r in runners.items() if isinstance(r, BaseException)}
+    errors = {name: describe_error(r) for name, r in runners.items() if isinstance(r, BaseException)}
     live = {name: r for name, r in runners.items() if isinstance(r, _Runner)}
     ms = interleaved_medians(
         live, warmup=config.warmup, rounds=config.rounds, iters=config.steps, settle=True, errors=errors
@@ -463,7 +459,7 @@ def _measure(runners: dict[str, _Runner | BaseException], config: Config) -> dic
         try:
             peak = live[name].peak_bytes()
         except Exception as exc:  # as for the timing: keep the other implementations' figures
-            result[name] = Timing(error=_describe(exc))
+            result[name] = Timing(error=describe_error(exc))
             continue
         result[name] = Timing(ms=ms[name][live[name].mode], peak_bytes=peak)
     return result

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from .._registry import Registry
 from ._conv_base import ConvBase
 from .kan_conv import KAConvNd
-from .spec import FamilySpec, attach_spec, get_spec, name_unknown_keyword
+from .spec import FamilySpec, attach_spec, init_from_spec
 
 __all__ = [
     "FamilyConvNd",
@@ -97,8 +97,7 @@ class FamilyConvNd(KAConvNd):
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        register = register_family(family, get_spec(family).formula) if family is not None else None
-        attach_spec(cls, family, FamilyConvNd.__init__, register, _CONV_POSITIONAL)
+        attach_spec(cls, family, FamilyConvNd.__init__, lambda s: register_family(s.name, s.formula), _CONV_POSITIONAL)
 
     def __init__(
         self,
@@ -111,19 +110,8 @@ class FamilyConvNd(KAConvNd):
         groups: int = 1,
         **kwargs: Any,
     ) -> None:
-        spec = self.spec
-        assert spec.conv is not None, f"family {spec.name!r} has its own conv layer"
-        basis_kwargs, rest = spec.split(kwargs)
-        try:
-            KAConvNd.__init__(
-                self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                basis=spec.basis, basis_kwargs=basis_kwargs, **{**spec.conv, **rest},
-            )  # fmt: skip
-        except TypeError as err:
-            named = name_unknown_keyword(err, type(self), rest, "KAConvNd")
-            if named is None:
-                raise
-            raise named from None
+        args = (in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+        init_from_spec(self, KAConvNd, self.spec.conv, args, kwargs)
 
 
 class KANConvNd(FamilyConvNd, family="kan"):

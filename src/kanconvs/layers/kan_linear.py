@@ -31,7 +31,7 @@ from .factories import (
     place,
     reset_parameters_of,
 )
-from .spec import FamilySpec, attach_spec, family_signature, get_spec, name_unknown_keyword
+from .spec import FamilySpec, attach_spec, family_signature, get_spec, init_from_spec
 
 __all__ = [
     "BottleNeckKAGNLinear",
@@ -289,22 +289,16 @@ class FamilyLinear(KALinear):
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        register = register_linear_family(family, get_spec(family).linear_formula) if family is not None else None
-        attach_spec(cls, family, FamilyLinear.__init__, register, _LINEAR_POSITIONAL)
+        attach_spec(
+            cls,
+            family,
+            FamilyLinear.__init__,
+            lambda s: register_linear_family(s.name, s.linear_formula),
+            _LINEAR_POSITIONAL,
+        )
 
     def __init__(self, in_features: int, out_features: int, **kwargs: Any) -> None:
-        spec = self.spec
-        assert spec.linear is not None, f"family {spec.name!r} has its own linear layer"
-        basis_kwargs, rest = spec.split(kwargs)
-        try:
-            KALinear.__init__(
-                self, in_features, out_features, basis=spec.basis, basis_kwargs=basis_kwargs, **{**spec.linear, **rest}
-            )
-        except TypeError as err:
-            named = name_unknown_keyword(err, type(self), rest, "KALinear")
-            if named is None:
-                raise
-            raise named from None
+        init_from_spec(self, KALinear, self.spec.linear, (in_features, out_features), kwargs)
 
 
 # ------------------------------------------------------------------------------------------------------ families

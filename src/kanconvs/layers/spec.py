@@ -104,32 +104,42 @@ def family_signature(
 
 def attach_spec(
     cls: type, family: str | None, generic_init: Callable[..., None],
-    register: Callable[[type], Any] | None, positional: Mapping[str, Any],
+    register: Callable[[FamilySpec], Callable[[type], Any]], positional: Mapping[str, Any],
 ) -> None:  # fmt: skip
     """``__init_subclass__`` of the family classes: a class naming its ``family`` gets the spec, is registered
-    (``register``) and shows the family's signature; a subclass with a constructor of its own (the compat classes)
-    shows that constructor's signature instead of the inherited one."""
+    (``register(spec)`` returns the registry's class decorator) and shows the family's signature; a subclass with a
+    constructor of its own (the compat classes) shows that constructor's signature instead of the inherited one."""
     if family is None:
         init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
         if init is not generic_init:
             cls.__signature__ = None  # type: ignore[attr-defined]
         return
-    cls.spec = get_spec(family)  # type: ignore[attr-defined]
-    if register is not None:
-        register(cls)
-    cls.__signature__ = family_signature(get_spec(family), positional)  # type: ignore[attr-defined]
+    spec = get_spec(family)
+    cls.spec = spec  # type: ignore[attr-defined]
+    register(spec)(cls)
+    cls.__signature__ = family_signature(spec, positional)  # type: ignore[attr-defined]
 
 
-def name_unknown_keyword(err: TypeError, owner: type, given: Mapping[str, Any], base: str) -> TypeError | None:
-    """A ``TypeError`` from the generic layer about a user's keyword, reworded to name the family class."""
-    found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-    if found is None or found.group(1) not in given:
-        return None
-    spec: FamilySpec = owner.spec  # type: ignore[attr-defined]
-    return TypeError(
-        f"{owner.__name__}() got an unexpected keyword argument {found.group(1)!r}; it accepts its options "
-        f"{sorted(spec.defaults())} and the keywords of {base} (help(kanconvs.{base}))"
-    )
+def init_from_spec(
+    layer: Any, generic: type, config: Mapping[str, Any] | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Run ``generic.__init__`` (``KAConvNd`` or ``KALinear``) on a family layer: ``args``, the spec's basis with the
+    declared options, the family's ``config`` and the user's keywords, which win. A user's unknown keyword is
+    reported with the family class's name and options rather than the generic layer's."""
+    spec: FamilySpec = type(layer).spec
+    assert config is not None, f"family {spec.name!r} has its own {generic.__name__} class"
+    basis_kwargs, rest = spec.split(kwargs)
+    init: Callable[..., None] = vars(generic)["__init__"]
+    try:
+        init(layer, *args, basis=spec.basis, basis_kwargs=basis_kwargs, **{**config, **rest})
+    except TypeError as err:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if found is None or found.group(1) not in rest:
+            raise
+        raise TypeError(
+            f"{type(layer).__name__}() got an unexpected keyword argument {found.group(1)!r}; it accepts its options "
+            f"{sorted(spec.defaults())} and the keywords of {generic.__name__} (help(kanconvs.{generic.__name__}))"
+        ) from None
 
 
 _SPECS: Registry[FamilySpec] = Registry("family")
