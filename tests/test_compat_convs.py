@@ -245,7 +245,7 @@ REFERENCE_SIGNATURES = {
     "KAGNConv2DLayer": "(input_dim, output_dim, kernel_size, degree=3, groups=1, padding=0, stride=1, dilation=1, "
     "dropout=0.0, norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm2d'>, **norm_kwargs)",
     "KANConv3DLayer": "(input_dim, output_dim, kernel_size, spline_order=3, groups=1, padding=0, stride=1, dilation=1, "
-    "grid_size=5, base_activation=<class 'torch.nn.modules.activation.GELU'>, grid_range=(-1, 1), dropout=0.0, "
+    "grid_size=5, base_activation=<class 'torch.nn.modules.activation.GELU'>, grid_range=[-1, 1], dropout=0.0, "
     "norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm3d'>, **norm_kwargs)",
     "ReLUKANConv1DLayer": "(input_dim, output_dim, kernel_size, g=5, k=3, train_ab=True, groups=1, padding=0, "
     "stride=1, dilation=1, dropout=0.0, norm_layer=<class 'torch.nn.modules.instancenorm.InstanceNorm1d'>, "

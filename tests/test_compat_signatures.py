@@ -17,7 +17,7 @@ from torch import nn
 
 import kanconvs.compat as compat
 
-FIXTURE = Path(__file__).parent / "fixtures" / "reference_signatures.json"
+FIXTURE = Path(compat.__file__).parent / "reference_signatures.json"
 REFERENCE: dict[str, list[dict[str, Any]]] = json.loads(FIXTURE.read_text(encoding="utf-8"))
 KINDS = {"POSITIONAL_OR_KEYWORD": "positional", "VAR_POSITIONAL": "var_positional", "KEYWORD_ONLY": "keyword_only",
          "VAR_KEYWORD": "var_keyword"}  # fmt: skip

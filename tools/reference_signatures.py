@@ -1,11 +1,11 @@
 """Extract torch-conv-kan's public constructor and function signatures (facts, not code) into a JSON fixture.
 
-    python tools/reference_signatures.py .reference > tests/fixtures/reference_signatures.json
+    python tools/reference_signatures.py .reference > src/kanconvs/compat/reference_signatures.json
 
 The reference source is parsed with ``ast`` (nothing of it is imported or copied): for every top-level class (its
 ``__init__``) and function of the packages ``kan_convs``, ``kans``, ``kan_peft`` and ``models``, the parameter names
-in order, their kinds and the source text of their defaults. ``tests/test_compat_signatures.py`` checks
-``kanconvs.compat`` against it.
+in order, their kinds and the source text of their defaults. ``kanconvs.compat`` builds its generated classes and
+functions with these signatures, and ``tests/test_compat_signatures.py`` checks every compat name against them.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ __all__ = [
     "convert_layer_state_dict",
     "convert_reference_state_dict",
     "is_reference_layout",
-    "reference_pre_hook",
     "rename_prefix",
     "strip_l1_wrappers",
 ]
@@ -378,14 +377,6 @@ def convert_reference_state_dict(state_dict: Mapping[str, Tensor], model: nn.Mod
     sd = dict(state_dict)
     convert_in_place(sd, model)
     return sd
-
-
-def reference_pre_hook(
-    module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any
-) -> None:  # fmt: skip
-    """``load_state_dict`` pre-hook of the :mod:`kanconvs.compat` classes: their reference checkpoints load as they
-    are (``module.register_load_state_dict_pre_hook(reference_pre_hook)``)."""
-    convert_in_place(state_dict, module, prefix)
 
 
 # ``create_model(name, pretrained=file)`` and ``load_weights`` take published torch-conv-kan weights too.

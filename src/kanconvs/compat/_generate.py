@@ -1,9 +1,11 @@
 """Reference-compatible classes and functions generated from table rows.
 
-A row gives the reference's name, its signature (names, order, defaults), the kanconvs class it becomes and how the
-bound reference arguments map to that class's keywords, plus the attribute names the reference's code reads. The
-constructor binds its arguments against the reference's signature (so ``inspect.signature`` and ``help`` show the
-reference's), converts them and calls the kanconvs class.
+A row gives the reference's name, the kanconvs class it becomes and how the bound reference arguments map to that
+class's keywords, plus the attribute names the reference's code reads. The signature (names, order, kinds, defaults)
+is not spelt out: it is read from ``reference_signatures.json``, the facts ``tools/reference_signatures.py`` extracts
+from torch-conv-kan's source with ``ast`` (names and default texts, no code). The constructor binds its arguments
+against that signature (so ``inspect.signature`` and ``help`` show the reference's), converts them and calls the
+kanconvs class.
 
 ``python -m kanconvs.compat.stubs`` rewrites the ``.pyi`` stubs from the live objects, so IDEs and mypy see every
 generated name with the reference's signature.
@@ -11,13 +13,31 @@ generated name with the reference's signature.
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
+import json
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+from torch import Tensor, nn
+
+from ..convert import convert_in_place
+from ..layers.factories import ChannelLayerNorm
 from ..layers.ranks import RANKS
 
-__all__ = ["REQUIRED", "Values", "check_rank", "reference_class", "reference_function", "signature"]
+__all__ = [
+    "REQUIRED",
+    "ReferenceCheckpoints",
+    "Values",
+    "check_rank",
+    "reference_class",
+    "reference_function",
+    "reference_signature",
+    "signature",
+]
 
 _CONV_CLASSES: dict[Any, int] = {r.conv: n for n, r in RANKS.items()}
 _CONV_FUNS: dict[Any, int] = {r.conv_fn: n for n, r in RANKS.items()}
@@ -49,6 +69,70 @@ def signature(*params: tuple[str, Any], var_keyword: str | None = None) -> inspe
     return inspect.Signature(ps)
 
 
+class ReferenceCheckpoints(nn.Module):
+    """Mixin of the compat modules: torch-conv-kan checkpoints load as they are.
+
+    Before a module's own tensors load, the reference's keys and layouts under its prefix are converted
+    (:func:`kanconvs.convert.convert_in_place`), so the module loads reference checkpoints also inside a network
+    of the user's. :func:`reference_class` adds it to every class it makes. Networks whose reference wrapped layers
+    in ``L1(layer)`` set ``l1_wrappers``: the wrapper's ``.module.`` key segment is dropped (our layers hold the
+    penalty themselves).
+    """
+
+    l1_wrappers: ClassVar[bool] = False
+
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+        if self.l1_wrappers:
+            for key in [k for k in state_dict if k.startswith(prefix) and _L1_SEGMENT.search(k[len(prefix) :])]:
+                state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
+        convert_in_place(state_dict, self, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+
+class LayerNorm2d(ChannelLayerNorm):
+    """timm's ``LayerNorm2d`` (the reference's RDNet default): LayerNorm over channels, eps 1e-6."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True) -> None:
+        super().__init__(num_channels, eps=eps, elementwise_affine=affine)
+
+
+_L1_SEGMENT = re.compile(r"(^|\.)module\.")
+_KINDS = {"positional": _P.POSITIONAL_OR_KEYWORD, "var_positional": _P.VAR_POSITIONAL,
+          "keyword_only": _P.KEYWORD_ONLY, "var_keyword": _P.VAR_KEYWORD}  # fmt: skip
+_NAMED_DEFAULTS: dict[str, Any] = {"LayerNorm2d": LayerNorm2d}
+
+
+def _default(text: str | None) -> Any:
+    """The value of a default's source text: a literal, a ``torch.nn`` class or one of :data:`_NAMED_DEFAULTS`."""
+    if text is None:
+        return REQUIRED
+    if text.startswith("nn."):
+        return getattr(nn, text[3:])
+    if text in _NAMED_DEFAULTS:
+        return _NAMED_DEFAULTS[text]
+    return ast.literal_eval(text)
+
+
+@functools.cache
+def _reference_params() -> dict[str, list[list[str | None]]]:
+    table = json.loads(Path(__file__).with_name("reference_signatures.json").read_text(encoding="utf-8"))
+    return {name: entries[0]["params"] for name, entries in table.items()}
+
+
+def reference_signature(name: str) -> inspect.Signature:
+    """torch-conv-kan's signature of ``name`` (a class's constructor without ``self``, or a function).
+
+    Examples:
+        >>> reference_signature("GRAMLayer")
+        <Signature (in_channels, out_channels, degree=3, act=<class 'torch.nn.modules.activation.SiLU'>)>
+    """
+    try:
+        params = _reference_params()[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a torch-conv-kan name in reference_signatures.json") from None
+    return inspect.Signature([_P(str(n), _KINDS[str(kind)], default=_default(d)) for n, kind, d in params])
+
+
 def _bind(name: str, sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Values:
     try:
         bound = sig.bind(*args, **kwargs)
@@ -66,7 +150,6 @@ def _init_of(cls: type) -> Any:
 def reference_class(
     name: str,
     base: type | tuple[type, ...],
-    sig: inspect.Signature,
     build: Callable[[Values], Values],
     *,
     module: str,
@@ -74,15 +157,19 @@ def reference_class(
     attrs: Mapping[str, str] | None = None,
     after: Callable[[Any, Values], None] | None = None,
     namespace: Mapping[str, Any] | None = None,
+    sig: inspect.Signature | None = None,
 ) -> Any:
     """A subclass ``name`` of ``base`` (or of the classes of a tuple, mixins first) whose constructor has the
-    reference's signature ``sig``.
+    reference's signature (:func:`reference_signature`, or ``sig`` for a class of ours in the reference's style).
 
     ``build(values)`` turns the bound reference arguments into ``base``'s keyword arguments; ``attrs`` maps reference
     attribute names to the argument whose value they keep; ``after(self, values)`` finishes the instance.
     """
 
     bases = base if isinstance(base, tuple) else (base,)
+    if issubclass(bases[-1], nn.Module) and not any(issubclass(b, ReferenceCheckpoints) for b in bases):
+        bases = (ReferenceCheckpoints, *bases)
+    sig = sig or reference_signature(name)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         values = _bind(name, sig, args, kwargs)
@@ -101,10 +188,11 @@ def reference_class(
 
 
 def reference_function(
-    name: str, sig: inspect.Signature, target: Callable[..., Any], build: Callable[[Values], Values], *, module: str,
-    doc: str,
+    name: str, target: Callable[..., Any], build: Callable[[Values], Values] = dict, *, module: str, doc: str,
 ) -> Any:  # fmt: skip
-    """A function ``name`` with the reference's signature that calls ``target(**build(values))``."""
+    """A function ``name`` with the reference's signature (:func:`reference_signature`) that calls
+    ``target(**build(values))``."""
+    sig = reference_signature(name)
 
     def function(*args: Any, **kwargs: Any) -> Any:
         return target(**build(_bind(name, sig, args, kwargs)))

@@ -24,7 +24,6 @@ torch-style class of :mod:`kanconvs` (``KAGNConv2d``, or ``KAGNConvNd`` with ``n
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -180,15 +179,6 @@ _FOCAL_SUBSTITUTES: dict[Any, ConvFactory] = {
 
 
 # ------------------------------------------------------------------------------------------ fixed-rank wrappers
-# Generated from one parameter list each so that ``inspect.signature`` shows exactly the reference's signature.
-_P = inspect.Parameter
-_NORM = object()  # replaced by BatchNorm{d}d per rank
-
-
-def _params(*spec: tuple[str, Any]) -> list[inspect.Parameter]:
-    return [_P(n, _P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec]
-
-
 _CONVS = {
     "kagn": "KAGNConv{d}DLayer",
     "relukan": "ReLUKANConv{d}DLayer",
@@ -211,11 +201,8 @@ def _focal_args(conv: ConvFactory, values: Values, extra: Values) -> Values:
 
 
 def _make_wrapper(
-    name: str, base: type, kind: str, params: list[inspect.Parameter], ndim: int,
-    args: Callable[[ConvFactory, Values, Values], Values],
+    name: str, base: type, kind: str, ndim: int, args: Callable[[ConvFactory, Values, Values], Values]
 ) -> Any:  # fmt: skip
-    params = [p.replace(default=_BATCH_NORMS[ndim]) if p.default is _NORM else p for p in params]
-    sig = inspect.Signature([_P("input_dim", _P.POSITIONAL_OR_KEYWORD), *params, _P("norm_kwargs", _P.VAR_KEYWORD)])
     conv = getattr(kan_convs, _CONVS[kind].format(d=ndim))
 
     def build(v: Values) -> Values:
@@ -223,39 +210,23 @@ def _make_wrapper(
         return args(conv, v, extra)
 
     doc = f"torch-conv-kan's ``{name}``: :class:`{base.__name__}` with {kind} convolutions, {ndim}-D."
-    return reference_class(name, base, sig, build, module=__name__, doc=doc)
+    return reference_class(name, base, build, module=__name__, doc=doc)
 
 
-_GEOMETRY = (("groups", 1), ("padding", 0), ("stride", 1), ("dilation", 1), ("dropout", 0.0))
-_KAGN = (("inner_projection", None), ("kernel_size", 3), ("degree", 3), *_GEOMETRY)
-_RELU = (("inner_projection", None), ("kernel_size", 3), ("g", 5), ("k", 3), ("train_ab", True), *_GEOMETRY)
-_FOCAL = (
-    ("focal_window", 3), ("focal_level", 2), ("focal_factor", 2), ("use_postln_in_modulation", True),
-    ("normalize_modulator", True), ("full_kan", True), ("degree", 3), ("dropout", 0.0),
-)  # fmt: skip
-_WRAPPERS: dict[str, tuple[type, str, list[inspect.Parameter], Callable[..., None]]] = {
-    "SelfKAGNtention{d}D": (SelfKANtentionND, "kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_args),
-    "BottleNeckSelfKAGNtention{d}D": (
-        SelfKANtentionND, "bottleneck_kagn", _params(*_KAGN, ("norm_layer", _NORM)), _attention_args
-    ),
-    "RoPEBottleNeckSelfKAGNtention{d}D": (
-        RoPESelfKANtentionND, "bottleneck_kagn",
-        _params(*_KAGN, ("rope_theta", 10.0), ("rope_mixed", True), ("norm_layer", _NORM)), _attention_args,
-    ),
-    "SelfReLUKANtention{d}D": (SelfKANtentionND, "relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_args),
-    "BottleNeckSelfReLUKANtention{d}D": (
-        SelfKANtentionND, "bottleneck_relukan", _params(*_RELU, ("norm_layer", _NORM)), _attention_args
-    ),
-    "KAGNFocalModulation{d}D": (KANFocalModulationND, "kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_args),
-    "BottleNeckKAGNFocalModulation{d}D": (
-        KANFocalModulationND, "bottleneck_kagn", _params(*_FOCAL, ("norm_layer", _NORM)), _focal_args
-    ),
-}  # fmt: skip
+_WRAPPERS: dict[str, tuple[type, str, Callable[..., Values]]] = {
+    "SelfKAGNtention{d}D": (SelfKANtentionND, "kagn", _attention_args),
+    "BottleNeckSelfKAGNtention{d}D": (SelfKANtentionND, "bottleneck_kagn", _attention_args),
+    "RoPEBottleNeckSelfKAGNtention{d}D": (RoPESelfKANtentionND, "bottleneck_kagn", _attention_args),
+    "SelfReLUKANtention{d}D": (SelfKANtentionND, "relukan", _attention_args),
+    "BottleNeckSelfReLUKANtention{d}D": (SelfKANtentionND, "bottleneck_relukan", _attention_args),
+    "KAGNFocalModulation{d}D": (KANFocalModulationND, "kagn", _focal_args),
+    "BottleNeckKAGNFocalModulation{d}D": (KANFocalModulationND, "bottleneck_kagn", _focal_args),
+}
 
-for _template, (_base, _kind, _wrapper_params, _init) in _WRAPPERS.items():
+for _template, (_base, _kind, _init) in _WRAPPERS.items():
     for _d in (1, 2, 3):
         _name = _template.format(d=_d)
-        globals()[_name] = _make_wrapper(_name, _base, _kind, _wrapper_params, _d, _init)
+        globals()[_name] = _make_wrapper(_name, _base, _kind, _d, _init)
 
 __all__ = [
     "KANFocalModulationND",

@@ -21,14 +21,13 @@ Deliberate differences from the reference, all bug fixes:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..convert import convert_reference_state_dict, reference_pre_hook
+from ..convert import convert_reference_state_dict
 from ..layers.factories import create_activation
 from ..layers.kan_linear import (
     BottleNeckKAGNLinear,
@@ -43,7 +42,7 @@ from ..layers.kan_linear import (
     WavKANLinear,
 )
 from ..models.kan_mlp import KANMLP
-from ._generate import REQUIRED, Values, reference_class, reference_function, signature
+from ._generate import Values, reference_class, reference_function
 
 __all__ = [
     "KABN",
@@ -95,19 +94,12 @@ def convert_kans_state_dict(state_dict: StateDict, model: nn.Module) -> dict[str
     return convert_reference_state_dict(state_dict, model)
 
 
-def _accept_reference_checkpoints(module: nn.Module, _values: Values | None = None) -> None:
-    module.register_load_state_dict_pre_hook(reference_pre_hook)
-
-
 # ------------------------------------------------------------------------------------------------------ layers
-# One row per reference layer: its signature, the kanconvs class and keywords it becomes, the attributes it keeps.
+# One row per reference layer: the kanconvs class and keywords it becomes, the attributes it keeps.
 def _layer(
-    name: str, base: type, sig: inspect.Signature, build: Callable[[Values], Values], attrs: dict[str, str], doc: str,
-    **extra: Any,
+    name: str, base: type, build: Callable[[Values], Values], attrs: dict[str, str], doc: str, **extra: Any
 ) -> Any:  # fmt: skip
-    return reference_class(
-        name, base, sig, build, module=__name__, doc=doc, attrs=attrs, after=_accept_reference_checkpoints, **extra
-    )
+    return reference_class(name, base, build, module=__name__, doc=doc, attrs=attrs, **extra)
 
 
 def _shared_act(v: Values, key: str, *uses: str) -> Values:
@@ -119,14 +111,6 @@ def _shared_act(v: Values, key: str, *uses: str) -> Values:
 KANLayer = _layer(
     "KANLayer",
     KANLinear,
-    signature(
-        ("input_features", REQUIRED),
-        ("output_features", REQUIRED),
-        ("grid_size", 5),
-        ("spline_order", 3),
-        ("base_activation", nn.GELU),
-        ("grid_range", [-1, 1]),
-    ),
     lambda v: {
         "in_features": v["input_features"],
         "out_features": v["output_features"],
@@ -152,7 +136,6 @@ KANLayer = _layer(
 KALNLayer = _layer(
     "KALNLayer",
     KALNLinear,
-    signature(("input_features", REQUIRED), ("output_features", REQUIRED), ("degree", 3), ("base_activation", nn.SiLU)),
     lambda v: {
         "in_features": v["input_features"],
         "out_features": v["output_features"],
@@ -172,7 +155,6 @@ KALNLayer = _layer(
 ChebyKANLayer = _layer(
     "ChebyKANLayer",
     KACNLinear,
-    signature(("input_dim", REQUIRED), ("output_dim", REQUIRED), ("degree", REQUIRED)),
     lambda v: {"in_features": v["input_dim"], "out_features": v["output_dim"], "degree": v["degree"]},
     {"inputdim": "input_dim", "outdim": "output_dim"},
     """The reference's ``ChebyKANLayer``: see :class:`~kanconvs.layers.KACNLinear`.
@@ -185,7 +167,6 @@ ChebyKANLayer = _layer(
 GRAMLayer = _layer(
     "GRAMLayer",
     KAGNLinear,
-    signature(("in_channels", REQUIRED), ("out_channels", REQUIRED), ("degree", 3), ("act", nn.SiLU)),
     lambda v: {
         "in_features": v["in_channels"],
         "out_features": v["out_channels"],
@@ -209,16 +190,6 @@ def _fastkan_forward(self: FastKANLinear, x: Tensor, time_benchmark: bool = Fals
 FastKANLayer = _layer(
     "FastKANLayer",
     FastKANLinear,
-    signature(
-        ("input_dim", REQUIRED),
-        ("output_dim", REQUIRED),
-        ("grid_min", -2.0),
-        ("grid_max", 2.0),
-        ("num_grids", 8),
-        ("use_base_update", True),
-        ("base_activation", nn.SiLU),
-        ("spline_weight_init_scale", 0.1),
-    ),
     lambda v: {
         "in_features": v["input_dim"],
         "out_features": v["output_dim"],
@@ -242,7 +213,6 @@ FastKANLayer = _layer(
 WavKANLayer = _layer(
     "WavKANLayer",
     WavKANLinear,
-    signature(("in_features", REQUIRED), ("out_features", REQUIRED), ("wavelet_type", "mexican_hat")),
     lambda v: v,
     {},
     """The reference's ``WavKANLayer``: see :class:`~kanconvs.layers.WavKANLinear`.
@@ -257,14 +227,6 @@ WavKANLayer = _layer(
 JacobiKANLayer = _layer(
     "JacobiKANLayer",
     KAJNLinear,
-    signature(
-        ("input_dim", REQUIRED),
-        ("output_dim", REQUIRED),
-        ("degree", REQUIRED),
-        ("a", 1.0),
-        ("b", 1.0),
-        ("act", nn.SiLU),
-    ),
     lambda v: {
         "in_features": v["input_dim"],
         "out_features": v["output_dim"],
@@ -284,7 +246,6 @@ JacobiKANLayer = _layer(
 BernsteinKANLayer = _layer(
     "BernsteinKANLayer",
     KABNLinear,
-    signature(("input_dim", REQUIRED), ("output_dim", REQUIRED), ("degree", REQUIRED), ("act", nn.SiLU)),
     lambda v: {
         "in_features": v["input_dim"],
         "out_features": v["output_dim"],
@@ -303,15 +264,11 @@ BernsteinKANLayer = _layer(
 
 def _relukan_attributes(self: Any, v: Values) -> None:
     self.r = 4 * v["g"] * v["g"] / ((v["k"] + 1) * (v["k"] + 1))
-    _accept_reference_checkpoints(self)
 
 
 ReLUKANLayer = reference_class(
     "ReLUKANLayer",
     ReLUKANLinear,
-    signature(
-        ("input_size", REQUIRED), ("g", REQUIRED), ("k", REQUIRED), ("output_size", REQUIRED), ("train_ab", True)
-    ),
     lambda v: {
         "in_features": v["input_size"],
         "out_features": v["output_size"],
@@ -333,13 +290,10 @@ ReLUKANLayer = reference_class(
 
 def _bottleneck_attributes(self: Any, v: Values) -> None:
     self.inner_dim = self.inner_features
-    _accept_reference_checkpoints(self)
 
 
 BottleNeckGRAMLayer = reference_class(
     "BottleNeckGRAMLayer", BottleNeckKAGNLinear,
-    signature(("in_channels", REQUIRED), ("out_channels", REQUIRED), ("degree", 3), ("act", nn.SiLU),
-              ("dim_reduction", 8), ("min_internal", 16)),
     lambda v: {"in_features": v["in_channels"], "out_features": v["out_channels"], "degree": v["degree"],
                "dim_reduction": v["dim_reduction"], "min_internal": v["min_internal"],
                **_shared_act(v, "act", "base_activation", "basis_activation", "activation")},
@@ -390,9 +344,6 @@ class RadialBasisFunction(nn.Module):
 
 
 # -------------------------------------------------------------------------------------------------------- MLPs
-_MLP_ARGS = ("layers_hidden", "dropout", "l1_decay", "first_dropout")
-
-
 def _reject_kwargs(name: str, kwargs: Values) -> None:
     if kwargs:
         raise TypeError(
@@ -401,205 +352,86 @@ def _reject_kwargs(name: str, kwargs: Values) -> None:
         )
 
 
-def _mlp(name: str, layer: Callable[[int, int, Values], nn.Module], sig: inspect.Signature, doc: str) -> Any:
-    """A reference MLP: ``KANMLP`` of ``layer(in, out, values)``; ``sig`` holds the options after ``layers_hidden``."""
-    params = [("layers_hidden", REQUIRED), *((p.name, p.default) for p in sig.parameters.values())]
+def _mlp(name: str, layer: type, make: Callable[[int, int, Values], nn.Module], example: str = "") -> Any:
+    """The reference MLP ``name``: a :class:`~kanconvs.models.KANMLP` of ``make(in, out, values)`` layers."""
 
     def build(v: Values) -> Values:
         _reject_kwargs(name, v["kwargs"])
-        return {"layers_hidden": v["layers_hidden"], "family": lambda i, o: layer(i, o, v), "dropout": v["dropout"],
+        return {"layers_hidden": v["layers_hidden"], "family": lambda i, o: make(i, o, v), "dropout": v["dropout"],
                 "first_dropout": v["first_dropout"], "l1_decay": v["l1_decay"]}  # fmt: skip
 
-    return reference_class(
-        name, KANMLP, signature(*params, var_keyword="kwargs"), build, module=__name__, doc=doc,
-        after=_accept_reference_checkpoints,
-    )  # fmt: skip
-
-
-_D, _L1, _FD = ("dropout", 0.0), ("l1_decay", 0.0), ("first_dropout", True)
-KAN = _mlp(
-    "KAN",
-    lambda i, o, v: KANLayer(i, o, v["grid_size"], v["spline_order"], v["base_activation"], v["grid_range"]),
-    signature(_D, ("grid_size", 5), ("spline_order", 3), ("base_activation", nn.GELU), ("grid_range", [-1, 1]),
-              _L1, _FD),
-    """The reference's ``KAN`` MLP of :class:`KANLayer` s: see :class:`~kanconvs.models.KANMLP`.
+    doc = f"""The reference's ``{name}`` MLP of :class:`{layer.__name__}` s: a :class:`~kanconvs.models.KANMLP`.
 
     Examples:
-        >>> KAN([4, 8, 3])(torch.randn(2, 4)).shape
+        >>> {name}([4, 8, 3]{example}).eval()(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-    """,
-)  # fmt: skip
-KALN = _mlp(
-    "KALN",
-    lambda i, o, v: KALNLayer(i, o, v["degree"], base_activation=v["base_activation"]),
-    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
-    """The reference's ``KALN`` MLP of :class:`KALNLayer` s.
+    """
+    return reference_class(name, KANMLP, build, module=__name__, doc=doc)
 
-    Examples:
-        >>> KALN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
-KACN = _mlp(
-    "KACN",
-    lambda i, o, v: ChebyKANLayer(i, o, v["degree"]),
-    signature(_D, _L1, ("degree", 3), _FD),
-    """The reference's ``KACN`` MLP of :class:`ChebyKANLayer` s.
 
-    Examples:
-        >>> KACN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
-KAGN = _mlp(
-    "KAGN",
-    lambda i, o, v: GRAMLayer(i, o, v["degree"], act=v["base_activation"]),
-    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
-    """The reference's ``KAGN`` MLP of :class:`GRAMLayer` s.
+def _kan_layer(i: int, o: int, v: Values) -> nn.Module:
+    return KANLayer(i, o, v["grid_size"], v["spline_order"], v["base_activation"], v["grid_range"])
 
-    Examples:
-        >>> KAGN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
-FastKAN = _mlp(
-    "FastKAN",
-    lambda i, o, v: FastKANLayer(
+
+def _fastkan_layer(i: int, o: int, v: Values) -> nn.Module:
+    return FastKANLayer(
         i, o, grid_min=v["grid_range"][0], grid_max=v["grid_range"][1], num_grids=v["grid_size"],
         use_base_update=v["use_base_update"], base_activation=v["base_activation"],
         spline_weight_init_scale=v["spline_weight_init_scale"],
-    ),
-    signature(_D, _L1, ("grid_range", [-2, 2]), ("grid_size", 8), ("use_base_update", True),
-              ("base_activation", nn.SiLU), ("spline_weight_init_scale", 0.1), _FD),
-    """The reference's ``FastKAN`` MLP of :class:`FastKANLayer` s.
+    )  # fmt: skip
 
-    Examples:
-        >>> FastKAN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)  # fmt: skip
-WavKAN = _mlp(
-    "WavKAN",
-    lambda i, o, v: WavKANLayer(i, o, wavelet_type=v["wavelet_type"]),
-    signature(_D, _L1, _FD, ("wavelet_type", "mexican_hat")),
-    """The reference's ``WavKAN`` MLP of :class:`WavKANLayer` s.
 
-    Examples:
-        >>> WavKAN([4, 8, 3]).eval()(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
+KAN = _mlp("KAN", KANLayer, _kan_layer)
+KALN = _mlp("KALN", KALNLayer, lambda i, o, v: KALNLayer(i, o, v["degree"], base_activation=v["base_activation"]))
+KACN = _mlp("KACN", ChebyKANLayer, lambda i, o, v: ChebyKANLayer(i, o, v["degree"]))
+KAGN = _mlp("KAGN", GRAMLayer, lambda i, o, v: GRAMLayer(i, o, v["degree"], act=v["base_activation"]))
+FastKAN = _mlp("FastKAN", FastKANLayer, _fastkan_layer)
+WavKAN = _mlp("WavKAN", WavKANLayer, lambda i, o, v: WavKANLayer(i, o, wavelet_type=v["wavelet_type"]))
 KAJN = _mlp(
-    "KAJN",
+    "KAJN", JacobiKANLayer,
     lambda i, o, v: JacobiKANLayer(i, o, v["degree"], a=v["a"], b=v["b"], act=v["base_activation"]),
-    signature(_D, _L1, ("degree", 3), ("a", 1), ("b", 1), ("base_activation", nn.SiLU), _FD),
-    """The reference's ``KAJN`` MLP of :class:`JacobiKANLayer` s.
-
-    Examples:
-        >>> KAJN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
-KABN = _mlp(
-    "KABN",
-    lambda i, o, v: BernsteinKANLayer(i, o, v["degree"], act=v["base_activation"]),
-    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD),
-    """The reference's ``KABN`` MLP of :class:`BernsteinKANLayer` s.
-
-    Examples:
-        >>> KABN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
+)  # fmt: skip
+KABN = _mlp("KABN", BernsteinKANLayer, lambda i, o, v: BernsteinKANLayer(i, o, v["degree"], act=v["base_activation"]))
+# ``g`` grid cells of order ``k``.
 ReLUKAN = _mlp(
-    "ReLUKAN",
-    lambda i, o, v: ReLUKANLayer(i, v["g"], v["k"], o, train_ab=v["train_ab"]),
-    signature(_D, _L1, ("g", 1), ("k", 1), ("train_ab", True), _FD),
-    """The reference's ``ReLUKAN`` MLP of :class:`ReLUKANLayer` s (``g`` grid cells, order ``k``).
-
-    Examples:
-        >>> ReLUKAN([4, 8, 3], g=5, k=3)(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
+    "ReLUKAN", ReLUKANLayer, lambda i, o, v: ReLUKANLayer(i, v["g"], v["k"], o, train_ab=v["train_ab"]), ", g=5, k=3"
 )
 BottleNeckKAGN = _mlp(
-    "BottleNeckKAGN",
-    lambda i, o, v: BottleNeckGRAMLayer(
-        i, o, v["degree"], act=v["base_activation"], dim_reduction=v["dim_reduction"], min_internal=v["min_internal"]
-    ),
-    signature(_D, _L1, ("degree", 3), ("base_activation", nn.SiLU), _FD, ("dim_reduction", 8), ("min_internal", 16)),
-    """The reference's ``BottleNeckKAGN`` MLP of :class:`BottleNeckGRAMLayer` s.
-
-    Examples:
-        >>> BottleNeckKAGN([4, 8, 3])(torch.randn(2, 4)).shape
-        torch.Size([2, 3])
-    """,
-)
+    "BottleNeckKAGN", BottleNeckGRAMLayer,
+    lambda i, o, v: BottleNeckGRAMLayer(i, o, v["degree"], act=v["base_activation"], dim_reduction=v["dim_reduction"],
+                                        min_internal=v["min_internal"]),
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------- factories
-# The reference's factories; note their GELU defaults, which differ from the classes' SiLU.
-def _factory(name: str, mlp: Any, sig: inspect.Signature, doc: str, renames: dict[str, str] | None = None) -> Any:
-    params = [("layers_hidden", REQUIRED), *((p.name, p.default) for p in sig.parameters.values())]
+# The reference's factories (note their GELU defaults, which differ from the classes' SiLU).
+def _factory(name: str, mlp: Any, doc: str, renames: dict[str, str] | None = None) -> Any:
     renames = renames or {}
     return reference_function(
-        name, signature(*params), mlp, lambda v: {renames.get(k, k): x for k, x in v.items()}, module=__name__, doc=doc
+        name, mlp, lambda v: {renames.get(k, k): x for k, x in v.items()}, module=__name__, doc=doc
     )
 
 
-_GELU = ("base_activation", nn.GELU)
-mlp_kan = _factory(
-    "mlp_kan",
-    KAN,
-    signature(_D, ("grid_size", 5), ("spline_order", 3), _GELU, ("grid_range", [-1, 1]), _L1),
-    "A :class:`KAN` MLP. Example: ``mlp_kan([784, 64, 10], dropout=0.1)``.",
-)
+mlp_kan = _factory("mlp_kan", KAN, "A :class:`KAN` MLP. Example: ``mlp_kan([784, 64, 10], dropout=0.1)``.")
 mlp_fastkan = _factory(
-    "mlp_fastkan",
-    FastKAN,
-    signature(_D, ("grid_size", 5), _GELU, ("grid_range", [-1, 1]), _L1),
+    "mlp_fastkan", FastKAN,
     "A :class:`FastKAN` MLP (grid 5 on [-1, 1] here, unlike the class's 8 on [-2, 2], as in the reference).",
-)
-mlp_kaln = _factory(
-    "mlp_kaln",
-    KALN,
-    signature(_D, ("degree", 3), _GELU, _L1),
-    "A :class:`KALN` MLP. Example: ``mlp_kaln([784, 64, 10], degree=3)``.",
-)
-mlp_kabn = _factory(
-    "mlp_kabn",
-    KABN,
-    signature(_D, ("degree", 3), _GELU, _L1),
-    "A :class:`KABN` MLP. Example: ``mlp_kabn([784, 64, 10], degree=3)``.",
-)
-mlp_kacn = _factory(
-    "mlp_kacn",
-    KACN,
-    signature(_D, ("degree", 3), _L1),
-    "A :class:`KACN` MLP. Example: ``mlp_kacn([784, 64, 10], degree=3)``.",
-)
+)  # fmt: skip
+mlp_kaln = _factory("mlp_kaln", KALN, "A :class:`KALN` MLP. Example: ``mlp_kaln([784, 64, 10], degree=3)``.")
+mlp_kabn = _factory("mlp_kabn", KABN, "A :class:`KABN` MLP. Example: ``mlp_kabn([784, 64, 10], degree=3)``.")
+mlp_kacn = _factory("mlp_kacn", KACN, "A :class:`KACN` MLP. Example: ``mlp_kacn([784, 64, 10], degree=3)``.")
 mlp_kajn = _factory(
-    "mlp_kajn",
-    KAJN,
-    signature(_D, ("degree", 3), _L1, ("a", 1.0), ("b", 1.0)),
+    "mlp_kajn", KAJN,
     "A :class:`KAJN` MLP (its activation stays SiLU). Example: ``mlp_kajn([784, 64, 10], a=0.5, b=0.5)``.",
-)
-mlp_kagn = _factory(
-    "mlp_kagn",
-    KAGN,
-    signature(_D, ("degree", 3), _GELU, _L1),
-    "A :class:`KAGN` MLP. Example: ``mlp_kagn([784, 64, 10], degree=3)``.",
-)
+)  # fmt: skip
+mlp_kagn = _factory("mlp_kagn", KAGN, "A :class:`KAGN` MLP. Example: ``mlp_kagn([784, 64, 10], degree=3)``.")
 mlp_bottleneck_kagn = _factory(
-    "mlp_bottleneck_kagn",
-    BottleNeckKAGN,
-    signature(_D, ("degree", 3), _GELU, _L1, ("dim_reduction", 8), ("min_internal", 16)),
+    "mlp_bottleneck_kagn", BottleNeckKAGN,
     "A :class:`BottleNeckKAGN` MLP. Example: ``mlp_bottleneck_kagn([784, 256, 10], dim_reduction=4)``.",
-)
+)  # fmt: skip
 mlp_relukan = _factory(
     "mlp_relukan",
     ReLUKAN,
-    signature(_D, ("a", 1), ("b", 1), ("train_ab", True), _L1),
     """A :class:`ReLUKAN` MLP with grid size ``g = a`` and order ``k = b``.
 
     The reference passed ``a=`` and ``b=`` to an MLP that ignored them, so it always built ``g = k = 1``; here they
@@ -608,8 +440,5 @@ mlp_relukan = _factory(
     renames={"a": "g", "b": "k"},
 )
 mlp_wav_kan = _factory(
-    "mlp_wav_kan",
-    WavKAN,
-    signature(_D, ("wavelet_type", "mexican_hat"), _L1),
-    'A :class:`WavKAN` MLP. Example: ``mlp_wav_kan([784, 64, 10], wavelet_type="dog")``.',
+    "mlp_wav_kan", WavKAN, 'A :class:`WavKAN` MLP. Example: ``mlp_wav_kan([784, 64, 10], wavelet_type="dog")``.'
 )

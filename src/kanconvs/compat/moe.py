@@ -28,13 +28,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..convert import reference_pre_hook
 from ..layers.bottleneck import bottleneck_width
 from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import REQUIRED, Values, check_rank, reference_class, signature
+from ._generate import ReferenceCheckpoints, Values, check_rank, reference_class
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
 _INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
@@ -80,7 +79,7 @@ def _reference_loss(layer: MoEKAConvNd, balance: Tensor | None, loss_coef: float
     return coef * balance.float()
 
 
-class MoEKANConvBase(MoEKAConvNd):
+class MoEKANConvBase(ReferenceCheckpoints, MoEKAConvNd):
     """The reference's ``MoEKANConvBase``: experts are ``conv_class(input_size, output_size, kernel_size=…,
     stride=…, padding=…, **kan_kwargs)``, a reference (compat) convolution class such as ``KAGNConv2DLayer``.
 
@@ -122,7 +121,6 @@ class MoEKANConvBase(MoEKAConvNd):
             **kan_kwargs,
         )  # fmt: skip
         self.input_size, self.output_size, self.conv_dims = input_size, output_size, rank
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
     def forward(  # type: ignore[override]
         self, x: Tensor, train: bool = True, loss_coef: float | None = None
@@ -181,7 +179,7 @@ for _expert, _prefix in [*((f, f"MoE{f}") for f in _FAMILIES), ("BottleNeckKAGN"
 
 
 # ------------------------------------------------------------------------------------------ MoE bottleneck (KAGN)
-class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
+class MoEBottleNeckKAGNConvND(ReferenceCheckpoints, MoEBottleneckKAConvNd):
     """The reference's ``MoEBottleNeckKAGNConvND``: a Gram bottleneck whose inner convolution is a mixture of
     experts. ``pregate=True`` puts a Gram KA linear layer (``GRAMLayer``) in front of the gate.
 
@@ -232,7 +230,6 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         )  # fmt: skip
         self.input_size, self.output_size, self.inner_dim = input_dim, output_dim, self.inner_channels
         self.num_experts, self.k, self.noisy_gating, self.degree = num_experts, k, noisy_gating, degree
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
     def forward(  # type: ignore[override]
         self, x: Tensor, train: bool = True, loss_coef: float | None = None
@@ -242,30 +239,22 @@ class MoEBottleNeckKAGNConvND(MoEBottleneckKAConvNd):
         return y, _reference_loss(self.moe, self.moe.balance_loss, loss_coef)
 
 
-# The fixed-rank MoE bottlenecks: the reference's signatures (the 3-D one orders dim_reduction before the experts).
-def _moe_bottleneck(ndim: int, experts: int, k: int, dim_reduction_first: bool) -> Any:
+# The fixed-rank MoE bottlenecks (the reference's 3-D one orders dim_reduction before the experts).
+def _moe_bottleneck(ndim: int) -> Any:
     name = f"MoEBottleNeckKAGNConv{ndim}DLayer"
-    moe = (("num_experts", experts), ("noisy_gating", True), ("k", k))
-    reduction = (("dim_reduction", 4),)
-    sig = signature(
-        ("input_dim", REQUIRED), ("output_dim", REQUIRED), ("kernel_size", REQUIRED), ("degree", 3), ("groups", 1),
-        ("padding", 0), ("stride", 1), ("dilation", 1), ("dropout", 0.0), ("norm_layer", RANKS[ndim].instance_norm),
-        *((*reduction, *moe) if dim_reduction_first else (*moe, *reduction)), ("pregate", False),
-        var_keyword="norm_kwargs",
-    )  # fmt: skip
 
     def build(v: Values) -> Values:
         rank = {"conv_class": RANKS[ndim].conv, "conv_w_fun": RANKS[ndim].conv_fn, "ndim": ndim}
         norm_class, norm_kwargs = v.pop("norm_layer"), v.pop("norm_kwargs")
         return {**rank, "norm_class": norm_class, **v, **norm_kwargs}
 
-    doc = f"torch-conv-kan's ``{name}`` ({experts} experts, k = {k})."
-    return reference_class(name, MoEBottleNeckKAGNConvND, sig, build, module=__name__, doc=doc)
+    doc = f"torch-conv-kan's ``{name}``: :class:`MoEBottleNeckKAGNConvND` fixed to {ndim} spatial dimensions."
+    return reference_class(name, MoEBottleNeckKAGNConvND, build, module=__name__, doc=doc)
 
 
-MoEBottleNeckKAGNConv1DLayer = _moe_bottleneck(1, 16, 4, dim_reduction_first=False)
-MoEBottleNeckKAGNConv2DLayer = _moe_bottleneck(2, 8, 2, dim_reduction_first=False)
-MoEBottleNeckKAGNConv3DLayer = _moe_bottleneck(3, 16, 4, dim_reduction_first=True)
+MoEBottleNeckKAGNConv1DLayer = _moe_bottleneck(1)
+MoEBottleNeckKAGNConv2DLayer = _moe_bottleneck(2)
+MoEBottleNeckKAGNConv3DLayer = _moe_bottleneck(3)
 
 
 __all__ = [

@@ -14,6 +14,8 @@ import re
 import sys
 from typing import Any
 
+from ._generate import ReferenceCheckpoints
+
 __all__ = ["STUBS", "stub", "stub_path"]
 
 _P = inspect.Parameter
@@ -54,13 +56,25 @@ def _function_stub(name: str, fn: Any, indent: str = "") -> str:
     return f"{indent}def {name}({_params(sig, generated)}) -> {ret}: ...{'  ' + ignore.group(0) if ignore else ''}"
 
 
+def _public_bases(cls: type, own: list[type]) -> list[type]:
+    """The bases a stub names: private bases of this module are replaced by theirs; the checkpoint mixin is left out
+    (it only converts reference checkpoints on load)."""
+    out: list[type] = []
+    for base in cls.__bases__:
+        if base in own:
+            out += _public_bases(base, own)
+        elif base not in (ReferenceCheckpoints, object):
+            out.append(base)
+    return out
+
+
 def _class_stub(name: str, cls: type, module_name: str) -> list[str]:
     """A class with its public bases; the constructor and public methods it gets from this module (its own or a
     private base's here) are listed."""
     own = [k for k in cls.__mro__ if k is cls or (k.__module__ == module_name and k.__name__.startswith("_"))]
-    bases = [b for b in cls.__bases__ if b not in own] or [next(k for k in cls.__mro__[1:] if k not in own)]
+    bases = list(dict.fromkeys(_public_bases(cls, own)))
     names = [b.__name__ if b.__module__ == module_name else f"{b.__module__}.{b.__qualname__}" for b in bases]
-    lines = [f"class {name}({', '.join(names)}):"]
+    lines = [f"class {name}({', '.join(names)}):" if names else f"class {name}:"]
     init_owner = next(k for k in cls.__mro__ if "__init__" in k.__dict__)
     if init_owner in own:
         init = init_owner.__dict__["__init__"]
@@ -117,6 +131,7 @@ STUBS: dict[str, str] = {
     "kanconvs.compat.models.densekanet": "",
     "kanconvs.compat.models.unet": "",
     "kanconvs.compat.models.reskanet": "",
+    "kanconvs.compat.models.rdnet": "",
     "kanconvs.compat.models.vggkan": "Norm = Callable[..., nn.Module]",
     "kanconvs.compat.models.u2kanet": "from kanconvs.models.u2kanet import U2KANet as _U2KANet\n\n"
     "Norm = Callable[..., nn.Module]\nConvFunc = Callable[..., nn.Module]",

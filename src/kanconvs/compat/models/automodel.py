@@ -28,59 +28,27 @@ Fixes with respect to the reference (see the reference notes, §6.8):
 from __future__ import annotations
 
 import importlib
-import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch.nn as nn
 
+from .._generate import reference_signature
+
 __all__ = ["AutoKAN", "TinyAutoKAGN"]
 
-#: AutoKAN ``model_name`` → (sibling module, factory function). Names are exactly the reference's.
-_AUTOKAN_REGISTRY: dict[str, tuple[str, str]] = {
-    # U-Net 18
-    "ukanet18": ("unet", "ukanet_18"),
-    "ukalnet18": ("unet", "ukalnet_18"),
-    "ukagnet18": ("unet", "ukagnet_18"),
-    "ukacnet18": ("unet", "ukacnet_18"),
-    "fast_ukanet_18": ("unet", "fast_ukanet_18"),
-    # U2-Net
-    "u2kanet": ("u2kanet", "u2kanet"),
-    "u2kalnet": ("u2kanet", "u2kalnet"),
-    "u2kagnet": ("u2kanet", "u2kagnet"),
-    "u2kacnet": ("u2kanet", "u2kacnet"),
-    "fast_u2kanet": ("u2kanet", "fast_u2kanet"),
-    # U2-Net small
-    "u2kanet_small": ("u2kanet", "u2kanet_small"),
-    "u2kalnet_small": ("u2kanet", "u2kalnet_small"),
-    "u2kagnet_small": ("u2kanet", "u2kagnet_small"),
-    "u2kacnet_small": ("u2kanet", "u2kacnet_small"),
-    "fast_u2kanet_small": ("u2kanet", "fast_u2kanet_small"),
-    # DenseNets
-    "densekanet121": ("densekanet", "densekanet121"),
-    "fast_densekanet121": ("densekanet", "fast_densekanet121"),
-    "densekagnet121": ("densekanet", "densekagnet121"),
-    "densekalnet121": ("densekanet", "densekalnet121"),
-    "densekacnet121": ("densekanet", "densekacnet121"),
-    "densekalnet161": ("densekanet", "densekalnet161"),
-    "densekalnet169": ("densekanet", "densekalnet169"),
-    "densekalnet201": ("densekanet", "densekalnet201"),
-    "densekagnet161": ("densekanet", "densekagnet161"),
-    "densekagnet169": ("densekanet", "densekagnet169"),
-    "densekagnet201": ("densekanet", "densekagnet201"),
-    # VGG
-    "vggkan": ("vggkan", "vggkan"),
-    "fast_vggkan": ("vggkan", "fast_vggkan"),
-    "vgg_wav_kan": ("vggkan", "vgg_wav_kan"),
-    "vggkaln": ("vggkan", "vggkaln"),
-    "vggkacn": ("vggkan", "vggkacn"),
-    "vggkagn": ("vggkan", "vggkagn"),
-    # ResNets
-    "reskagnet18": ("reskanet", "reskagnet18"),
-    "reskagnet50": ("reskanet", "reskagnet50"),
-    "reskagnet101": ("reskanet", "reskagnet101"),
-    "reskagnet152": ("reskanet", "reskagnet152"),
-}
+#: AutoKAN's ``model_name`` → the compat factory it builds (the reference's names; most are the factory's own).
+_AUTOKAN_REGISTRY: dict[str, str] = {
+    "ukanet18": "ukanet_18", "ukalnet18": "ukalnet_18", "ukagnet18": "ukagnet_18", "ukacnet18": "ukacnet_18",
+    **{name: name for name in (
+        "fast_ukanet_18", "u2kanet", "u2kalnet", "u2kagnet", "u2kacnet", "fast_u2kanet", "u2kanet_small",
+        "u2kalnet_small", "u2kagnet_small", "u2kacnet_small", "fast_u2kanet_small", "densekanet121",
+        "fast_densekanet121", "densekagnet121", "densekalnet121", "densekacnet121", "densekalnet161", "densekalnet169",
+        "densekalnet201", "densekagnet161", "densekagnet169", "densekagnet201", "vggkan", "fast_vggkan", "vgg_wav_kan",
+        "vggkaln", "vggkacn", "vggkagn", "reskagnet18", "reskagnet50", "reskagnet101", "reskagnet152",
+    )},
+}  # fmt: skip
 
 #: Defaults of the reference AutoKAN that differ from (some) factory defaults; applied when the factory takes them.
 _AUTOKAN_DEFAULTS: dict[str, Any] = {
@@ -96,9 +64,10 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "silu": nn.SiLU, "r
 _NORMS: dict[str, type[nn.Module]] = {"instance2d": nn.InstanceNorm2d, "batchnorm2d": nn.BatchNorm2d}
 
 
-def _factory(module: str, name: str) -> Callable[..., nn.Module]:
-    # imported lazily: the sibling modules are loaded by the package __init__ alongside this one
-    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+def _factory(name: str) -> Callable[..., nn.Module]:
+    """The factory ``name`` as its module holds it now (looked up lazily: the package loads this module first)."""
+    exported = getattr(importlib.import_module(__package__ or ""), name)
+    return getattr(sys.modules[exported.__module__], name)
 
 
 def _resolve(value: Any, table: dict[str, type[nn.Module]], what: str) -> Any:
@@ -112,7 +81,7 @@ def _resolve(value: Any, table: dict[str, type[nn.Module]], what: str) -> Any:
 
 
 def _call(factory: Callable[..., nn.Module], name: str, args: tuple[Any, ...], options: dict[str, Any]) -> nn.Module:
-    accepted = inspect.signature(factory).parameters
+    accepted = reference_signature(name).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         valid = [p for p in accepted if p not in ("input_channels", "num_classes")]
@@ -152,12 +121,12 @@ def AutoKAN(**kwargs: Any) -> nn.Module:
     num_classes = options.pop("num_classes")
     if model_name not in _AUTOKAN_REGISTRY:
         raise ValueError(f"AutoKAN: unknown model_name {model_name!r}; valid names: {sorted(_AUTOKAN_REGISTRY)}")
-    factory = _factory(*_AUTOKAN_REGISTRY[model_name])
-    accepted = inspect.signature(factory).parameters
+    factory_name = _AUTOKAN_REGISTRY[model_name]
+    accepted = reference_signature(factory_name).parameters
     for key, default in _AUTOKAN_DEFAULTS.items():
         if key in accepted:
             options.setdefault(key, default)
-    return _call(factory, model_name, (input_channels, num_classes), options)
+    return _call(_factory(factory_name), factory_name, (input_channels, num_classes), options)
 
 
 _TINY_MODEL_TYPES = ("VGG", "DenseNet")
@@ -215,10 +184,10 @@ def TinyAutoKAGN(
     if model_type == "VGG":
         name = "moe_vggkagn_bn" if is_moe else "vggkagn_bn"
         options = {**common, **moe, "width_scale": width_scale, "expected_feature_shape": (1, 1), **kwargs}
-        return _call(_factory("vggkan", name), name, (input_channels, num_classes), options)
+        return _call(_factory(name), name, (input_channels, num_classes), options)
     if model_type == "DenseNet":
         name = "tiny_densekagnet_moebn" if is_moe else "tiny_densekagnet_bn"
-        return _call(_factory("densekanet", name), name, (input_channels, num_classes), {**common, **moe, **kwargs})
+        return _call(_factory(name), name, (input_channels, num_classes), {**common, **moe, **kwargs})
     if model_type == "ResNet":
         raise ValueError(
             "TinyAutoKAGN: model_type 'ResNet' is not supported (it built nothing in torch-conv-kan); "

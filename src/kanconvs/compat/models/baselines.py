@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._generate import REQUIRED, Values, reference_class, signature
+from .._generate import Values, reference_class
 from ..kan_convs import (
     FastKANConv2DLayer,
     KACNConv2DLayer,
@@ -209,23 +209,14 @@ class EightSimpleConv(SimpleConv):
 
 
 # --------------------------------------------------------------------------------------------------- KA convs
-# One row per reference network: its conv layer and MLP head classes and its own option (the degree families feed
-# ``degree_out`` to the head as its degree; the others their option).
-_NORMS = (("affine", True), ("norm_layer", nn.BatchNorm2d))
-
-
+# One row per family: its conv layer and MLP head classes and its own option (the degree families feed ``degree_out``
+# to the head as its degree; the others their option).
 def _baseline(
-    name: str, depth: int, conv_class: type, mlp_class: Callable[..., nn.Module], option: tuple[str, Any],
-    degree_out: int, doc: str, *, norms: bool = True, first_dropout: bool = False,
+    name: str, depth: int, conv_class: type, mlp_class: Callable[..., nn.Module], key: str, doc: str,
+    first_dropout: bool = False,
 ) -> Any:  # fmt: skip
-    key = option[0]
-    params = (
-        ("layer_sizes", REQUIRED), ("num_classes", 10), ("input_channels", 1), option, ("degree_out", degree_out),
-        ("groups", 1), ("dropout", 0.0), ("dropout_linear", 0.0), ("l1_penalty", 0.0), *(_NORMS if norms else ()),
-    )  # fmt: skip
-
     def build(v: Values) -> Values:
-        norm = {"affine": v.pop("affine"), "norm_layer": v.pop("norm_layer")} if norms else {}
+        norm = {"affine": v.pop("affine"), "norm_layer": v.pop("norm_layer")} if "affine" in v else {}
         conv = functools.partial(conv_class, kernel_size=3, padding=1, dilation=1, **{key: v.pop(key)}, **norm)
         head = {"degree": v["degree_out"]} if key == "degree" else {key: conv.keywords[key]}
         drop = v["dropout_linear"]
@@ -236,58 +227,38 @@ def _baseline(
         return {"conv": conv, "mlp": mlp, **v}
 
     space = {"depth": depth, "first_dropout": first_dropout}
-    return reference_class(name, _Baseline, signature(*params), build, module=__name__, doc=doc, namespace=space)
+    return reference_class(name, _Baseline, build, module=__name__, doc=doc, namespace=space)
 
 
-def _pair(family: str, conv_class: type, mlp_class: Callable[..., nn.Module], option: tuple[str, Any],
-          degree_out: tuple[int, int], example: str, **kw: Any) -> tuple[Any, Any]:  # fmt: skip
+def _pair(family: str, conv_class: type, mlp_class: Callable[..., nn.Module], key: str, example: str = "",
+          first_dropout_8: bool = False) -> tuple[Any, Any]:  # fmt: skip
     """The 4- and 8-layer networks of a family (``Simple…`` and ``EightSimple…``)."""
     name = {"KAN": "ConvKAN", "FastKAN": "FastConvKAN"}.get(family, f"Conv{family}")
     doc = (
         f"The reference's {{}}-layer {family} network (``{conv_class.__name__}``; a ``{mlp_class.__name__}`` MLP head "
         "when ``degree_out >= 2``)."
     )
-    first = kw.pop("first_dropout_8", False)
-    four = _baseline(f"Simple{name}", 4, conv_class, mlp_class, option, degree_out[0], doc.format(4) + example, **kw)
-    eight = _baseline(f"EightSimple{name}", 8, conv_class, mlp_class, option, degree_out[1], doc.format(8),
-                      first_dropout=first, **kw)  # fmt: skip
+    if example:
+        example = f"\n\n    Examples:\n        >>> {example}.shape\n        torch.Size([2, 10])\n    "
+    four = _baseline(f"Simple{name}", 4, conv_class, mlp_class, key, doc.format(4) + example)
+    eight = _baseline(f"EightSimple{name}", 8, conv_class, mlp_class, key, doc.format(8), first_dropout_8)
     return four, eight
 
 
-def _example(expr: str) -> str:
-    return f"\n\n    Examples:\n        >>> {expr}.shape\n        torch.Size([2, 10])\n    "
-
-
 SimpleConvKAN, EightSimpleConvKAN = _pair(
-    "KAN",
-    KANConv2DLayer,
-    KAN,
-    ("spline_order", 3),
-    (2, 3),
-    _example("SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8))"),
+    "KAN", KANConv2DLayer, KAN, "spline_order", "SimpleConvKAN([4, 8, 8, 8], degree_out=1)(torch.randn(2, 1, 8, 8))"
 )
 SimpleFastConvKAN, EightSimpleFastConvKAN = _pair(
-    "FastKAN",
-    FastKANConv2DLayer,
-    FastKAN,
-    ("grid_size", 8),
-    (2, 2),
-    _example("SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8))"),
+    "FastKAN", FastKANConv2DLayer, FastKAN, "grid_size", "SimpleFastConvKAN([4, 8, 8, 8])(torch.randn(2, 1, 8, 8))"
 )
-SimpleConvKALN, EightSimpleConvKALN = _pair("KALN", KALNConv2DLayer, KALN, ("degree", 3), (3, 3), "")
+SimpleConvKALN, EightSimpleConvKALN = _pair("KALN", KALNConv2DLayer, KALN, "degree")
 # The reference's 8-layer KACN (alone) also applies dropout in its first layer.
-SimpleConvKACN, EightSimpleConvKACN = _pair("KACN", KACNConv2DLayer, KACN, ("degree", 3), (3, 3), "",
-                                            first_dropout_8=True)  # fmt: skip
-SimpleConvKAGN, EightSimpleConvKAGN = _pair("KAGN", KAGNConv2DLayer, KAGN, ("degree", 3), (3, 3), "")
+SimpleConvKACN, EightSimpleConvKACN = _pair("KACN", KACNConv2DLayer, KACN, "degree", first_dropout_8=True)
+SimpleConvKAGN, EightSimpleConvKAGN = _pair("KAGN", KAGNConv2DLayer, KAGN, "degree")
 SimpleConvWavKAN, EightSimpleConvWavKAN = _pair(
-    "WavKAN",
-    WavKANConv2DLayer,
-    WavKAN,
-    ("wavelet_type", "mexican_hat"),
-    (3, 3),
-    _example("SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8))"),
-    norms=False,
-)
+    "WavKAN", WavKANConv2DLayer, WavKAN, "wavelet_type",
+    "SimpleConvWavKAN([4, 4, 8, 8], degree_out=1).eval()(torch.randn(2, 1, 8, 8))",
+)  # fmt: skip
 
 
 # -------------------------------------------------------------------------------------------------------- MoE

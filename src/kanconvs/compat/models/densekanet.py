@@ -15,36 +15,23 @@ checkpoints) differ from the reference's.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
-from ...convert import reference_pre_hook
 from ...layers.regularization import regularization_loss
 from ...models import densekanet as _dense
 from .. import kans
-from .._generate import REQUIRED, reference_function, signature
+from .._generate import ReferenceCheckpoints, reference_function
 
 __all__: list[str] = []  # the generated factories, filled in below
 
-_L1_SEGMENT = re.compile(r"(^|\.)module\.")
 
-
-def _drop_l1_segments(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
-    """The reference's ``L1(layer)`` wrapper keeps the layer under ``.module.``; our layers hold the penalty."""
-    for key in [k for k in state_dict if k.startswith(prefix) and _L1_SEGMENT.search(k[len(prefix) :])]:
-        state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
-
-
-class _ReferenceDenseKANet(_dense.DenseKANet):
+class _ReferenceDenseKANet(ReferenceCheckpoints, _dense.DenseKANet):
     """A :class:`~kanconvs.models.DenseKANet` that loads reference checkpoints (``L1`` wrappers included)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.register_load_state_dict_pre_hook(_drop_l1_segments)
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
+    l1_wrappers = True
 
 
 class _ReferenceMoEDenseKANet(_ReferenceDenseKANet):
@@ -100,35 +87,10 @@ def _build(kind: str, tiny: bool, layout: Sequence[int], values: dict[str, Any])
     )  # fmt: skip
 
 
-def _factory(name: str, kind: str, tiny: bool, layout: Sequence[int], params: tuple[tuple[str, Any], ...]) -> Any:
-    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *params)
+def _factory(name: str, kind: str, tiny: bool, layout: Sequence[int]) -> Any:
     doc = f"torch-conv-kan's ``{name}`` ({kind} convolutions), reference signature and layout."
-    return reference_function(name, sig, functools.partial(_build, kind, tiny, layout), lambda v: {"values": v},
+    return reference_function(name, functools.partial(_build, kind, tiny, layout), lambda v: {"values": v},
                               module=__name__, doc=doc)  # fmt: skip
-
-
-_IN = nn.InstanceNorm2d
-_BN = nn.BatchNorm2d
-
-
-def _spec(kind: str, tiny: bool, growth: int) -> tuple[tuple[str, Any], ...]:
-    """The reference's parameter lists (their order and defaults differ between the factory families)."""
-    maxpool = () if tiny else (("use_first_maxpool", True),)
-    widths = (("growth_rate", growth), ("num_init_features", 64), ("affine", True))
-    if kind in ("kan", "fastkan"):
-        order = (("spline_order", 3),) if kind == "kan" else ()
-        return (
-            ("groups", 1), *order, ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1]),
-            ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths, ("norm_layer", _IN),
-        )  # fmt: skip
-    if kind in ("kaln", "kagn", "kacn"):
-        return (("groups", 1), ("degree", 3), ("dropout", 0.0), ("l1_decay", 0.0), *maxpool, *widths,
-                ("norm_layer", _IN))  # fmt: skip
-    moe = (("num_experts", 8), ("noisy_gating", True), ("k", 2)) if kind.startswith("moe_") else ()
-    return (
-        ("groups", 1), ("degree", 3), ("dropout", 0.0), ("dropout_linear", 0.0), ("l1_decay", 0.0), *maxpool,
-        *widths, ("norm_layer", _BN), *moe,
-    )  # fmt: skip
 
 
 _FULL = {
@@ -152,8 +114,8 @@ _TINY = {
 for _template, (_kind, _layouts) in _FULL.items():
     for _n in _layouts:
         _name = _template.format(n=_n)
-        globals()[_name] = _factory(_name, _kind, False, _LAYOUTS[_n], _spec(_kind, False, 48 if _n == "161" else 32))
+        globals()[_name] = _factory(_name, _kind, False, _LAYOUTS[_n])
         __all__.append(_name)
 for _name, _kind in _TINY.items():
-    globals()[_name] = _factory(_name, _kind, True, (5, 5, 5), _spec(_kind, True, 32))
+    globals()[_name] = _factory(_name, _kind, True, (5, 5, 5))
     __all__.append(_name)

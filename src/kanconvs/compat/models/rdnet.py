@@ -15,14 +15,14 @@ checkpoints do not load.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ...convert import reference_pre_hook
-from ...layers.factories import ChannelLayerNorm
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
+from .._generate import LayerNorm2d, ReferenceCheckpoints, reference_function
 
 __all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
 
@@ -43,14 +43,7 @@ def _convert_depthwise_v2(sd: MutableMapping[str, Tensor], prefix: str) -> None:
             sd[prefix + "norm." + name] = sd.pop(prefix + "layer_norm." + name)
 
 
-class LayerNorm2d(ChannelLayerNorm):
-    """timm's ``LayerNorm2d``, the reference's default norm here: LayerNorm over channels, eps 1e-6."""
-
-    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True) -> None:
-        super().__init__(num_channels, eps=eps, elementwise_affine=affine)
-
-
-class KAGNRDNet(RDNet):
+class KAGNRDNet(ReferenceCheckpoints, RDNet):
     """torch-conv-kan's ``KAGNRDNet`` (reference signature); see the module notes for what differs.
 
     Examples:
@@ -105,50 +98,33 @@ class KAGNRDNet(RDNet):
             stem_family="bottleneck_kagn", stem_kwargs={"degree": 3, "dropout": 0.0, **bottleneck},
             dropout=dropout, degree=degree, norm_layer=norm_layer, **(bottleneck if is_bottleneck else {}),
         )  # fmt: skip
-        self.register_load_state_dict_pre_hook(self._convert_reference)
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
         if checkpoint_path is not None:
             # weights_only: a checkpoint file must not be able to run code (torch < 2.6 defaults to full pickle).
             self.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))
 
-    def _convert_reference(self, module: nn.Module, sd: MutableMapping[str, Tensor], prefix: str, *_: Any) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
         for name, sub in self.named_modules():
-            if isinstance(sub, RDNetBlock) and f"{prefix}{name}.layers.0.poly_conv.weight" in sd:
-                _convert_depthwise_v2(sd, f"{prefix}{name}.layers.0.")
+            if isinstance(sub, RDNetBlock) and f"{prefix}{name}.layers.0.poly_conv.weight" in state_dict:
+                _convert_depthwise_v2(state_dict, f"{prefix}{name}.layers.0.")
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def get_classifier(self) -> nn.Module:
         return self.head.get_submodule("fc")
 
 
-def _factory(size: str) -> Any:
+def _build(size: str, in_channels: int, num_classes: int, dropout_linear: float, **options: Any) -> KAGNRDNet:
     config = RDNET_CONFIGS[size]
-    blocks = ["BlockESE" if t == "ese" else "Block" for t in config["block_types"]]
+    return KAGNRDNet(
+        num_init_features=config["num_init_features"], growth_rates=config["growth_rates"],
+        num_blocks_list=config["num_blocks"], in_chans=in_channels, num_classes=num_classes, drop_rate=dropout_linear,
+        is_downsample_block=[None, *config["downsample"][1:]],
+        block_type=["BlockESE" if t == "ese" else "Block" for t in config["block_types"]], **options,
+    )  # fmt: skip
 
-    def factory(
-        in_channels: int = 3,
-        num_classes: int = 1000,
-        is_bottleneck: bool = True,
-        degree: int = 3,
-        dropout: float = 0,
-        dropout_linear: float = 0,
-        drop_path_rate: float = 0,
-        patch_size: int = 4,
-        post_block_attention: bool = False,
-        inner_projection_attention_scale: float = 1,
-        norm_layer: Any = LayerNorm2d,
-    ) -> KAGNRDNet:
-        return KAGNRDNet(
-            num_init_features=config["num_init_features"], growth_rates=config["growth_rates"],
-            num_blocks_list=config["num_blocks"], in_chans=in_channels, num_classes=num_classes,
-            drop_rate=dropout_linear, drop_path_rate=drop_path_rate,
-            is_downsample_block=[None, *config["downsample"][1:]], block_type=blocks, is_bottleneck=is_bottleneck,
-            degree=degree, dropout=dropout, patch_size=patch_size, post_block_attention=post_block_attention,
-            inner_projection_attention_scale=inner_projection_attention_scale, norm_layer=norm_layer,
-        )  # fmt: skip
 
-    factory.__name__ = factory.__qualname__ = f"kagrdnet_{size}"
-    factory.__doc__ = f"torch-conv-kan's ``kagrdnet_{size}`` (reference signature)."
-    return factory
+def _factory(size: str) -> Any:
+    name = f"kagrdnet_{size}"
+    return reference_function(name, partial(_build, size), module=__name__, doc=f"torch-conv-kan's ``{name}``.")
 
 
 kagrdnet_tiny = _factory("tiny")

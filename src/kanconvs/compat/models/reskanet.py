@@ -18,19 +18,17 @@ parameters); basic blocks accept dilation.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
 from ...models.reskanet import ResKANet as _ResKANet
-from .._generate import REQUIRED, Values, reference_class, reference_function, signature
+from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function
 
 _BLOCK_NAMES = [
     f"{prefix}{kind}"
@@ -77,14 +75,6 @@ def reference_conv(family: str, options: Mapping[str, Any], l1: bool = True) -> 
     return conv_factory(family, **opts)
 
 
-def _strip_l1_wrappers(
-    module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any, **kwargs: Any
-) -> None:
-    """The reference's ``L1(conv)`` stores the conv under ``.module.``; the convolution itself is the same."""
-    for key in [k for k in state_dict if k.startswith(prefix) and ".module." in k[len(prefix) :]]:
-        state_dict[prefix + re.sub(r"(^|\.)module\.", r"\1", key[len(prefix) :])] = state_dict.pop(key)
-
-
 # ------------------------------------------------------------------------------------------------- blocks
 class _ReferenceBlock:
     """A reference block class: its convolutions' families and defaults (``reference_convs``)."""
@@ -125,14 +115,9 @@ class _ReferenceBlockInit(_ReferenceBlock):
 _GEOMETRY = ("stride", "downsample", "groups", "base_width", "dilation")
 
 
-def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: dict[str, Any],
-                options: tuple[tuple[str, Any], ...], tail: tuple[tuple[str, Any], ...]) -> Any:  # fmt: skip
+def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: dict[str, Any]) -> Any:
     """A reference block: ``(inplanes, planes, <options>, stride, downsample, groups, base_width, dilation, <tail>,
     **norm_kwargs)``; everything but the geometry goes to its convolutions."""
-    sig = signature(
-        ("inplanes", REQUIRED), ("planes", REQUIRED), *options, ("stride", 1), ("downsample", None), ("groups", 1),
-        ("base_width", 64), ("dilation", 1), *tail, var_keyword="norm_kwargs",
-    )  # fmt: skip
 
     def build(v: Values) -> Values:
         norm_kwargs = v.pop("norm_kwargs")
@@ -143,36 +128,31 @@ def _make_block(name: str, base: type, spatial: str, pointwise: str, defaults: d
         f"{'(3×3) and ' + pointwise + ' (1×1) ' if spatial != pointwise else ''}convolutions."
     )
     space = {"spatial_family": spatial, "pointwise_family": pointwise, "defaults": defaults}
-    return reference_class(name, (base, _ReferenceBlockInit), sig, build, module=__name__, doc=doc, namespace=space)
+    return reference_class(name, (base, _ReferenceBlockInit), build, module=__name__, doc=doc, namespace=space)
 
 
-_SPLINE = (("spline_order", 3), ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1]))
-_RBF = (("grid_size", 5), ("base_activation", nn.SiLU), ("grid_range", [-1, 1]))
-_DEGREE = (("degree", 3),)
-_MOE = (("num_experts", 8), ("noisy_gating", True), ("k", 2))
-_REG = (("dropout", 0.0), ("l1_decay", 0.0))
-_IN, _BN = ("norm_layer", nn.InstanceNorm2d), ("norm_layer", nn.BatchNorm2d)
-# prefix: (3×3 family, 1×1 family, options, tail of the BasicBlock, tail of the Bottleneck)
-_BLOCK_SPECS: dict[str, tuple[str, str, tuple[tuple[str, Any], ...], tuple[Any, ...], tuple[Any, ...]]] = {
-    "KAN": ("kan", "kan", _SPLINE, _REG, _REG),
-    "FastKAN": ("fastkan", "fastkan", _RBF, _REG, _REG),
-    "KALN": ("kaln", "kaln", _DEGREE, _REG, _REG),
-    "KAGN": ("kagn", "kagn", _DEGREE, (*_REG, _IN), (*_REG, _IN)),
-    "BottleneckKAGN": ("bottleneck_kagn", "bottleneck_kagn", _DEGREE, (*_REG, _BN), (*_REG, _IN)),
-    "KACN": ("kacn", "kacn", _DEGREE, _REG, _REG),
-    "MoEKALN": ("moe_kaln", "kaln", _DEGREE, (*_MOE, *_REG), (*_MOE, *_REG)),
-    "MoEBottleneckKAGN": ("moe_bottleneck_kagn", "kaln", _DEGREE, (*_MOE, *_REG), (*_MOE, *_REG)),
+_SPLINE = {"spline_order": 3, "grid_size": 5, "base_activation": nn.GELU, "grid_range": [-1, 1]}
+_RBF = {"grid_size": 5, "base_activation": nn.SiLU, "grid_range": [-1, 1]}
+_MOE = {"num_experts": 8, "noisy_gating": True, "k": 2}
+# prefix: (3×3 family, 1×1 family, the network-level defaults of the block's convolutions)
+_BLOCK_SPECS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "KAN": ("kan", "kan", _SPLINE),
+    "FastKAN": ("fastkan", "fastkan", _RBF),
+    "KALN": ("kaln", "kaln", {}),
+    "KAGN": ("kagn", "kagn", {}),
+    "BottleneckKAGN": ("bottleneck_kagn", "bottleneck_kagn", {}),
+    "KACN": ("kacn", "kacn", {}),
+    "MoEKALN": ("moe_kaln", "kaln", _MOE),
+    "MoEBottleneckKAGN": ("moe_bottleneck_kagn", "kaln", _MOE),
 }
 for _name in _BLOCK_NAMES:
     _kind = "BasicBlock" if _name.endswith("BasicBlock") else "Bottleneck"
-    _spatial, _pointwise, _options, _basic_tail, _bottleneck_tail = _BLOCK_SPECS[_name[: -len(_kind)]]
-    # The network-level defaults of the block's convolutions (the B-spline and RBF options, the experts).
-    _defaults = dict(_MOE) if _name.startswith("MoE") else {} if _options is _DEGREE else dict(_options)
+    _spatial, _pointwise, _defaults = _BLOCK_SPECS[_name[: -len(_kind)]]
     if _name == "BottleneckKAGNBottleneck":  # its defaults were InstanceNorm, unlike the 3×3 helper's
         _defaults = {"norm_layer": nn.InstanceNorm2d}
-    _tail = _basic_tail if _kind == "BasicBlock" else _bottleneck_tail
-    globals()[_name] = _make_block(_name, BasicBlock if _kind == "BasicBlock" else Bottleneck, _spatial, _pointwise,
-                                   _defaults, _options, _tail)  # fmt: skip
+    globals()[_name] = _make_block(
+        _name, BasicBlock if _kind == "BasicBlock" else Bottleneck, _spatial, _pointwise, _defaults
+    )
 
 
 def _check_block(block: object, moe: bool) -> Any:
@@ -185,11 +165,9 @@ def _check_block(block: object, moe: bool) -> Any:
 # ----------------------------------------------------------------------------------------------- networks
 def _reference_geometry(model: _ResKANet, use_first_maxpool: bool, mp: tuple[int, int, int]) -> None:
     model.maxpool = nn.MaxPool2d(*mp) if use_first_maxpool else nn.Identity()
-    model.register_load_state_dict_pre_hook(_strip_l1_wrappers)
-    model.register_load_state_dict_pre_hook(reference_pre_hook)
 
 
-class ResKANet(_ResKANet):
+class ResKANet(ReferenceCheckpoints, _ResKANet):
     """torch-conv-kan's ``ResKANet(block, layers, input_channels=3, …, norm_layer=BatchNorm2d, **kan_kwargs)``.
 
     ``hidden_layer_dim`` is accepted and ignored, as in the reference (see the module notes).
@@ -208,6 +186,8 @@ class ResKANet(_ResKANet):
         >>> model(torch.randn(2, 3, 16, 16)).shape
         torch.Size([2, 10])
     """
+
+    l1_wrappers = True
 
     def __init__(
         self,
@@ -250,7 +230,7 @@ class ResKANet(_ResKANet):
         self.hidden_layer_dim = hidden_layer_dim  # recorded, unused (as in the reference)
 
 
-class MoEResKANet(_ResKANet):
+class MoEResKANet(ReferenceCheckpoints, _ResKANet):
     """torch-conv-kan's ``MoEResKANet(block, layers, …, num_experts=8, noisy_gating=True, k=2, hidden_layer_dim=None,
     dropout_linear=0.0, **kan_kwargs)``; ``forward(x, train=True)`` returns ``(logits, moe_loss)``.
 
@@ -270,6 +250,8 @@ class MoEResKANet(_ResKANet):
         >>> logits.shape, moe_loss.shape
         (torch.Size([2, 10]), torch.Size([]))
     """
+
+    l1_wrappers = True
 
     def __init__(
         self,
@@ -368,70 +350,10 @@ _SPECS: dict[str, tuple[str, list[int], bool, tuple[int, int, int]]] = {
     "reskagnetbn_moe_34x32p": ("MoEBottleneckKAGNBasicBlock", [3, 4, 6, 3], False, _X32),
 }
 
-# Reference signatures: the options after (input_channels, num_classes), with their defaults.
-_BASIC_KAGN = {"groups": 1, "degree": 3, "width_scale": 1, "hidden_layer_dim": None, "dropout": 0.0,
-               "l1_decay": 0.0, "dropout_linear": 0.25, "affine": False}  # fmt: skip
-_DEEP = {"groups": 1, "degree": 3, "width_scale": 1, "dropout": 0.15, "dropout_linear": 0.25, "l1_decay": 0.0,
-         "hidden_layer_dim": None, "affine": False}  # fmt: skip
-_DEEP_X = {"groups": 1, "degree": 3, "width_scale": 1, "hidden_layer_dim": None, "dropout": 0.15,
-           "dropout_linear": 0.25, "l1_decay": 0.0, "affine": False}  # fmt: skip
-_IMAGENET_DEEP = {**_DEEP, "affine": True, "norm_layer": nn.InstanceNorm2d}
-_MOE_DEEP = {
-    "groups": 1,
-    "degree": 3,
-    "width_scale": 1,
-    "num_experts": 8,
-    "noisy_gating": True,
-    "k": 2,
-    "hidden_layer_dim": None,
-    "dropout": 0.15,
-    "dropout_linear": 0.25,
-    "l1_decay": 0.0,
-    "affine": False,
-}
-_SIGNATURES: dict[str, dict[str, Any]] = {
-    "reskanet_18x32p": {"groups": 1, "spline_order": 3, "grid_size": 5, "base_activation": nn.GELU,
-                        "grid_range": [-1, 1], "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0,
-                        "dropout_linear": 0.25, "affine": False},
-    "fast_reskanet_18x32p": {"groups": 1, "grid_size": 5, "base_activation": nn.GELU, "grid_range": [-1, 1],
-                             "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0, "dropout_linear": 0.25,
-                             "affine": False},
-    "reskalnet_18x32p": _BASIC_KAGN,
-    "reskalnet_18x64p": _BASIC_KAGN,
-    "reskacnet_18x32p": {k: v for k, v in _BASIC_KAGN.items() if k != "width_scale"},
-    "reskagnet_18x32p": _BASIC_KAGN,
-    "reskagnet18": {**_BASIC_KAGN, "norm_layer": nn.InstanceNorm2d},
-    "reskagnet_34x32p": _BASIC_KAGN,
-    "reskagnetbn_18x32p": _BASIC_KAGN,
-    "reskagnetbn_34x32p": _BASIC_KAGN,
-    "reskalnet_50x64p": _DEEP,
-    "reskagnet50": _IMAGENET_DEEP,
-    "reskagnet_bn50": _IMAGENET_DEEP,
-    "reskagnet101": _IMAGENET_DEEP,
-    "reskalnet_101x64p": _DEEP_X,
-    "reskalnet_101x32p": _DEEP_X,
-    "reskagnet_101x64p": _DEEP_X,
-    "reskagnet152": _IMAGENET_DEEP,
-    "reskalnet_152x64p": _DEEP_X,
-    "reskalnet_152x32p": _DEEP_X,
-    "moe_reskalnet_18x64p": {"groups": 1, "degree": 3, "width_scale": 1, "num_experts": 8, "noisy_gating": True,
-                             "k": 2, "hidden_layer_dim": None, "dropout": 0.0, "l1_decay": 0.0,
-                             "dropout_linear": 0.25, "affine": False},
-    "moe_reskalnet_50x64p": _MOE_DEEP,
-    "moe_reskalnet_101x64p": _MOE_DEEP,
-    "moe_reskalnet_152x64p": _MOE_DEEP,
-    "reskagnetbn_moe_18x32p": {**_BASIC_KAGN, "num_experts": 8, "noisy_gating": True, "k": 2},
-    "reskagnetbn_moe_34x32p": {**_BASIC_KAGN, "num_experts": 8, "noisy_gating": True, "k": 2},
-}  # fmt: skip
 
-
-def reference_factory(
-    name: str, defaults: Mapping[str, Any], build: Callable[..., nn.Module], doc: str, module: str = __name__
-) -> Callable[..., nn.Module]:
-    """A function ``name(input_channels, num_classes, <defaults>)`` with exactly the reference's signature that
-    calls ``build(input_channels=…, num_classes=…, **options)``."""
-    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *defaults.items())
-    return reference_function(name, sig, build, dict, module=module, doc=doc)
+def reference_factory(name: str, build: Callable[..., nn.Module], doc: str, module: str = __name__) -> Any:
+    """The reference's factory ``name(input_channels, num_classes, …)`` that calls ``build(**arguments)``."""
+    return reference_function(name, build, module=module, doc=doc)
 
 
 def _build(name: str, **options: Any) -> nn.Module:
@@ -447,7 +369,6 @@ for _factory_name in _FACTORIES:
     _block_name, _layers = _SPECS[_factory_name][:2]
     globals()[_factory_name] = reference_factory(
         _factory_name,
-        _SIGNATURES[_factory_name],
         functools.partial(_build, _factory_name),
         f"torch-conv-kan's ``{_factory_name}``: a ResKANet of ``{_block_name}`` blocks, {_layers} per stage.",
     )

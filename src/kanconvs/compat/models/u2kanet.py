@@ -15,10 +15,9 @@ from typing import Any
 
 from torch import nn
 
-from ...convert import reference_pre_hook
 from ...models.u2kanet import ResidualUBlock
 from ...models.u2kanet import U2KANet as _U2KANet
-from .._generate import REQUIRED, reference_function, signature
+from .._generate import ReferenceCheckpoints, reference_function
 
 __all__ = [
     "ResidualUNetBase",
@@ -62,7 +61,7 @@ class _ReferenceConvs:
         return fn(in_channels, out_channels, dilation=dilation)
 
 
-class ResidualUNetBase(ResidualUBlock):
+class ResidualUNetBase(ReferenceCheckpoints, ResidualUBlock):
     """The reference's pooling RSU block (``ResidualUNetBase``)."""
 
     def __init__(
@@ -76,18 +75,20 @@ class ResidualUNetBase(ResidualUBlock):
     ) -> None:
         make = _ReferenceConvs(conv_func, conf_fun_first)
         super().__init__(make, depth, in_ch, mid_ch, out_ch, input_kwargs={"stem": True})
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
-class ResidualUNetBaseF(ResidualUBlock):
+class ResidualUNetBaseF(ReferenceCheckpoints, ResidualUBlock):
     """The reference's dilated RSU block (``ResidualUNetBaseF``)."""
 
     def __init__(self, conv_func: ConvFunc, depth: int = 4, in_ch: int = 3, mid_ch: int = 12, out_ch: int = 3) -> None:
         super().__init__(_ReferenceConvs(conv_func), depth, in_ch, mid_ch, out_ch, dilated=True)
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
-class U2KANet(_U2KANet):
+class _ReferenceU2KANet(ReferenceCheckpoints, _U2KANet):
+    """A :class:`~kanconvs.models.U2KANet` that loads reference checkpoints."""
+
+
+class U2KANet(_ReferenceU2KANet):
     """The reference's ``U2KANet(conv_func, conf_fun_first, in_ch, out_ch, width_factor)``."""
 
     _stages = "full"
@@ -99,7 +100,6 @@ class U2KANet(_U2KANet):
             _ReferenceConvs(conv_func, conf_fun_first), self._stages, in_channels=in_ch, num_classes=out_ch,
             width_scale=width_factor, stem_kwargs={"stem": True},
         )  # fmt: skip
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class U2KANetSmall(U2KANet):
@@ -130,60 +130,19 @@ def _build(
         conv["grid_range"] = (grid_range[0], grid_range[1])
     if l1_decay:
         conv["weight_l1"] = l1_decay
-    model = _U2KANet(
+    return _ReferenceU2KANet(
         family, stages, in_channels=input_channels, num_classes=num_classes, width_scale=width_scale, groups=groups,
         stem_kwargs=stem_kwargs, **conv,
     )  # fmt: skip
-    model.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
-    return model
 
 
-# The reference's factories, one row each: name, family, stages and the parameter list (its order and defaults).
-def _u2(name: str, family: str, stages: str, params: tuple[tuple[str, Any], ...], **fixed: Any) -> Any:
-    sig = signature(("input_channels", REQUIRED), ("num_classes", REQUIRED), *params)
+# The reference's factories, one row each: name, family, stages.
+def _u2(name: str, family: str, stages: str, **fixed: Any) -> Any:
     doc = f"torch-conv-kan's ``{name}``: a U²-KANet ({stages}) of {family} convolutions."
-    return reference_function(name, sig, partial(_build, family, stages, **fixed), dict, module=__name__, doc=doc)
+    return reference_function(name, partial(_build, family, stages, **fixed), module=__name__, doc=doc)
 
 
-_TAIL = (("dropout", 0.0), ("l1_decay", 0.0), ("affine", True), ("norm_layer", nn.InstanceNorm2d))
-_DEG = (("groups", 1), ("degree", 3), ("width_scale", 1), *_TAIL)
-_DEG_BN = (*_DEG[:-1], ("dim_reduction", 8), _DEG[-1])
-_KAN = (
-    ("groups", 1),
-    ("spline_order", 3),
-    ("grid_size", 5),
-    ("base_activation", nn.GELU),
-    ("grid_range", [-1, 1]),
-    ("dropout", 0.0),
-    ("l1_decay", 0.0),
-    ("width_scale", 1),
-    ("affine", True),
-    ("norm_layer", nn.InstanceNorm2d),
-)
-_FAST = (("groups", 1), ("grid_size", 5), ("base_activation", nn.SiLU), ("grid_range", [-2, 2]), *_KAN[5:])
-u2kagnet = _u2("u2kagnet", "kagn", "full", _DEG)
-u2kagnet_bn = _u2("u2kagnet_bn", "bottleneck_kagn", "full", _DEG_BN)
-u2kalnet = _u2("u2kalnet", "kaln", "full", _DEG)
-u2kacnet = _u2("u2kacnet", "kacn", "full", _DEG)
-u2kanet = _u2("u2kanet", "kan", "full", _KAN)
-fast_u2kanet = _u2("fast_u2kanet", "fastkan", "full", _FAST)
-u2kagnet_small = _u2("u2kagnet_small", "kagn", "small", _DEG)
-# As in the reference: a 1×1 stem with the bottleneck's default 4× reduction, 8× elsewhere.
-u2kagnet_bn_small = _u2(
-    "u2kagnet_bn_small",
-    "bottleneck_kagn",
-    "small",
-    _DEG,
-    dim_reduction=8,
-    stem_kwargs={"kernel_size": 1, "dim_reduction": 4},
-)
-u2kalnet_small = _u2("u2kalnet_small", "kaln", "small", _DEG)
-u2kacnet_small = _u2("u2kacnet_small", "kacn", "small", _DEG)
-u2kanet_small = _u2("u2kanet_small", "kan", "small", _KAN)
-fast_u2kanet_small = _u2("fast_u2kanet_small", "fastkan", "small", _FAST)  # fmt: skip
-
-
-def _plain(stages: str, args: dict[str, Any]) -> _U2KANet:
+def _plain(stages: str, **args: Any) -> _U2KANet:
     if args.pop("l1_decay"):
         raise ValueError(
             "l1_decay is not supported by the plain convolutions of u2net; use the optimiser's weight decay"
@@ -191,23 +150,22 @@ def _plain(stages: str, args: dict[str, Any]) -> _U2KANet:
     return _build("conv", stages, l1_decay=0.0, norm_layer="batch", affine=True, activation="gelu", **args)
 
 
-def u2net(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-) -> _U2KANet:
-    return _plain("full", locals())
-
-
-def u2net_small(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    width_scale: int = 1,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-) -> _U2KANet:
-    return _plain("small", locals())
+u2kagnet = _u2("u2kagnet", "kagn", "full")
+u2kagnet_bn = _u2("u2kagnet_bn", "bottleneck_kagn", "full")
+u2kalnet = _u2("u2kalnet", "kaln", "full")
+u2kacnet = _u2("u2kacnet", "kacn", "full")
+u2kanet = _u2("u2kanet", "kan", "full")
+fast_u2kanet = _u2("fast_u2kanet", "fastkan", "full")
+u2kagnet_small = _u2("u2kagnet_small", "kagn", "small")
+# As in the reference: a 1×1 stem with the bottleneck's default 4× reduction, 8× elsewhere.
+u2kagnet_bn_small = _u2(
+    "u2kagnet_bn_small", "bottleneck_kagn", "small", dim_reduction=8, stem_kwargs={"kernel_size": 1, "dim_reduction": 4}
+)
+u2kalnet_small = _u2("u2kalnet_small", "kaln", "small")
+u2kacnet_small = _u2("u2kacnet_small", "kacn", "small")
+u2kanet_small = _u2("u2kanet_small", "kan", "small")
+fast_u2kanet_small = _u2("fast_u2kanet_small", "fastkan", "small")
+u2net = reference_function("u2net", partial(_plain, "full"), module=__name__, doc="torch-conv-kan's plain ``u2net``.")
+u2net_small = reference_function(
+    "u2net_small", partial(_plain, "small"), module=__name__, doc="torch-conv-kan's plain ``u2net_small``."
+)

@@ -20,18 +20,26 @@ from typing import Any
 import torch  # noqa: F401  (used by the docstring examples)
 from torch import nn
 
-from ...convert import reference_pre_hook
 from ...models.reskanet import BasicBlock, ResConvs
 from ...models.unet import UKAGNet as _UKAGNet
 from ...models.unet import UKANet as _UKANet
 from .. import attention
-from .reskanet import _ReferenceBlock, _strip_l1_wrappers, reference_conv, reference_factory
+from .._generate import ReferenceCheckpoints
+from .reskanet import _ReferenceBlock, reference_conv, reference_factory
 
-_FACTORIES = ("ukanet_18", "fast_ukanet_18", "ukalnet_18", "ukagnet_18", "ukacnet_18", "ukagnetnb_18")
-__all__ = ["UKAGNet", "UKANet", *_FACTORIES]
+# factory → the reference block class it stacks
+_BLOCKS = {
+    "ukanet_18": "KANBasicBlock",
+    "fast_ukanet_18": "FastKANBasicBlock",
+    "ukalnet_18": "KALNBasicBlock",
+    "ukagnet_18": "KAGNBasicBlock",
+    "ukacnet_18": "KACNBasicBlock",
+    "ukagnetnb_18": "BottleneckKAGNBasicBlock",
+}
+__all__ = ["UKAGNet", "UKANet", *_BLOCKS]
 
 
-class UKANet(_UKANet):
+class UKANet(ReferenceCheckpoints, _UKANet):
     """torch-conv-kan's ``UKANet(block, layers, input_channels=3, num_classes=1000, …, **kan_kwargs)``.
 
     Examples:
@@ -40,6 +48,8 @@ class UKANet(_UKANet):
         >>> model(torch.randn(1, 3, 16, 16)).shape
         torch.Size([1, 2, 16, 16])
     """
+
+    l1_wrappers = True
 
     def __init__(
         self,
@@ -83,11 +93,9 @@ class UKANet(_UKANet):
             for i in range(1, len(stage)):
                 planes = stage[i].conv2.out_channels
                 stage[i] = ref_block(planes, planes, groups=groups, base_width=width_per_group)
-        self.register_load_state_dict_pre_hook(_strip_l1_wrappers)
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
-class UKAGNet(_UKAGNet):
+class UKAGNet(ReferenceCheckpoints, _UKAGNet):
     """torch-conv-kan's ``UKAGNet(input_channels=3, num_classes=1, unet_depth=4, unet_layers=2, …)``.
 
     Examples:
@@ -141,7 +149,6 @@ class UKAGNet(_UKAGNet):
             input_channels, num_classes, unet_depth=unet_depth, unet_layers=unet_layers, width_scale=width_scale,
             groups=groups, family=family, mixer_type=mixer or "conv", conv=reference_conv(family, options),
         )  # fmt: skip
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 def _self_attention(cls: Any, inner_projection: int | None, channels: int, **kwargs: Any) -> nn.Module:
@@ -149,25 +156,6 @@ def _self_attention(cls: Any, inner_projection: int | None, channels: int, **kwa
 
 
 # ---------------------------------------------------------------------------------------------- factories
-_IN = nn.InstanceNorm2d
-_SIGNATURES: dict[str, tuple[str, dict[str, Any]]] = {
-    "ukanet_18": ("KANBasicBlock", {"groups": 1, "spline_order": 3, "grid_size": 5, "base_activation": nn.GELU,
-                                    "grid_range": [-1, 1], "width_scale": 1, "dropout": 0.0, "l1_decay": 0.0,
-                                    "affine": True, "norm_layer": _IN}),
-    "fast_ukanet_18": ("FastKANBasicBlock", {"groups": 1, "grid_size": 5, "base_activation": nn.GELU,
-                                             "grid_range": [-1, 1], "width_scale": 1, "dropout": 0.0,
-                                             "l1_decay": 0.0, "affine": True, "norm_layer": _IN}),
-    "ukalnet_18": ("KALNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True, "norm_layer": _IN,
-                                      "dropout": 0.0, "l1_decay": 0.0}),
-    "ukagnet_18": ("KAGNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True, "dropout": 0.0,
-                                      "l1_decay": 0.0, "norm_layer": _IN}),
-    "ukacnet_18": ("KACNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "dropout": 0.0, "l1_decay": 0.0,
-                                      "affine": True, "norm_layer": _IN}),
-    "ukagnetnb_18": ("BottleneckKAGNBasicBlock", {"groups": 1, "degree": 3, "width_scale": 1, "affine": True,
-                                                  "dropout": 0.0, "l1_decay": 0.0, "norm_layer": _IN}),
-}  # fmt: skip
-
-
 def _build(block_name: str, **options: Any) -> nn.Module:
     from . import reskanet
 
@@ -176,10 +164,9 @@ def _build(block_name: str, **options: Any) -> nn.Module:
                   **options)  # fmt: skip
 
 
-for _name, (_block_name, _defaults) in _SIGNATURES.items():
+for _name, _block_name in _BLOCKS.items():
     globals()[_name] = reference_factory(
         _name,
-        _defaults,
         functools.partial(_build, _block_name),
         f"torch-conv-kan's ``{_name}``: a U-KANet of ``{_block_name}`` blocks, two per level.",
         __name__,

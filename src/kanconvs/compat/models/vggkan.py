@@ -10,7 +10,6 @@ only chose how the reference looped (same math). MoE checkpoints are not convert
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...convert import reference_pre_hook
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
-from .._generate import REQUIRED, Values, reference_class, reference_function, signature
+from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
 
 __all__ = [
@@ -60,7 +58,7 @@ _HEADS = {
 Norm = Callable[..., nn.Module]
 
 
-class _ReferenceVGG(VGGKANet):
+class _ReferenceVGG(ReferenceCheckpoints, VGGKANet):
     """Maps the reference's constructor arguments onto :class:`VGGKANet`."""
 
     def __init__(
@@ -92,7 +90,6 @@ class _ReferenceVGG(VGGKANet):
             head_family=partial(kan_mlp, dropout=dropout_linear, l1_decay=l1_decay), pool_size=expected_feature_shape,
             last_attention=last_attention, attention_projection=sa_inner_projection, **conv_kwargs,
         )  # fmt: skip
-        self.register_load_state_dict_pre_hook(reference_pre_hook)  # reference checkpoints load as they are
 
 
 class _ReferenceMoEVGG(_ReferenceVGG):
@@ -106,91 +103,49 @@ class _ReferenceMoEVGG(_ReferenceVGG):
         return logits, torch.stack(losses).sum()
 
 
-# One row per reference class: its family, its own options (between ``groups`` and ``dropout``), the parameters after
-# the shared ones, and the head MLP. The polynomial heads take only the degree; the others every family option.
-_SHARED = (
-    ("dropout", 0.0),
-    ("l1_decay", 0.0),
-    ("dropout_linear", 0.25),
-    ("vgg_type", "VGG11"),
-    ("head_type", "Linear"),
-    ("expected_feature_shape", (7, 7)),
-    ("width_scale", 1),
-)
-_AFFINE, _NORM = ("affine", False), ("norm_layer", nn.InstanceNorm2d)
-_MOE = (("num_experts", 8), ("noisy_gating", True), ("k", 2))
-_ATTENTION = (("last_attention", False), ("sa_inner_projection", None))
-_DEGREE = (("degree", 3),)
+# One row per reference class: its family, the names of its own options (between ``groups`` and ``dropout``) and the
+# head MLP. The polynomial heads take only the degree; the others every family option.
 _NOT_CONV = ("wav_version",)  # reference options that only chose how the reference computed
-
-
-def _check_wav_version(v: Values) -> None:
-    if v["wav_version"] not in ("base", "fast", "fast_plus_one"):
-        raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {v['wav_version']!r}")
+_EXPERTS = ("num_experts", "noisy_gating", "k")
 
 
 def _vgg(
-    name: str, family: str, options: tuple[tuple[str, Any], ...], tail: tuple[tuple[str, Any], ...],
-    mlp: Callable[..., nn.Module], doc: str, *, extra: Values | None = None,
-    check: Callable[[Values], None] | None = None,
+    name: str, family: str, options: tuple[str, ...], mlp: Callable[..., nn.Module], doc: str, *,
+    extra: Values | None = None,
 ) -> Any:  # fmt: skip
-    params = (("input_channels", REQUIRED), ("num_classes", REQUIRED), ("groups", 1), *options, *_SHARED, *tail)
-
     def build(v: Values) -> Values:
-        if check is not None:
-            check(v)
-        opts = {n: v.pop(n) for n, _ in options if n not in _NOT_CONV}
+        if v.get("wav_version", "fast") not in ("base", "fast", "fast_plus_one"):
+            raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {v['wav_version']!r}")
+        opts = {n: v.pop(n) for n in options if n not in _NOT_CONV}
         if "grid_range" in opts:
             opts["grid_range"] = (opts["grid_range"][0], opts["grid_range"][1])
         norm = {"norm_layer": v.pop("norm_layer", nn.InstanceNorm2d), "norm_kwargs": {"affine": v.pop("affine")}}
-        experts = {n: v.pop(n) for n, _ in _MOE if n in v}
+        experts = {n: v.pop(n) for n in _EXPERTS if n in v}
         head = {"degree": opts["degree"]} if "degree" in opts else opts
         conv = {**opts, **(extra or {}), **norm, **experts}
         return {"family": family, "conv_kwargs": conv, "kan_mlp": partial(mlp, **head),
                 **{k: x for k, x in v.items() if k not in _NOT_CONV}}  # fmt: skip
 
     base = _ReferenceMoEVGG if family.startswith("moe_") else _ReferenceVGG
-    attrs = {n: n for n in _NOT_CONV if any(p == n for p, _ in options)}
-    return reference_class(name, base, signature(*params), build, module=__name__, doc=doc, attrs=attrs)
+    attrs = {n: n for n in _NOT_CONV if n in options}
+    return reference_class(name, base, build, module=__name__, doc=doc, attrs=attrs)
 
 
+_SPLINE = ("grid_size", "base_activation", "grid_range")
 VGGKAN = _vgg(
-    "VGGKAN",
-    "kan",
-    (("spline_order", 3), ("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1])),
-    (_AFFINE, _NORM),
-    mlp_kan,
+    "VGGKAN", "kan", ("spline_order", *_SPLINE), mlp_kan,
     "VGG with B-spline KAN convolutions (``models.vggkan.VGGKAN``).",
-)
+)  # fmt: skip
 FastVGGKAN = _vgg(
-    "FastVGGKAN",
-    "fastkan",
-    (("grid_size", 5), ("base_activation", nn.GELU), ("grid_range", [-1, 1])),
-    (_AFFINE, _NORM),
-    mlp_fastkan,
+    "FastVGGKAN", "fastkan", _SPLINE, mlp_fastkan,
     "VGG with Gaussian-RBF (FastKAN) convolutions (``models.vggkan.FastVGGKAN``).",
-)
-VGGKALN = _vgg(
-    "VGGKALN",
-    "kaln",
-    _DEGREE,
-    (_AFFINE, _NORM),
-    mlp_kaln,
-    "VGG with Legendre (KALN) convolutions (``models.vggkan.VGGKALN``).",
-)
-VGGKACN = _vgg(
-    "VGGKACN",
-    "kacn",
-    _DEGREE,
-    (_AFFINE, _NORM),
-    mlp_kacn,
-    "VGG with Chebyshev (KACN) convolutions (``models.vggkan.VGGKACN``).",
-)
+)  # fmt: skip
+VGGKALN = _vgg("VGGKALN", "kaln", ("degree",), mlp_kaln, "VGG with Legendre (KALN) convolutions.")
+VGGKACN = _vgg("VGGKACN", "kacn", ("degree",), mlp_kacn, "VGG with Chebyshev (KACN) convolutions.")
 VGGKAGN = _vgg(
     "VGGKAGN",
     "kagn",
-    _DEGREE,
-    (_AFFINE, _NORM, *_ATTENTION),
+    ("degree",),
     mlp_kagn,
     """VGG with Gram (KAGN) convolutions (``models.vggkan.VGGKAGN``); the published ``brivangl/vgg_kagn11_v2`` and
     ``vgg_kagn11_v4`` weights load into ``VGGKAGN(3, 1000, degree=5, width_scale=2, vgg_type="VGG11v2" or "VGG11v4",
@@ -205,8 +160,7 @@ VGGKAGN = _vgg(
 VGGKAGN_BN = _vgg(
     "VGGKAGN_BN",
     "bottleneck_kagn",
-    _DEGREE,
-    (_AFFINE, _NORM, *_ATTENTION),
+    ("degree",),
     mlp_kagn,
     """VGG with bottleneck Gram convolutions, 8× reduction (``models.vggkan.VGGKAGN_BN``); the published
     ``brivangl/vgg_kagn_bn11_v4`` weights load into ``VGGKAGN_BN(3, 1000, degree=5, dropout=0.15, width_scale=2,
@@ -214,96 +168,33 @@ VGGKAGN_BN = _vgg(
     extra={"dim_reduction": 8},
 )
 MoE_VGGKAGN_BN = _vgg(
-    "MoE_VGGKAGN_BN",
-    "moe_bottleneck_kagn",
-    _DEGREE,
-    (_AFFINE, _NORM, *_MOE, *_ATTENTION),
-    mlp_kagn,
-    "VGG with mixture-of-experts bottleneck Gram convolutions (``models.vggkan.MoE_VGGKAGN_BN``); returns "
-    "``(logits, moe_loss)``.",
+    "MoE_VGGKAGN_BN", "moe_bottleneck_kagn", ("degree",), mlp_kagn,
+    "VGG with mixture-of-experts bottleneck Gram convolutions; returns ``(logits, moe_loss)``.",
     extra={"dim_reduction": 8},
-)
+)  # fmt: skip
 MoEVGGKAGN = _vgg(
-    "MoEVGGKAGN",
-    "moe_kagn",
-    _DEGREE,
-    (_AFFINE, *_MOE),
-    mlp_kagn,
-    "VGG with mixture-of-experts Gram convolutions (``models.vggkan.MoEVGGKAGN``); returns ``(logits, moe_loss)``. "
-    "As in the reference, its norms are the experts' default (instance norm).",
-)
+    "MoEVGGKAGN", "moe_kagn", ("degree",), mlp_kagn,
+    "VGG with mixture-of-experts Gram convolutions; returns ``(logits, moe_loss)``. As in the reference, its norms "
+    "are the experts' default (instance norm).",
+)  # fmt: skip
 WavVVGKAN = _vgg(
-    "WavVVGKAN", "wavkan", (("wavelet_type", "mexican_hat"), ("wav_version", "fast")), (_NORM, _AFFINE),
-    mlp_wav_kan, "VGG with wavelet (WavKAN) convolutions (``models.vggkan.WavVVGKAN``).", check=_check_wav_version,
+    "WavVVGKAN", "wavkan", ("wavelet_type", "wav_version"), mlp_wav_kan,
+    "VGG with wavelet (WavKAN) convolutions (``models.vggkan.WavVVGKAN``).",
 )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- factories
 def _factory(name: str, cls: type) -> Any:
-    """The reference's factory ``name``: the class's own signature and defaults, returning an instance."""
-    doc = f"torch-conv-kan's ``{name}``: ``{cls.__name__}(…)``."
-    return reference_function(name, inspect.signature(cls), cls, dict, module=__name__, doc=doc)
+    """The reference's factory ``name``: the class's signature and defaults, returning an instance."""
+    return reference_function(name, cls, module=__name__, doc=f"torch-conv-kan's ``{name}``: ``{cls.__name__}(…)``.")
 
 
 vggkan = _factory("vggkan", VGGKAN)
-
-
 fast_vggkan = _factory("fast_vggkan", FastVGGKAN)
-
-
 vggkaln = _factory("vggkaln", VGGKALN)
-
-
 vggkacn = _factory("vggkacn", VGGKACN)
-
-
 vggkagn = _factory("vggkagn", VGGKAGN)
-
-
 vggkagn_bn = _factory("vggkagn_bn", VGGKAGN_BN)
-
-
-def moe_vggkagn_bn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    affine: bool = False,
-    norm_layer: Norm = nn.InstanceNorm2d,
-    last_attention: bool = False,
-    sa_inner_projection: int | None = None,
-    num_experts: int = 8,
-    noisy_gating: bool = True,
-    k: int = 2,
-) -> MoE_VGGKAGN_BN:
-    return MoE_VGGKAGN_BN(**locals())
-
-
-def moe_vggkagn(
-    input_channels: int,
-    num_classes: int,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    vgg_type: str = "VGG11",
-    head_type: str = "Linear",
-    expected_feature_shape: Sequence[int] = (7, 7),
-    width_scale: int = 1,
-    num_experts: int = 8,
-    noisy_gating: bool = True,
-    k: int = 2,
-    affine: bool = False,
-) -> MoEVGGKAGN:
-    return MoEVGGKAGN(**locals())
-
-
+moe_vggkagn_bn = _factory("moe_vggkagn_bn", MoE_VGGKAGN_BN)
+moe_vggkagn = _factory("moe_vggkagn", MoEVGGKAGN)
 vgg_wav_kan = _factory("vgg_wav_kan", WavVVGKAN)
