@@ -4,6 +4,7 @@ the same state_dict."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 
@@ -185,6 +186,13 @@ def test_reference_checkpoint_loads_and_matches(family: str, ndim: int) -> None:
         torch.set_default_dtype(default)
     layer.load_state_dict(dict(sd))  # strict: every reference key is consumed, every key of ours provided
     torch.testing.assert_close(layer(x), expected, rtol=1e-9, atol=1e-9)
+
+    # Inside a network of the user's, under a prefix, the layer converts its part of the checkpoint as it loads.
+    net = nn.Sequential(nn.Identity(), copy.deepcopy(layer)).eval()
+    for p in net.parameters():
+        nn.init.zeros_(p)
+    net.load_state_dict({f"1.{k}": v for k, v in sd.items()})
+    torch.testing.assert_close(net(x), expected, rtol=1e-9, atol=1e-9)
 
     # The clean torch-style class loads the same checkpoint through the same conversion.
     clean = kanconvs.create_conv(
