@@ -1,19 +1,19 @@
-"""The generated compat modules' ``.pyi`` stubs match the live objects (regenerate: python -m kanconvs.compat.stubs)."""
+"""The generated compat modules' ``.pyi`` stubs match the live objects (regenerate: python tools/compat_stubs.py)."""
 
 from __future__ import annotations
 
 import inspect
 
 import pytest
+from tools.compat_stubs import STUBS, stub, stub_path
 
 from kanconvs.compat import kans
-from kanconvs.compat.stubs import STUBS, stub, stub_path
 
 
 @pytest.mark.parametrize("module", sorted(STUBS))
 def test_stub_is_current(module: str) -> None:
     assert stub_path(module).read_text(encoding="utf-8") == stub(module, STUBS[module]), (
-        f"{stub_path(module).name} is stale: run python -m kanconvs.compat.stubs"
+        f"{stub_path(module).name} is stale: run python tools/compat_stubs.py"
     )
 
 

@@ -7,7 +7,7 @@ from torch-conv-kan's source with ``ast`` (names and default texts, no code). Th
 against that signature (so ``inspect.signature`` and ``help`` show the reference's), converts them and calls the
 kanconvs class.
 
-``python -m kanconvs.compat.stubs`` rewrites the ``.pyi`` stubs from the live objects, so IDEs and mypy see every
+``python tools/compat_stubs.py`` rewrites the ``.pyi`` stubs from the live objects, so IDEs and mypy see every
 generated name with the reference's signature.
 """
 

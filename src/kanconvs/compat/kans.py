@@ -95,112 +95,65 @@ def convert_kans_state_dict(state_dict: StateDict, model: nn.Module) -> dict[str
 
 
 # ------------------------------------------------------------------------------------------------------ layers
-# One row per reference layer: the kanconvs class and keywords it becomes, the attributes it keeps.
+# One row per reference layer: the kanconvs class it becomes, its arguments' names there, the activation it shares
+# (the reference builds ``act()`` once and uses that instance in every place listed), the attributes it keeps.
 def _layer(
-    name: str, base: type, build: Callable[[Values], Values], attrs: dict[str, str], doc: str, **extra: Any
+    name: str, base: type, renames: dict[str, str], attrs: dict[str, str] | None = None, *,
+    shared_act: tuple[str, ...] = (), note: str = "", example: str = "4, 6, 3", **extra: Any,
 ) -> Any:  # fmt: skip
+    def build(v: Values) -> Values:
+        kw = {ours: v[ref] for ref, ours in renames.items()}
+        if "grid_range" in kw:
+            kw["grid_range"] = (float(kw["grid_range"][0]), float(kw["grid_range"][1]))
+        if shared_act:
+            act = create_activation(v[shared_act[0]], name=shared_act[0])
+            kw.update(dict.fromkeys(shared_act[1:], act))
+        return kw
+
+    doc = f"""The reference's ``{name}``: see :class:`~kanconvs.layers.{base.__name__}`.{note}
+
+    Examples:
+        >>> {name}({example}).eval()(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
     return reference_class(name, base, build, module=__name__, doc=doc, attrs=attrs, **extra)
 
 
-def _shared_act(v: Values, key: str, *uses: str) -> Values:
-    """The reference builds ``act()`` once and uses that instance in every place ``uses`` names."""
-    act = create_activation(v[key], name=key)
-    return dict.fromkeys(uses, act)
-
-
+_IO = {"input_dim": "in_features", "output_dim": "out_features", "degree": "degree"}
+_IO_ATTRS = {"inputdim": "input_dim", "outdim": "output_dim"}
+_SHARED_ACT = ("act", "base_activation", "activation")
 KANLayer = _layer(
-    "KANLayer",
-    KANLinear,
-    lambda v: {
-        "in_features": v["input_features"],
-        "out_features": v["output_features"],
-        "grid_size": v["grid_size"],
-        "spline_order": v["spline_order"],
-        "grid_range": (float(v["grid_range"][0]), float(v["grid_range"][1])),
-        "base_activation": v["base_activation"],
-    },
-    {
-        "input_features": "input_features",
-        "output_features": "output_features",
-        "grid_size": "grid_size",
-        "spline_order": "spline_order",
-        "grid_range": "grid_range",
-    },
-    """The reference's ``KANLayer``: see :class:`~kanconvs.layers.KANLinear`.
-
-    Examples:
-        >>> KANLayer(4, 6)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
+    "KANLayer", KANLinear,
+    {"input_features": "in_features", "output_features": "out_features", "grid_size": "grid_size",
+     "spline_order": "spline_order", "grid_range": "grid_range", "base_activation": "base_activation"},
+    {k: k for k in ("input_features", "output_features", "grid_size", "spline_order", "grid_range")}, example="4, 6",
+)  # fmt: skip
 KALNLayer = _layer(
-    "KALNLayer",
-    KALNLinear,
-    lambda v: {
-        "in_features": v["input_features"],
-        "out_features": v["output_features"],
-        "degree": v["degree"],
-        **_shared_act(v, "base_activation", "base_activation", "activation"),
-    },
+    "KALNLayer", KALNLinear, {"input_features": "in_features", "output_features": "out_features", "degree": "degree"},
     {"input_features": "input_features", "output_features": "output_features", "polynomial_order": "degree"},
-    """The reference's ``KALNLayer``: see :class:`~kanconvs.layers.KALNLinear` (min–max per sample).
-
-    ``base_activation`` acts on the base branch and on the output, as in the reference.
-
-    Examples:
-        >>> KALNLayer(4, 6, 3)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
-ChebyKANLayer = _layer(
-    "ChebyKANLayer",
-    KACNLinear,
-    lambda v: {"in_features": v["input_dim"], "out_features": v["output_dim"], "degree": v["degree"]},
-    {"inputdim": "input_dim", "outdim": "output_dim"},
-    """The reference's ``ChebyKANLayer``: see :class:`~kanconvs.layers.KACNLinear`.
-
-    Examples:
-        >>> ChebyKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
+    shared_act=("base_activation", "base_activation", "activation"),
+    note=" Min–max per sample; ``base_activation`` acts on the base branch and on the output, as in the reference.",
+)  # fmt: skip
+ChebyKANLayer = _layer("ChebyKANLayer", KACNLinear, _IO, _IO_ATTRS)
 GRAMLayer = _layer(
-    "GRAMLayer",
-    KAGNLinear,
-    lambda v: {
-        "in_features": v["in_channels"],
-        "out_features": v["out_channels"],
-        "degree": v["degree"],
-        **_shared_act(v, "act", "base_activation", "basis_activation", "activation"),
-    },
+    "GRAMLayer", KAGNLinear, {"in_channels": "in_features", "out_channels": "out_features", "degree": "degree"},
     {"in_channels": "in_channels", "out_channels": "out_channels", "degrees": "degree"},
-    """The reference's ``GRAMLayer``: see :class:`~kanconvs.layers.KAGNLinear`; ``act`` is used in all three places.
-
-    Examples:
-        >>> GRAMLayer(4, 6, 3)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
+    shared_act=("act", "base_activation", "basis_activation", "activation"),
+    note=" ``act`` is used in all three places.",
+)  # fmt: skip
 
 
 def _fastkan_forward(self: FastKANLinear, x: Tensor, time_benchmark: bool = False) -> Tensor:
     return self._forward(x, input_norm=not time_benchmark)
 
 
-FastKANLayer = _layer(
-    "FastKANLayer",
-    FastKANLinear,
-    lambda v: {
-        "in_features": v["input_dim"],
-        "out_features": v["output_dim"],
-        "grid_size": v["num_grids"],
-        "grid_range": (v["grid_min"], v["grid_max"]),
-        "use_base": v["use_base_update"],
-        "base_activation": v["base_activation"],
-        "spline_weight_init_scale": v["spline_weight_init_scale"],
-    },
-    {"use_base_update": "use_base_update"},
-    """The reference's ``FastKANLayer``: see :class:`~kanconvs.layers.FastKANLinear`.
+FastKANLayer = reference_class(
+    "FastKANLayer", FastKANLinear,
+    lambda v: {"in_features": v["input_dim"], "out_features": v["output_dim"], "grid_size": v["num_grids"],
+               "grid_range": (v["grid_min"], v["grid_max"]), "use_base": v["use_base_update"],
+               "base_activation": v["base_activation"], "spline_weight_init_scale": v["spline_weight_init_scale"]},
+    module=__name__, attrs={"use_base_update": "use_base_update"}, namespace={"forward": _fastkan_forward},
+    doc="""The reference's ``FastKANLayer``: see :class:`~kanconvs.layers.FastKANLinear`.
 
     ``forward(x, time_benchmark=True)`` skips the input LayerNorm, as in the reference.
 
@@ -208,105 +161,33 @@ FastKANLayer = _layer(
         >>> FastKANLayer(4, 6)(torch.randn(5, 4)).shape
         torch.Size([5, 6])
     """,
-    namespace={"forward": _fastkan_forward},
-)
+)  # fmt: skip
 WavKANLayer = _layer(
-    "WavKANLayer",
-    WavKANLinear,
-    lambda v: v,
-    {},
-    """The reference's ``WavKANLayer``: see :class:`~kanconvs.layers.WavKANLinear`.
-
-    An unknown ``wavelet_type`` raises ``ValueError`` here, not at the first forward.
-
-    Examples:
-        >>> WavKANLayer(4, 6).eval()(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
+    "WavKANLayer", WavKANLinear, {k: k for k in ("in_features", "out_features", "wavelet_type")}, example="4, 6",
+    note=" An unknown ``wavelet_type`` raises ``ValueError`` here, not at the first forward.",
+)  # fmt: skip
 JacobiKANLayer = _layer(
-    "JacobiKANLayer",
-    KAJNLinear,
-    lambda v: {
-        "in_features": v["input_dim"],
-        "out_features": v["output_dim"],
-        "degree": v["degree"],
-        "alpha": v["a"],
-        "beta": v["b"],
-        **_shared_act(v, "act", "base_activation", "activation"),
-    },
-    {"inputdim": "input_dim", "outdim": "output_dim", "a": "a", "b": "b"},
-    """The reference's ``JacobiKANLayer``: see :class:`~kanconvs.layers.KAJNLinear`; ``act`` on base and output.
-
-    Examples:
-        >>> JacobiKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
-)
+    "JacobiKANLayer", KAJNLinear, {**_IO, "a": "alpha", "b": "beta"}, {**_IO_ATTRS, "a": "a", "b": "b"},
+    shared_act=_SHARED_ACT, note=" ``act`` acts on the base branch and on the output.",
+)  # fmt: skip
 BernsteinKANLayer = _layer(
-    "BernsteinKANLayer",
-    KABNLinear,
-    lambda v: {
-        "in_features": v["input_dim"],
-        "out_features": v["output_dim"],
-        "degree": v["degree"],
-        **_shared_act(v, "act", "base_activation", "activation"),
-    },
-    {"inputdim": "input_dim", "outdim": "output_dim"},
-    """The reference's ``BernsteinKANLayer`` with a working Bernstein basis: see :class:`~kanconvs.layers.KABNLinear`.
-
-    Examples:
-        >>> BernsteinKANLayer(4, 6, 3)(torch.randn(5, 4)).shape
-        torch.Size([5, 6])
-    """,
+    "BernsteinKANLayer", KABNLinear, _IO, _IO_ATTRS, shared_act=_SHARED_ACT, note=" The Bernstein basis works here."
 )
-
-
-def _relukan_attributes(self: Any, v: Values) -> None:
-    self.r = 4 * v["g"] * v["g"] / ((v["k"] + 1) * (v["k"] + 1))
-
-
-ReLUKANLayer = reference_class(
-    "ReLUKANLayer",
-    ReLUKANLinear,
-    lambda v: {
-        "in_features": v["input_size"],
-        "out_features": v["output_size"],
-        "grid_size": v["g"],
-        "order": v["k"],
-        "train_phases": v["train_ab"],
-    },
-    module=__name__,
-    attrs={"input_size": "input_size", "output_size": "output_size", "g": "g", "k": "k"},
-    after=_relukan_attributes,
-    doc="""The reference's ``ReLUKANLayer`` (note the argument order): see :class:`~kanconvs.layers.ReLUKANLinear`.
-
-    Examples:
-        >>> ReLUKANLayer(4, 5, 3, 6)(torch.randn(2, 4)).shape
-        torch.Size([2, 6])
-    """,
-)
-
-
-def _bottleneck_attributes(self: Any, v: Values) -> None:
-    self.inner_dim = self.inner_features
-
-
-BottleNeckGRAMLayer = reference_class(
+ReLUKANLayer = _layer(
+    "ReLUKANLayer", ReLUKANLinear,
+    {"input_size": "in_features", "output_size": "out_features", "g": "grid_size", "k": "order",
+     "train_ab": "train_phases"},
+    {k: k for k in ("input_size", "output_size", "g", "k")}, example="4, 5, 3, 6",
+    after=lambda self, v: setattr(self, "r", 4 * v["g"] * v["g"] / ((v["k"] + 1) * (v["k"] + 1))),
+    note=" Note the argument order: ``(input_size, g, k, output_size)``.",
+)  # fmt: skip
+BottleNeckGRAMLayer = _layer(
     "BottleNeckGRAMLayer", BottleNeckKAGNLinear,
-    lambda v: {"in_features": v["in_channels"], "out_features": v["out_channels"], "degree": v["degree"],
-               "dim_reduction": v["dim_reduction"], "min_internal": v["min_internal"],
-               **_shared_act(v, "act", "base_activation", "basis_activation", "activation")},
-    module=__name__,
-    attrs={"in_channels": "in_channels", "out_channels": "out_channels", "degrees": "degree",
-           "dim_reduction": "dim_reduction", "min_internal": "min_internal"},
-    after=_bottleneck_attributes,
-    doc="""The reference's ``BottleNeckGRAMLayer``: see :class:`~kanconvs.layers.BottleNeckKAGNLinear`.
-
-    Examples:
-        >>> BottleNeckGRAMLayer(64, 40).inner_dim
-        16
-    """,
+    {"in_channels": "in_features", "out_channels": "out_features", "degree": "degree",
+     "dim_reduction": "dim_reduction", "min_internal": "min_internal"},
+    {k: k for k in ("in_channels", "out_channels", "dim_reduction", "min_internal")} | {"degrees": "degree"},
+    shared_act=("act", "base_activation", "basis_activation", "activation"),
+    after=lambda self, v: setattr(self, "inner_dim", self.inner_features),
 )  # fmt: skip
 
 
