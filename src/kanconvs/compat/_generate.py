@@ -35,6 +35,7 @@ __all__ = [
     "check_rank",
     "reference_class",
     "reference_function",
+    "reference_init",
     "reference_signature",
     "signature",
 ]
@@ -131,6 +132,33 @@ def reference_signature(name: str) -> inspect.Signature:
     except KeyError:
         raise KeyError(f"{name!r} is not a torch-conv-kan name in reference_signatures.json") from None
     return inspect.Signature([_P(str(n), _KINDS[str(kind)], default=_default(d)) for n, kind, d in params])
+
+
+def reference_init(name: str) -> Callable[[Callable[[Any, Values], None]], Any]:
+    """Decorate ``__init__(self, v)`` of a hand-written compat class: the constructor takes the reference's signature
+    of ``name`` and passes the bound arguments, defaults applied, as the dict ``v``.
+
+    Examples:
+        >>> class GRAMLayer:
+        ...     @reference_init("GRAMLayer")
+        ...     def __init__(self, v: Values) -> None:
+        ...         self.degree = v["degree"]
+        >>> GRAMLayer(4, 6).degree, str(inspect.signature(GRAMLayer))[:36]
+        (3, '(in_channels, out_channels, degree=3')
+    """
+    sig = reference_signature(name)
+
+    def decorate(init: Callable[[Any, Values], None]) -> Any:
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, _bind(name, sig, args, kwargs))
+
+        __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[_P("self", _P.POSITIONAL_OR_KEYWORD), *sig.parameters.values()]
+        )
+        return __init__
+
+    return decorate
 
 
 def _bind(name: str, sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Values:

@@ -38,7 +38,7 @@ from ..layers.families import KAGNConvNd
 from ..layers.peft import PEFTKAGNConv, _replace, merge_kagn
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import check_rank
+from ._generate import Values, check_rank, reference_init
 
 __all__ = ["PEFTVGGKAGN", "PEFTKAGNConvNDLayer"]
 
@@ -86,35 +86,17 @@ class PEFTKAGNConvNDLayer(PEFTKAGNConv):
     conv_class: type[nn.Module]
     norm_class: Callable[..., nn.Module]
 
-    def __init__(
-        self,
-        pretrained_weights: MutableMapping[str, Tensor],
-        conv_class: type[nn.Module],
-        norm_class: Callable[..., nn.Module],
-        conv_w_fun: Callable[..., Any],
-        input_dim: int,
-        output_dim: int,
-        degree: int,
-        kernel_size: int,
-        trainable_degrees: Sequence[int] | None = None,
-        extra_degrees: int = 1,
-        finetune_base: bool = False,
-        groups: int = 1,
-        padding: int = 0,
-        stride: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
+    @reference_init("PEFTKAGNConvNDLayer")
+    def __init__(self, v: Values) -> None:
+        rank = check_rank(v["ndim"], v["conv_class"], v["conv_w_fun"])
+        geometry = ("degree", "groups", "padding", "stride", "dilation", "dropout")
         layer = getattr(kan_convs, f"KAGNConv{rank}DLayer")(
-            input_dim, output_dim, kernel_size, degree=degree, groups=groups, padding=padding, stride=stride,
-            dilation=dilation, dropout=dropout, norm_layer=norm_class, **norm_kwargs,
+            v["input_dim"], v["output_dim"], v["kernel_size"], norm_layer=v["norm_class"],
+            **{n: v[n] for n in geometry}, **v["norm_kwargs"],
         )  # fmt: skip
-        layer.load_state_dict(pretrained_weights)
-        self._init_peft(layer, trainable_degrees, extra_degrees, finetune_base)
-        self.norm_class = norm_class
+        layer.load_state_dict(v["pretrained_weights"])
+        self._init_peft(layer, v["trainable_degrees"], v["extra_degrees"], v["finetune_base"])
+        self.norm_class = v["norm_class"]
 
     def _init_peft(
         self, layer: KAGNConvNd, trainable_degrees: Sequence[int] | None, extra_degrees: int, finetune_base: bool

@@ -33,7 +33,7 @@ from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import ReferenceCheckpoints, Values, check_rank, reference_class
+from ._generate import ReferenceCheckpoints, Values, check_rank, reference_class, reference_init
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
 _INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
@@ -192,41 +192,22 @@ class MoEBottleNeckKAGNConvND(ReferenceCheckpoints, MoEBottleneckKAConvNd):
 
     torch_style: ClassVar[bool] = False  # the reference's constructor
 
-    def __init__(
-        self,
-        conv_class: type[nn.Module],
-        conv_w_fun: Callable[..., Any],
-        norm_class: Callable[..., nn.Module],
-        input_dim: int,
-        output_dim: int,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-        kernel_size: int = 3,
-        stride: int = 1,
-        padding: int = 1,
-        degree: int = 3,
-        groups: int = 1,
-        dilation: int = 1,
-        dropout: float = 0.0,
-        ndim: int = 2,
-        dim_reduction: float = 4,
-        min_internal: int = 16,
-        pregate: bool = False,
-        **norm_kwargs: Any,
-    ) -> None:
-        rank = check_rank(ndim, conv_class, conv_w_fun)
+    @reference_init("MoEBottleNeckKAGNConvND")
+    def __init__(self, v: Values) -> None:
+        rank = check_rank(v["ndim"], v["conv_class"], v["conv_w_fun"])
+        input_dim, output_dim, groups, degree = v["input_dim"], v["output_dim"], v["groups"], v["degree"]
+        num_experts, k, noisy_gating = v["num_experts"], v["k"], v["noisy_gating"]
         gate_in: nn.Module | None = None
-        if pregate:
+        if v["pregate"]:
             if groups < 1 or input_dim % groups or output_dim % groups:
                 raise ValueError(f"groups ({groups}) must divide input_dim ({input_dim}) and output_dim ({output_dim})")
-            width = groups * bottleneck_width(input_dim // groups, output_dim // groups, dim_reduction, min_internal)
-            gate_in = KAGNLinear(width, width, degree=degree)
+            inner = bottleneck_width(input_dim // groups, output_dim // groups, v["dim_reduction"], v["min_internal"])
+            gate_in = KAGNLinear(groups * inner, groups * inner, degree=degree)
         super().__init__(
-            input_dim, output_dim, kernel_size, stride, padding, dilation, groups, ndim=rank, family="kagn",
-            num_experts=num_experts, k=k, noisy_gating=noisy_gating, pregate=gate_in, degree=degree,
-            dim_reduction=dim_reduction, min_internal=min_internal, dropout=dropout, dropout_type="noise",
-            norm_layer=norm_class, norm_kwargs=norm_kwargs,
+            input_dim, output_dim, v["kernel_size"], v["stride"], v["padding"], v["dilation"], groups, ndim=rank,
+            family="kagn", num_experts=num_experts, k=k, noisy_gating=noisy_gating, pregate=gate_in, degree=degree,
+            dim_reduction=v["dim_reduction"], min_internal=v["min_internal"], dropout=v["dropout"],
+            dropout_type="noise", norm_layer=v["norm_class"], norm_kwargs=v["norm_kwargs"],
         )  # fmt: skip
         self.input_size, self.output_size, self.inner_dim = input_dim, output_dim, self.inner_channels
         self.num_experts, self.k, self.noisy_gating, self.degree = num_experts, k, noisy_gating, degree

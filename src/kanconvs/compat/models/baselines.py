@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._generate import Values, reference_class
+from .._generate import Values, reference_class, reference_init
 from ..kan_convs import (
     FastKANConv2DLayer,
     KACNConv2DLayer,
@@ -279,37 +279,24 @@ class SimpleMoEConvKAGNBN(nn.Module):
 
     depth: ClassVar[int] = 4
 
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        num_classes: int = 10,
-        input_channels: int = 1,
-        degree: int = 3,
-        degree_out: int = 3,
-        groups: int = 1,
-        dropout: float = 0.0,
-        dropout_linear: float = 0.0,
-        l1_penalty: float = 0.0,
-        affine: bool = True,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-    ) -> None:
+    @reference_init("SimpleMoEConvKAGNBN")
+    def __init__(self, v: Values) -> None:
         super().__init__()
+        options = ("degree", "affine", "norm_layer", "num_experts", "noisy_gating", "k")
         conv = functools.partial(
-            MoEBottleNeckKAGNConv2DLayer, kernel_size=3, padding=1, dilation=1, degree=degree, affine=affine,
-            norm_layer=norm_layer, num_experts=num_experts, noisy_gating=noisy_gating, k=k,
-        )  # fmt: skip
-        self.layers = nn.ModuleList(
-            _stack(conv, layer_sizes, self.depth, input_channels, groups, dropout, l1_penalty, first_dropout=False)
+            MoEBottleNeckKAGNConv2DLayer, kernel_size=3, padding=1, dilation=1, **{n: v[n] for n in options}
         )
+        layer_sizes = v["layer_sizes"]
+        self.layers = nn.ModuleList(_stack(
+            conv, layer_sizes, self.depth, v["input_channels"], v["groups"], v["dropout"], v["l1_penalty"],
+            first_dropout=False,
+        ))  # fmt: skip
         self.pool = nn.AdaptiveAvgPool2d((1, 1))
 
         def mlp(widths: list[int]) -> nn.Module:
-            return KAGN(widths, dropout=dropout_linear, first_dropout=True, degree=degree_out)
+            return KAGN(widths, dropout=v["dropout_linear"], first_dropout=True, degree=v["degree_out"])
 
-        self.output = _head(layer_sizes[self.depth - 1], num_classes, degree_out, dropout_linear, mlp)
+        self.output = _head(layer_sizes[self.depth - 1], v["num_classes"], v["degree_out"], v["dropout_linear"], mlp)
 
     def forward(self, x: Tensor, train: bool = True, loss_coef: float = 1) -> tuple[Tensor, Tensor]:
         """``(logits, Σ loss_coef · balance loss)``; ``train`` is ignored (``self.training`` decides)."""

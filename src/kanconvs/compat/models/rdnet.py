@@ -14,7 +14,7 @@ checkpoints do not load.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import MutableMapping
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
-from .._generate import LayerNorm2d, ReferenceCheckpoints, reference_function
+from .._generate import ReferenceCheckpoints, Values, reference_function, reference_init
 
 __all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
 
@@ -52,55 +52,31 @@ class KAGNRDNet(ReferenceCheckpoints, RDNet):
         torch.Size([2, 3])
     """
 
-    def __init__(
-        self,
-        num_init_features: int = 64,
-        growth_rates: Sequence[int] = (64, 104, 128, 128, 128, 128, 224),
-        num_blocks_list: Sequence[int] = (3, 3, 3, 3, 3, 3, 3),
-        bottleneck_width_ratio: float = 4,
-        zero_head: bool = False,
-        in_chans: int = 3,
-        num_classes: int = 1000,
-        drop_rate: float = 0.0,
-        drop_path_rate: float = 0.0,
-        checkpoint_path: str | None = None,
-        transition_compression_ratio: float = 0.5,
-        ls_init_value: float = 1e-6,
-        is_downsample_block: Sequence[bool | None] = (None, True, True, False, False, False, True),
-        post_block_attention: bool = False,
-        inner_projection_attention_scale: float = 1,
-        block_type: str | Sequence[str] = "Block",
-        head_init_scale: float = 1.0,
-        is_bottleneck: bool = True,
-        degree: int = 3,
-        dropout: float = 0,
-        patch_size: int = 4,
-        norm_layer: Any = LayerNorm2d,
-        **kwargs: Any,
-    ) -> None:
-        if kwargs:
-            raise TypeError(f"KAGNRDNet() got unexpected keyword arguments {sorted(kwargs)}")
+    @reference_init("KAGNRDNet")
+    def __init__(self, v: Values) -> None:
+        if v["kwargs"]:
+            raise TypeError(f"KAGNRDNet() got unexpected keyword arguments {sorted(v['kwargs'])}")
+        block_type, growth_rates = v["block_type"], v["growth_rates"]
         types = [block_type] * len(growth_rates) if isinstance(block_type, str) else list(block_type)
         for t in types:
             if t not in _BLOCK_TYPES:
                 raise ValueError(f"block_type entries must be one of {sorted(_BLOCK_TYPES)}, got {t!r}")
-        bottleneck: dict[str, Any] = {
-            "dropout_type": "noise"
-        }  # the reference's bottleneck regularises with noise injection
+        bottleneck: dict[str, Any] = {"dropout_type": "noise"}  # the reference's bottleneck injects noise
         super().__init__(
-            "bottleneck_kagn" if is_bottleneck else "kagn", growth_rates, num_blocks_list,
-            [bool(d) for d in is_downsample_block], [_BLOCK_TYPES[t] for t in types],
-            num_init_features=num_init_features, bottleneck_width_ratio=bottleneck_width_ratio,
-            transition_compression_ratio=transition_compression_ratio, ls_init_value=ls_init_value,
-            drop_path_rate=drop_path_rate, dropout_linear=drop_rate, patch_size=patch_size,
-            post_stage_attention=post_block_attention, attention_scale=inner_projection_attention_scale,
-            in_channels=in_chans, num_classes=num_classes, zero_head=zero_head, head_init_scale=head_init_scale,
-            stem_family="bottleneck_kagn", stem_kwargs={"degree": 3, "dropout": 0.0, **bottleneck},
-            dropout=dropout, degree=degree, norm_layer=norm_layer, **(bottleneck if is_bottleneck else {}),
+            "bottleneck_kagn" if v["is_bottleneck"] else "kagn", growth_rates, v["num_blocks_list"],
+            [bool(d) for d in v["is_downsample_block"]], [_BLOCK_TYPES[t] for t in types],
+            num_init_features=v["num_init_features"], bottleneck_width_ratio=v["bottleneck_width_ratio"],
+            transition_compression_ratio=v["transition_compression_ratio"], ls_init_value=v["ls_init_value"],
+            drop_path_rate=v["drop_path_rate"], dropout_linear=v["drop_rate"], patch_size=v["patch_size"],
+            post_stage_attention=v["post_block_attention"], attention_scale=v["inner_projection_attention_scale"],
+            in_channels=v["in_chans"], num_classes=v["num_classes"], zero_head=v["zero_head"],
+            head_init_scale=v["head_init_scale"], stem_family="bottleneck_kagn",
+            stem_kwargs={"degree": 3, "dropout": 0.0, **bottleneck}, dropout=v["dropout"], degree=v["degree"],
+            norm_layer=v["norm_layer"], **(bottleneck if v["is_bottleneck"] else {}),
         )  # fmt: skip
-        if checkpoint_path is not None:
+        if v["checkpoint_path"] is not None:
             # weights_only: a checkpoint file must not be able to run code (torch < 2.6 defaults to full pickle).
-            self.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))
+            self.load_state_dict(torch.load(v["checkpoint_path"], map_location="cpu", weights_only=True))
 
     def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
         for name, sub in self.named_modules():

@@ -28,7 +28,7 @@ from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
 from ...models.reskanet import ResKANet as _ResKANet
-from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function
+from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function, reference_init
 
 _BLOCK_NAMES = [
     f"{prefix}{kind}"
@@ -163,8 +163,20 @@ def _check_block(block: object, moe: bool) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- networks
-def _reference_geometry(model: _ResKANet, use_first_maxpool: bool, mp: tuple[int, int, int]) -> None:
-    model.maxpool = nn.MaxPool2d(*mp) if use_first_maxpool else nn.Identity()
+def _network_geometry(v: Values, block: type) -> Values:
+    """The :class:`~kanconvs.models.ResKANet` arguments both reference networks take alike."""
+    return {
+        "layers": v["layers"], "block": "basic" if issubclass(block, BasicBlock) else "bottleneck",
+        "family": block.spatial_family, "in_channels": v["input_channels"],  # type: ignore[attr-defined]
+        "num_classes": v["num_classes"], "stem_kernel_size": v["fcnv_kernel_size"], "stem_stride": v["fcnv_stride"],
+        "stem_padding": v["fcnv_padding"], "width_scale": v["width_scale"], "groups": v["groups"],
+        "width_per_group": v["width_per_group"], "replace_stride_with_dilation": v["replace_stride_with_dilation"],
+    }  # fmt: skip
+
+
+def _reference_maxpool(model: _ResKANet, v: Values) -> None:
+    mp = (v["mp_kernel_size"], v["mp_stride"], v["mp_padding"])
+    model.maxpool = nn.MaxPool2d(*mp) if v["use_first_maxpool"] else nn.Identity()
 
 
 class ResKANet(ReferenceCheckpoints, _ResKANet):
@@ -189,45 +201,22 @@ class ResKANet(ReferenceCheckpoints, _ResKANet):
 
     l1_wrappers = True
 
-    def __init__(
-        self,
-        block: type,
-        layers: list[int],
-        input_channels: int = 3,
-        use_first_maxpool: bool = True,
-        mp_kernel_size: int = 3,
-        mp_stride: int = 2,
-        mp_padding: int = 1,
-        fcnv_kernel_size: int = 7,
-        fcnv_stride: int = 2,
-        fcnv_padding: int = 3,
-        num_classes: int = 1000,
-        groups: int = 1,
-        width_per_group: int = 64,
-        width_scale: int = 1,
-        replace_stride_with_dilation: list[bool] | None = None,
-        dropout_linear: float = 0.25,
-        hidden_layer_dim: int | None = None,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-        **kan_kwargs: Any,
-    ) -> None:
-        ref_block = _check_block(block, moe=False)
+    @reference_init("ResKANet")
+    def __init__(self, v: Values) -> None:
+        ref_block = _check_block(v["block"], moe=False)
+        kan_kwargs, norm_layer = v["kan_kwargs"], v["norm_layer"]
         options = {**kan_kwargs, "norm_layer": norm_layer}
         convs = ref_block.reference_convs(options, downsample=ref_block.reference_downsample(options))
-        stem_options = {k: v for k, v in kan_kwargs.items() if k != "groups"}
+        stem_options = {k: x for k, x in kan_kwargs.items() if k != "groups"}
         if ref_block.spatial_family in ("kagn", "bottleneck_kagn"):  # only these stems got the requested norm
             stem_options["norm_layer"] = norm_layer
         stem = reference_conv(ref_block.spatial_family, stem_options, l1=False)
-        kind = "basic" if issubclass(ref_block, BasicBlock) else "bottleneck"
         super().__init__(
-            layers, kind, family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
-            stem_kernel_size=fcnv_kernel_size, stem_stride=fcnv_stride, stem_padding=fcnv_padding,
-            width_scale=width_scale, groups=groups, width_per_group=width_per_group,
-            replace_stride_with_dilation=replace_stride_with_dilation, dropout_linear=dropout_linear,
+            **_network_geometry(v, ref_block), dropout_linear=v["dropout_linear"],
             convs=ResConvs(stem, convs.spatial, convs.pointwise, convs.downsample, convs.merge),
         )  # fmt: skip
-        _reference_geometry(self, use_first_maxpool, (mp_kernel_size, mp_stride, mp_padding))
-        self.hidden_layer_dim = hidden_layer_dim  # recorded, unused (as in the reference)
+        _reference_maxpool(self, v)
+        self.hidden_layer_dim = v["hidden_layer_dim"]  # recorded, unused (as in the reference)
 
 
 class MoEResKANet(ReferenceCheckpoints, _ResKANet):
@@ -253,52 +242,25 @@ class MoEResKANet(ReferenceCheckpoints, _ResKANet):
 
     l1_wrappers = True
 
-    def __init__(
-        self,
-        block: type,
-        layers: list[int],
-        input_channels: int = 3,
-        use_first_maxpool: bool = True,
-        mp_kernel_size: int = 3,
-        mp_stride: int = 2,
-        mp_padding: int = 1,
-        fcnv_kernel_size: int = 7,
-        fcnv_stride: int = 2,
-        fcnv_padding: int = 3,
-        num_classes: int = 1000,
-        groups: int = 1,
-        width_per_group: int = 64,
-        width_scale: int = 1,
-        replace_stride_with_dilation: list[bool] | None = None,
-        num_experts: int = 8,
-        noisy_gating: bool = True,
-        k: int = 2,
-        hidden_layer_dim: int | None = None,
-        dropout_linear: float = 0.0,
-        **kan_kwargs: Any,
-    ) -> None:
-        ref_block = _check_block(block, moe=True)
-        moe = {"num_experts": num_experts, "noisy_gating": noisy_gating, "k": k}
+    @reference_init("MoEResKANet")
+    def __init__(self, v: Values) -> None:
+        ref_block, kan_kwargs = _check_block(v["block"], moe=True), v["kan_kwargs"]
+        moe = {"num_experts": v["num_experts"], "noisy_gating": v["noisy_gating"], "k": v["k"]}
         convs = ref_block.reference_convs({**kan_kwargs, **moe}, downsample=reference_conv("kaln", kan_kwargs))
         stem_family = "kaln" if ref_block.spatial_family == "moe_kaln" else "bottleneck_kagn"
         stem = reference_conv(stem_family, kan_kwargs, l1=False)
-        kind = "basic" if issubclass(ref_block, BasicBlock) else "bottleneck"
-        w = width_scale
         super().__init__(
-            layers, kind, family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
-            stem_kernel_size=fcnv_kernel_size, stem_stride=fcnv_stride, stem_padding=fcnv_padding,
-            stem_width=16 * w, width_scale=w, groups=groups, width_per_group=width_per_group,
-            replace_stride_with_dilation=replace_stride_with_dilation, dropout_linear=dropout_linear,
+            **_network_geometry(v, ref_block), stem_width=16 * v["width_scale"], dropout_linear=v["dropout_linear"],
             convs=ResConvs(stem, convs.spatial, convs.pointwise, convs.downsample, convs.merge),
         )  # fmt: skip
-        _reference_geometry(self, use_first_maxpool, (mp_kernel_size, mp_stride, mp_padding))
+        _reference_maxpool(self, v)
         self.hidden_layer: nn.Module | None = None
-        if hidden_layer_dim is not None:  # the reference's 1×1 KA layer on the pooled (B, C, 1, 1) features
+        if v["hidden_layer_dim"] is not None:  # the reference's 1×1 KA layer on the pooled (B, C, 1, 1) features
             hidden_defaults = {"norm_layer": nn.BatchNorm2d} if stem_family == "bottleneck_kagn" else {}
             hidden = reference_conv(stem_family, {**hidden_defaults, **kan_kwargs})
-            self.hidden_layer = hidden(self.num_features, hidden_layer_dim, 1)
-            self.head_features = hidden_layer_dim
-            self.reset_classifier(num_classes)
+            self.hidden_layer = hidden(self.num_features, v["hidden_layer_dim"], 1)
+            self.head_features = v["hidden_layer_dim"]
+            self.reset_classifier(v["num_classes"])
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         x = self.avgpool(x)

@@ -24,7 +24,7 @@ from ...models.reskanet import BasicBlock, ResConvs
 from ...models.unet import UKAGNet as _UKAGNet
 from ...models.unet import UKANet as _UKANet
 from .. import attention
-from .._generate import ReferenceCheckpoints
+from .._generate import ReferenceCheckpoints, Values, reference_init
 from .reskanet import _ReferenceBlock, reference_conv, reference_factory
 
 # factory → the reference block class it stacks
@@ -51,40 +51,29 @@ class UKANet(ReferenceCheckpoints, _UKANet):
 
     l1_wrappers = True
 
-    def __init__(
-        self,
-        block: type,
-        layers: list[int],
-        input_channels: int = 3,
-        num_classes: int = 1000,
-        groups: int = 1,
-        width_per_group: int = 64,
-        fcnv_kernel_size: int = 7,
-        fcnv_stride: int = 1,
-        fcnv_padding: int = 3,
-        replace_stride_with_dilation: list[bool] | None = None,
-        width_scale: int = 1,
-        **kan_kwargs: Any,
-    ) -> None:
+    @reference_init("UKANet")
+    def __init__(self, v: Values) -> None:
+        block, kan_kwargs, k, stride, padding = (v[n] for n in ("block", "kan_kwargs", "fcnv_kernel_size",
+                                                               "fcnv_stride", "fcnv_padding"))  # fmt: skip
         if not (isinstance(block, type) and issubclass(block, BasicBlock) and issubclass(block, _ReferenceBlock)):
             raise TypeError(f"block must be a reference basic block class such as KAGNBasicBlock, got {block!r}")
-        if fcnv_stride != 1 or fcnv_padding != fcnv_kernel_size // 2:
+        if stride != 1 or padding != k // 2:
             raise ValueError(
                 f"the stem must keep the size (fcnv_stride=1, fcnv_padding=fcnv_kernel_size // 2), got fcnv_stride="
-                f"{fcnv_stride!r}, fcnv_padding={fcnv_padding!r} for fcnv_kernel_size={fcnv_kernel_size!r}"
+                f"{stride!r}, fcnv_padding={padding!r} for fcnv_kernel_size={k!r}"
             )
-        if replace_stride_with_dilation is not None and any(replace_stride_with_dilation):
+        if v["replace_stride_with_dilation"] is not None and any(v["replace_stride_with_dilation"]):
             raise ValueError(
                 f"replace_stride_with_dilation is not supported (the decoder upsamples ×2 per level), got "
-                f"{replace_stride_with_dilation!r}"
+                f"{v['replace_stride_with_dilation']!r}"
             )
         ref_block: Any = block
         convs = ref_block.reference_convs(kan_kwargs, downsample=ref_block.reference_downsample(kan_kwargs))
         plain = reference_conv(ref_block.spatial_family, kan_kwargs, l1=False)  # stem and merges: no L1 wrapper
         super().__init__(
-            layers, "basic", family=ref_block.spatial_family, in_channels=input_channels, num_classes=num_classes,
-            width_scale=width_scale, groups=groups, width_per_group=width_per_group,
-            stem_kernel_size=fcnv_kernel_size,
+            v["layers"], "basic", family=ref_block.spatial_family, in_channels=v["input_channels"],
+            num_classes=v["num_classes"], width_scale=v["width_scale"], groups=v["groups"],
+            width_per_group=v["width_per_group"], stem_kernel_size=k,
             convs=ResConvs(plain, convs.spatial, convs.pointwise, convs.downsample, plain),
         )  # fmt: skip
         # The reference's bug, kept for its checkpoints: later blocks of a stage were built with no options.
@@ -92,7 +81,7 @@ class UKANet(ReferenceCheckpoints, _UKANet):
             stage = getattr(self, name)
             for i in range(1, len(stage)):
                 planes = stage[i].conv2.out_channels
-                stage[i] = ref_block(planes, planes, groups=groups, base_width=width_per_group)
+                stage[i] = ref_block(planes, planes, groups=v["groups"], base_width=v["width_per_group"])
 
 
 class UKAGNet(ReferenceCheckpoints, _UKAGNet):
@@ -104,50 +93,28 @@ class UKAGNet(ReferenceCheckpoints, _UKAGNet):
         torch.Size([1, 2, 16, 16])
     """
 
-    def __init__(
-        self,
-        input_channels: int = 3,
-        num_classes: int = 1,
-        unet_depth: int = 4,
-        unet_layers: int = 2,
-        groups: int = 1,
-        width_scale: int = 1,
-        use_bottleneck: bool = True,
-        mixer_type: str = "conv",
-        degree: int = 3,
-        affine: bool = True,
-        dropout: float = 0.0,
-        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
-        inner_projection_attention: int | None = None,
-        focal_window: int = 3,
-        focal_level: int = 2,
-        focal_factor: int = 2,
-        use_postln_in_modulation: bool = True,
-        normalize_modulator: bool = True,
-        full_kan: bool = True,
-    ) -> None:
-        if mixer_type not in ("conv", "self-att", "focal"):
-            raise ValueError(f"mixer_type must be one of ('conv', 'self-att', 'focal'), got {mixer_type!r}")
-        family = "bottleneck_kagn" if use_bottleneck else "kagn"
-        options = {"degree": degree, "dropout": dropout, "norm_layer": norm_layer, "affine": affine}
-        prefix = "BottleNeck" if use_bottleneck else ""
+    @reference_init("UKAGNet")
+    def __init__(self, v: Values) -> None:
+        if v["mixer_type"] not in ("conv", "self-att", "focal"):
+            raise ValueError(f"mixer_type must be one of ('conv', 'self-att', 'focal'), got {v['mixer_type']!r}")
+        family = "bottleneck_kagn" if v["use_bottleneck"] else "kagn"
+        options = {n: v[n] for n in ("degree", "dropout", "norm_layer", "affine")}
+        prefix = "BottleNeck" if v["use_bottleneck"] else ""
         mixer: Callable[[int], nn.Module] | None = None
-        if mixer_type == "self-att":
+        if v["mixer_type"] == "self-att":
             cls: Any = getattr(attention, f"{prefix}SelfKAGNtention2D")
             mixer = functools.partial(
-                _self_attention, cls, inner_projection_attention, degree=degree, groups=groups, padding=1,
-                norm_layer=norm_layer, affine=affine, dropout=dropout,
-            )  # fmt: skip
-        elif mixer_type == "focal":
+                _self_attention, cls, v["inner_projection_attention"], groups=v["groups"], padding=1, **options
+            )
+        elif v["mixer_type"] == "focal":
             cls = getattr(attention, f"{prefix}KAGNFocalModulation2D")
-            mixer = functools.partial(
-                cls, degree=degree, dropout=dropout, norm_layer=norm_layer, affine=affine, focal_window=focal_window,
-                focal_level=focal_level, focal_factor=focal_factor, use_postln_in_modulation=use_postln_in_modulation,
-                normalize_modulator=normalize_modulator, full_kan=full_kan,
-            )  # fmt: skip
+            focal = ("focal_window", "focal_level", "focal_factor", "use_postln_in_modulation",
+                     "normalize_modulator", "full_kan")  # fmt: skip
+            mixer = functools.partial(cls, **options, **{n: v[n] for n in focal})
         super().__init__(
-            input_channels, num_classes, unet_depth=unet_depth, unet_layers=unet_layers, width_scale=width_scale,
-            groups=groups, family=family, mixer_type=mixer or "conv", conv=reference_conv(family, options),
+            v["input_channels"], v["num_classes"], unet_depth=v["unet_depth"], unet_layers=v["unet_layers"],
+            width_scale=v["width_scale"], groups=v["groups"], family=family, mixer_type=mixer or "conv",
+            conv=reference_conv(family, options),
         )  # fmt: skip
 
 
