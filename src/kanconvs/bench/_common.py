@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -22,6 +24,7 @@ from torch import nn
 __all__ = [
     "DTYPES",
     "Runner",
+    "add_timing_arguments",
     "autocast",
     "command_line",
     "cuda_peak_bytes",
@@ -32,7 +35,10 @@ __all__ = [
     "markdown_report",
     "non_negative_int",
     "positive_int",
+    "report",
+    "resolve_timing",
     "saved_storages",
+    "select",
     "storage_bytes",
     "synchronize",
     "time_steps",
@@ -55,6 +61,55 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+Defaults = Mapping[str, Mapping[str, int]]  # device type ("cuda" / "cpu") → option → default
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
+    """``--device``, ``--warmup``, ``--iters``, ``--repeats`` and ``--markdown`` with per-device defaults."""
+
+    def per_device(key: str) -> str:
+        return f"default: {defaults['cuda'][key]} on cuda, {defaults['cpu'][key]} on cpu"
+
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
+    parser.add_argument("--iters", type=positive_int, default=None, help=f"steps per round ({per_device('iters')})")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
+    )
+    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
+
+
+def resolve_timing(args: argparse.Namespace, defaults: Defaults) -> tuple[torch.device, dict[str, int]]:
+    """The device, and every option of ``defaults`` with the device's default where it was not given.
+
+    Raises:
+        ValueError: a CUDA device requested where none is available.
+    """
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
+    chosen = defaults["cuda" if device.type == "cuda" else "cpu"]
+    return device, {k: d if getattr(args, k) is None else int(getattr(args, k)) for k, d in chosen.items()}
+
+
+def select(text: str | None, available: Sequence[str], option: str, hint: str | None = None) -> tuple[str, ...]:
+    """The comma-separated names of ``text`` (all of ``available`` when empty or ``None``); ``hint`` replaces the
+    list of valid names in the error.
+
+    Raises:
+        ValueError: an unknown name, or none selected.
+    """
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip())) if text else tuple(available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(
+            f"{option}: unknown {', '.join(unknown)}; {hint or 'expected some of ' + ', '.join(available)}"
+        )
+    if not names:
+        raise ValueError(f"{option}: nothing selected")
+    return names
 
 
 def synchronize(device: torch.device) -> None:
@@ -250,6 +305,25 @@ def mib(n: int | None) -> str:
 def ratio(num: float | None, den: float | None) -> str:
     """``num / den`` as ``"1.23×"`` (``"n/a"`` when either is missing or ``den`` is 0)."""
     return "n/a" if num is None or not den else f"{num / den:.2f}×"
+
+
+class Result(Protocol):
+    """A benchmark row: its name (``name`` or ``family``) and the error that stopped it, if any."""
+
+    @property
+    def error(self) -> str | None: ...
+
+
+def report(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], legend: Sequence[str],
+    results: Sequence[Result], device: torch.device, markdown: bool, command: str | None = None,
+) -> str:  # fmt: skip
+    """The table (plain text, or the Markdown report with machine and command), its legend, then the errors."""
+    errors = [f"error in {getattr(r, 'name', None) or getattr(r, 'family', '?')}: {r.error}" for r in results
+              if r.error is not None]  # fmt: skip
+    if markdown:
+        return markdown_report(title, device, headers, rows, [*legend, *errors], command)
+    return text_table(headers, rows, [*legend, *errors])
 
 
 def markdown_report(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,16 +33,17 @@ import kanconvs
 from ._common import (
     DTYPES,
     Runner,
+    add_timing_arguments,
     interleaved_medians,
     machine,
-    markdown_report,
     mib,
-    non_negative_int,
     positive_int,
     ratio,
+    report,
+    resolve_timing,
     saved_storages,
+    select,
     storage_bytes,
-    text_table,
 )
 
 __all__ = [
@@ -129,24 +129,16 @@ class FamilyResult:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/layers.py``)."""
+    add_timing_arguments(parser, _DEFAULTS)
     cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
-
-    def per_device(key: str) -> str:
-        return f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
-
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument(
         "--families", default=None, help="comma-separated family names (default: all of kanconvs.list_families())"
     )
-    parser.add_argument("--batch", type=positive_int, default=None, help=f"batch size ({per_device('batch')})")
-    parser.add_argument("--size", type=positive_int, default=None, help=f"input height = width ({per_device('size')})")
+    for key, what in (("batch", "batch size"), ("size", "input height = width")):
+        default = f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
+        parser.add_argument(f"--{key}", type=positive_int, default=None, help=f"{what} ({default})")
     parser.add_argument("--in-channels", type=positive_int, default=64, help="input channels (default: 64)")
     parser.add_argument("--out-channels", type=positive_int, default=128, help="output channels (default: 128)")
-    parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
-    parser.add_argument("--iters", type=positive_int, default=None, help=f"steps per round ({per_device('iters')})")
-    parser.add_argument(
-        "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
-    )
     parser.add_argument(
         "--dtype", choices=sorted(DTYPES), default="fp32", help="fp32, or bf16/fp16 under torch.autocast"
     )
@@ -157,7 +149,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="conv",
         help="which layer of each family: the KA conv (default) or a variant built on it",
     )
-    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
 
 
 def resolve_config(args: argparse.Namespace) -> BenchConfig:
@@ -166,39 +157,12 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
     Raises:
         ValueError: unknown family, or a CUDA device requested where none is available.
     """
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
-    available = list(kanconvs.list_families())
-    if args.families:
-        families = tuple(name.strip() for name in args.families.split(",") if name.strip())
-        unknown = [name for name in families if name not in available]
-        if unknown:
-            raise ValueError(f"--families: unknown {', '.join(unknown)}; expected some of {', '.join(available)}")
-    else:
-        families = tuple(available)
-    if not families:
-        raise ValueError("--families: no family selected")
-    defaults = _DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
-
-    def pick(key: str) -> int:
-        value = getattr(args, key)
-        return defaults[key] if value is None else int(value)
-
+    device, timing = resolve_timing(args, _DEFAULTS)
+    families = select(args.families, list(kanconvs.list_families()), "--families")
     return BenchConfig(
-        device=device,
-        families=families,
-        batch=pick("batch"),
-        size=pick("size"),
-        in_channels=args.in_channels,
-        out_channels=args.out_channels,
-        warmup=pick("warmup"),
-        iters=pick("iters"),
-        repeats=pick("repeats"),
-        dtype=args.dtype,
-        compile=args.compile,
-        variant=args.variant,
-    )
+        device=device, families=families, in_channels=args.in_channels, out_channels=args.out_channels,
+        dtype=args.dtype, compile=args.compile, variant=args.variant, **timing,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -399,10 +363,6 @@ def _rows(results: Sequence[FamilyResult]) -> list[tuple[str, ...]]:
     return rows
 
 
-def _errors(results: Sequence[FamilyResult]) -> list[str]:
-    return [f"error in {r.family}: {r.error}" for r in results if r.error is not None]
-
-
 def _legend(config: BenchConfig) -> list[str]:
     shape = f"{config.batch}×{config.in_channels}×{config.size}×{config.size}"
     return [
@@ -421,13 +381,12 @@ def _legend(config: BenchConfig) -> list[str]:
 
 def format_table(results: Sequence[FamilyResult], config: BenchConfig) -> str:
     """The results as an aligned plain-text table followed by its legend and any errors."""
-    return text_table(_HEADERS, _rows(results), [*_legend(config), *_errors(results)])
+    return report("", _HEADERS, _rows(results), _legend(config), results, config.device, markdown=False)
 
 
 def format_markdown(results: Sequence[FamilyResult], config: BenchConfig, command: str | None = None) -> str:
     """The results as a Markdown report: machine, versions and command, then the table and its legend."""
-    notes = [*_legend(config), *_errors(results)]
-    return markdown_report("Layer benchmark", config.device, _HEADERS, _rows(results), notes, command)
+    return report("Layer benchmark", _HEADERS, _rows(results), _legend(config), results, config.device, True, command)
 
 
 # ----------------------------------------------------------------------------------------------- entry points

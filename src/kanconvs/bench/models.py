@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,16 +37,17 @@ from kanconvs.layers.regularization import regularization_loss
 # Shared with the layer benchmark: machine description, command line, version and argument types.
 from ._common import (
     Runner,
+    add_timing_arguments,
     cuda_peak_bytes,
     interleaved_medians,
     machine,
-    markdown_report,
     mib,
-    non_negative_int,
     positive_int,
     ratio,
+    report,
+    resolve_timing,
     saved_storages,
-    text_table,
+    select,
 )
 
 __all__ = [
@@ -126,29 +126,19 @@ class ModelResult:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/models.py``)."""
-    cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
-
-    def per_device(key: str) -> str:
-        return f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
-
     parser.add_argument(
         "--models", required=True, help="comma-separated registered model names (see `kanconvs list --models`)"
     )
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, help=f"batch ({per_device('batch_size')})")
+    add_timing_arguments(parser, _DEFAULTS)
+    batch = f"default: {_DEFAULTS['cuda']['batch_size']} on cuda, {_DEFAULTS['cpu']['batch_size']} on cpu"
+    parser.add_argument("--batch-size", type=positive_int, default=None, help=f"batch ({batch})")
     parser.add_argument(
         "--input-size", type=positive_int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
         help="input channels, height, width (default: 3 32 32); C is passed to the models as in_channels",
     )  # fmt: skip
     parser.add_argument("--num-classes", type=positive_int, default=None, help="classes (default: the model's)")
-    parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
-    parser.add_argument("--iters", type=positive_int, default=None, help=f"steps per round ({per_device('iters')})")
-    parser.add_argument(
-        "--repeats", type=positive_int, default=None, help=f"rounds; the median is reported ({per_device('repeats')})"
-    )
     parser.add_argument("--amp", choices=sorted(_AMP), default=None, help="run forward passes under torch.autocast")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
 
 
 def resolve_config(args: argparse.Namespace) -> BenchConfig:
@@ -157,34 +147,14 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
     Raises:
         ValueError: unknown model name, or a CUDA device requested where none is available.
     """
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
-    models = tuple(name.strip() for name in args.models.split(",") if name.strip())
-    if not models:
-        raise ValueError("--models: no model selected")
-    available = kanconvs.list_models()
-    unknown = [name for name in models if name not in available]
-    if unknown:
-        raise ValueError(f"--models: unknown {', '.join(unknown)}; see `kanconvs list --models` for the names")
-    defaults = _DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
-
-    def pick(key: str) -> int:
-        value = getattr(args, key)
-        return defaults[key] if value is None else int(value)
-
-    return BenchConfig(
-        device=device,
-        models=models,
-        batch_size=pick("batch_size"),
-        input_size=(int(args.input_size[0]), int(args.input_size[1]), int(args.input_size[2])),
-        num_classes=args.num_classes,
-        warmup=pick("warmup"),
-        iters=pick("iters"),
-        repeats=pick("repeats"),
-        amp=args.amp,
-        threads=args.threads,
+    device, timing = resolve_timing(args, _DEFAULTS)
+    models = select(
+        args.models or ",", kanconvs.list_models(), "--models", "see `kanconvs list --models` for the names"
     )
+    return BenchConfig(
+        device=device, models=models, input_size=(int(args.input_size[0]), int(args.input_size[1]),
+        int(args.input_size[2])), num_classes=args.num_classes, amp=args.amp, threads=args.threads, **timing,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- measuring
@@ -364,19 +334,14 @@ def _legend(config: BenchConfig) -> list[str]:
     ]
 
 
-def _errors(results: Sequence[ModelResult]) -> list[str]:
-    return [f"error in {r.name}: {r.error}" for r in results if r.error is not None]
-
-
 def format_table(results: Sequence[ModelResult], config: BenchConfig) -> str:
     """The results as an aligned plain-text table followed by its legend and any errors."""
-    return text_table(_HEADERS, _rows(results), [*_legend(config), *_errors(results)])
+    return report("", _HEADERS, _rows(results), _legend(config), results, config.device, markdown=False)
 
 
 def format_markdown(results: Sequence[ModelResult], config: BenchConfig, command: str | None = None) -> str:
     """The results as a Markdown report: machine, versions and command, then the table and its legend."""
-    notes = [*_legend(config), *_errors(results)]
-    return markdown_report("Model benchmark", config.device, _HEADERS, _rows(results), notes, command)
+    return report("Model benchmark", _HEADERS, _rows(results), _legend(config), results, config.device, True, command)
 
 
 # ---------------------------------------------------------------------------------------------- entry points

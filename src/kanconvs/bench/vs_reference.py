@@ -56,6 +56,8 @@ from ._common import (
     markdown_report,
     non_negative_int,
     positive_int,
+    resolve_timing,
+    select,
     text_table,
 )
 
@@ -150,13 +152,11 @@ _NUM_CLASSES = 10
 # Defaults per device type. The CPU ones keep all nine families, both group counts, both modes and the KAGN/conv
 # baselines within about a quarter of an hour on 2 cores.
 _DEFAULTS: dict[str, dict[str, int]] = {
-    "cuda": {"in_channels": 64, "out_channels": 128, "batch": 64, "size": 32, "model_batch": 128},
-    "cpu": {"in_channels": 32, "out_channels": 64, "batch": 16, "size": 32, "model_batch": 64},
-}
-_TIMING_DEFAULTS: dict[str, dict[str, int]] = {
-    "cuda": {"rounds": 5, "steps": 10, "warmup": 5},
-    "cpu": {"rounds": 5, "steps": 3, "warmup": 2},
-}
+    "cuda": {"in_channels": 64, "out_channels": 128, "batch": 64, "size": 32, "model_batch": 128, "rounds": 5,
+             "steps": 10, "warmup": 5},
+    "cpu": {"in_channels": 32, "out_channels": 64, "batch": 16, "size": 32, "model_batch": 64, "rounds": 5,
+            "steps": 3, "warmup": 2},
+}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- the reference
@@ -278,16 +278,6 @@ class Config:
     seed: int = 0
 
 
-def _csv_list(text: str | None, option: str, choices: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
-    if text is None:
-        return tuple(default)
-    items = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    unknown = [s for s in items if s not in choices]
-    if unknown:
-        raise ValueError(f"{option}: unknown {', '.join(unknown)}; expected some of {', '.join(choices)}")
-    return items
-
-
 def _int_list(text: str, option: str) -> tuple[int, ...]:
     try:
         values = tuple(int(s) for s in text.split(",") if s.strip())
@@ -300,10 +290,9 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser``."""
-    cpu, cuda = {**_DEFAULTS["cpu"], **_TIMING_DEFAULTS["cpu"]}, {**_DEFAULTS["cuda"], **_TIMING_DEFAULTS["cuda"]}
 
     def per_device(key: str) -> str:
-        return f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
+        return f"default: {_DEFAULTS['cuda'][key]} on cuda, {_DEFAULTS['cpu'][key]} on cpu"
 
     parser.add_argument(
         "--reference-dir", type=reference_dir, required=True, metavar="DIR",
@@ -345,22 +334,15 @@ def resolve_config(args: argparse.Namespace) -> Config:
     Raises:
         ValueError: an unknown name or a malformed list, or CUDA requested where there is none.
     """
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type not in ("cpu", "cuda"):
+    if args.device is not None and torch.device(args.device).type not in ("cpu", "cuda"):
         raise ValueError(f"--device: expected cpu or cuda, got {args.device!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
-    defaults = {**_DEFAULTS[device.type], **_TIMING_DEFAULTS[device.type]}
-
-    def pick(key: str) -> int:
-        value = getattr(args, key)
-        return defaults[key] if value is None else int(value)
+    device, pick = resolve_timing(args, _DEFAULTS)
 
     depths = () if args.models.strip().lower() == "none" else _int_list(args.models, "--models")
     if any(d not in (4, 8) for d in depths):
         raise ValueError(f"--models: expected 4, 8, 4,8 or none, got {args.models!r}")
     groups = _int_list(args.groups, "--groups")
-    in_channels, out_channels = pick("in_channels"), pick("out_channels")
+    in_channels, out_channels = pick["in_channels"], pick["out_channels"]
     bad = [g for g in groups if in_channels % g or out_channels % g]
     if bad:
         raise ValueError(f"--groups: {bad} do not divide both {in_channels} and {out_channels} channels")
@@ -368,19 +350,19 @@ def resolve_config(args: argparse.Namespace) -> Config:
         reference_dir=args.reference_dir,
         device=device,
         dtype=args.dtype,
-        families=_csv_list(args.families, "--families", tuple(FAMILIES), tuple(FAMILIES)),
+        families=select(args.families, tuple(FAMILIES), "--families"),
         groups=groups,
         in_channels=in_channels,
         out_channels=out_channels,
-        batch=pick("batch"),
-        size=pick("size"),
+        batch=pick["batch"],
+        size=pick["size"],
         depths=depths,
-        model_families=_csv_list(args.model_families, "--model-families", tuple(MODEL_FAMILIES), ()),
-        model_batch=pick("model_batch"),
-        modes=_csv_list(args.mode, "--mode", _MODES, _MODES),
-        rounds=pick("rounds"),
-        steps=pick("steps"),
-        warmup=pick("warmup"),
+        model_families=select(args.model_families, tuple(MODEL_FAMILIES), "--model-families"),
+        model_batch=pick["model_batch"],
+        modes=select(args.mode, _MODES, "--mode"),
+        rounds=pick["rounds"],
+        steps=pick["steps"],
+        warmup=pick["warmup"],
         seed=args.seed,
     )
 
