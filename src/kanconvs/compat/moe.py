@@ -93,19 +93,9 @@ class MoEKANConvBase(ReferenceCheckpoints, MoEKAConvNd):
 
     torch_style: ClassVar[bool] = False  # the reference's constructor
 
-    def __init__(
-        self,
-        conv_class: Callable[..., nn.Module],
-        input_size: int,
-        output_size: int,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-        kernel_size: int = 3,
-        stride: int = 1,
-        padding: int = 1,
-        **kan_kwargs: Any,
-    ) -> None:
+    @reference_init("MoEKANConvBase")
+    def __init__(self, v: Values) -> None:
+        conv_class, kan_kwargs = v["conv_class"], dict(v["kan_kwargs"])
         rank = _EXPERT_RANKS.get(conv_class, getattr(conv_class, "_ndim", None))
         if rank is None:
             valid = sorted(c.__name__ for c in _EXPERT_RANKS)
@@ -113,14 +103,13 @@ class MoEKANConvBase(ReferenceCheckpoints, MoEKAConvNd):
                 f"conv_class must be a reference convolution class ({', '.join(valid)}) or a kanconvs class with a "
                 f"fixed rank, got {conv_class!r}"
             )
-        groups = kan_kwargs.pop("groups", 1)
-        dilation = kan_kwargs.pop("dilation", 1)
+        groups, dilation = kan_kwargs.pop("groups", 1), kan_kwargs.pop("dilation", 1)
         super().__init__(
-            input_size, output_size, kernel_size, stride, padding, dilation, groups, ndim=rank,
-            num_experts=num_experts, k=k, noisy_gating=noisy_gating, expert_factory=_ReferenceExpert(conv_class),
-            **kan_kwargs,
+            v["input_size"], v["output_size"], v["kernel_size"], v["stride"], v["padding"], dilation, groups,
+            ndim=rank, num_experts=v["num_experts"], k=v["k"], noisy_gating=v["noisy_gating"],
+            expert_factory=_ReferenceExpert(conv_class), **kan_kwargs,
         )  # fmt: skip
-        self.input_size, self.output_size, self.conv_dims = input_size, output_size, rank
+        self.input_size, self.output_size, self.conv_dims = v["input_size"], v["output_size"], rank
 
     def forward(  # type: ignore[override]
         self, x: Tensor, train: bool = True, loss_coef: float | None = None
@@ -130,44 +119,19 @@ class MoEKANConvBase(ReferenceCheckpoints, MoEKAConvNd):
         return y, _reference_loss(self, balance, loss_coef)
 
 
-class _MoEReferenceLayer(MoEKANConvBase):
-    """A fixed-expert MoE of the reference; subclasses set the expert class and default expert options."""
-
-    _conv_class: ClassVar[Callable[..., nn.Module]]
-    _expert_defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        num_experts: int = 16,
-        noisy_gating: bool = True,
-        k: int = 4,
-        kernel_size: int = 3,
-        stride: int = 1,
-        padding: int = 1,
-        **kan_kwargs: Any,
-    ) -> None:
-        super().__init__(
-            type(self)._conv_class, input_size, output_size, num_experts, noisy_gating, k, kernel_size, stride,
-            padding, **{**self._expert_defaults, **kan_kwargs},
-        )  # fmt: skip
-
-
-def _make_moe(name: str, expert: str, ndim: int) -> type:
+def _make_moe(name: str, expert: str, ndim: int) -> Any:
+    """A fixed-expert MoE of the reference: ``MoEKANConvBase`` of ``{expert}Conv{ndim}DLayer`` experts."""
     defaults = {"norm_layer": _INSTANCE_NORMS[ndim]} if expert == "WavKAN" else {}
     conv_class = getattr(kan_convs, f"{expert}Conv{ndim}DLayer")
     doc = f"torch-conv-kan's ``{name}``: a mixture of ``{conv_class.__name__}`` experts."
     if defaults:
         doc += " Experts default to ``InstanceNorm`` (running statistics are not supported)."
-    attrs = {
-        "_conv_class": conv_class,
-        "_expert_defaults": defaults,
-        "__module__": __name__,
-        "__qualname__": name,
-        "__doc__": doc,
-    }
-    return type(name, (_MoEReferenceLayer,), attrs)
+
+    def build(v: Values) -> Values:
+        kan_kwargs = v.pop("kan_kwargs")
+        return {"conv_class": conv_class, **v, **defaults, **kan_kwargs}
+
+    return reference_class(name, MoEKANConvBase, build, module=__name__, doc=doc)
 
 
 _MOE_NAMES = []

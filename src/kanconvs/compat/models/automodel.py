@@ -34,7 +34,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .._generate import reference_signature
+from .._generate import Values, reference_function, reference_signature
 
 __all__ = ["AutoKAN", "TinyAutoKAGN"]
 
@@ -132,25 +132,32 @@ def AutoKAN(**kwargs: Any) -> nn.Module:
 _TINY_MODEL_TYPES = ("VGG", "DenseNet")
 
 
-def TinyAutoKAGN(
-    input_channels: int,
-    num_classes: int,
-    model_type: str,
-    is_moe: bool = False,
-    groups: int = 1,
-    degree: int = 3,
-    dropout: float = 0.0,
-    l1_decay: float = 0.0,
-    dropout_linear: float = 0.25,
-    width_scale: int = 1,
-    norm_layer: Any = nn.BatchNorm2d,
-    affine: bool = True,
-    num_experts: int = 8,
-    noisy_gating: bool = True,
-    k: int = 2,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a bottleneck-KAGN network for the Tiny-ImageNet experiments and return it (an ``nn.Module``).
+def _tiny(v: Values) -> nn.Module:
+    model_type, is_moe, kwargs = v.pop("model_type"), v.pop("is_moe"), v.pop("kwargs")
+    args = (v.pop("input_channels"), v.pop("num_classes"))
+    moe = {n: v.pop(n) for n in ("num_experts", "noisy_gating", "k")}
+    width_scale = v.pop("width_scale")  # the DenseNets have none, as in the reference
+    if model_type == "VGG":
+        name = "moe_vggkagn_bn" if is_moe else "vggkagn_bn"
+        options = {**v, **(moe if is_moe else {}), "width_scale": width_scale, "expected_feature_shape": (1, 1)}
+        return _call(_factory(name), name, args, {**options, **kwargs})
+    if model_type == "DenseNet":
+        name = "tiny_densekagnet_moebn" if is_moe else "tiny_densekagnet_bn"
+        return _call(_factory(name), name, args, {**v, **(moe if is_moe else {}), **kwargs})
+    if model_type == "ResNet":
+        raise ValueError(
+            "TinyAutoKAGN: model_type 'ResNet' is not supported (it built nothing in torch-conv-kan); "
+            f"valid model types: {list(_TINY_MODEL_TYPES)}"
+        )
+    raise ValueError(f"TinyAutoKAGN: unknown model_type {model_type!r}; valid model types: {list(_TINY_MODEL_TYPES)}")
+
+
+TinyAutoKAGN = reference_function(
+    "TinyAutoKAGN",
+    _tiny,
+    lambda v: {"v": v},
+    module=__name__,
+    doc="""Build a bottleneck-KAGN network for the Tiny-ImageNet experiments and return it (an ``nn.Module``).
 
     ``model_type='VGG'``: ``moe_vggkagn_bn`` when ``is_moe`` else ``vggkagn_bn``; extra keywords ``vgg_type``
     ('VGG11'), ``head_type`` ('Linear'), ``last_attention`` (False), ``sa_inner_projection`` (None) and
@@ -170,27 +177,5 @@ def TinyAutoKAGN(
     Raises:
         ValueError: ``model_type`` is not ``'VGG'`` or ``'DenseNet'``, or an unknown norm string.
         TypeError: an extra keyword not taken by the chosen model.
-    """
-    common: dict[str, Any] = dict(
-        groups=groups,
-        degree=degree,
-        dropout=dropout,
-        l1_decay=l1_decay,
-        dropout_linear=dropout_linear,
-        affine=affine,
-        norm_layer=norm_layer,
-    )
-    moe = dict(num_experts=num_experts, noisy_gating=noisy_gating, k=k) if is_moe else {}
-    if model_type == "VGG":
-        name = "moe_vggkagn_bn" if is_moe else "vggkagn_bn"
-        options = {**common, **moe, "width_scale": width_scale, "expected_feature_shape": (1, 1), **kwargs}
-        return _call(_factory(name), name, (input_channels, num_classes), options)
-    if model_type == "DenseNet":
-        name = "tiny_densekagnet_moebn" if is_moe else "tiny_densekagnet_bn"
-        return _call(_factory(name), name, (input_channels, num_classes), {**common, **moe, **kwargs})
-    if model_type == "ResNet":
-        raise ValueError(
-            "TinyAutoKAGN: model_type 'ResNet' is not supported (it built nothing in torch-conv-kan); "
-            f"valid model types: {list(_TINY_MODEL_TYPES)}"
-        )
-    raise ValueError(f"TinyAutoKAGN: unknown model_type {model_type!r}; valid model types: {list(_TINY_MODEL_TYPES)}")
+    """,
+)
