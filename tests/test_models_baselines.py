@@ -30,6 +30,19 @@ def test_norm_settings_and_l1() -> None:
     torch.testing.assert_close(kanconvs.regularization_loss(model), expected)
 
 
+@pytest.mark.parametrize("norm", ["instance", "instance-affine"])
+def test_kacn_with_instance_norm_cannot_learn_and_says_so(norm: str) -> None:
+    """A KACN layer ends in its norm, so after an instance norm the pooled features are the same for every input."""
+    x = torch.randn(4, 1, 16, 16)
+    with pytest.warns(UserWarning, match=f"simple_kacn_4 with norm='{norm}' cannot learn"):
+        dead = create_model("simple_kacn_4", norm=norm, widths=(8, 8, 16, 16))
+    pooled = dead.forward_features(x).detach().mean((2, 3))
+    assert float(pooled.std(0).max()) < 1e-5  # the same features for every input: logits cannot depend on x
+    default = create_model("simple_kacn_4", widths=(8, 8, 16, 16))  # BatchNorm
+    assert isinstance(default.features[1].norm, torch.nn.BatchNorm2d)
+    assert float(default.forward_features(x).detach().mean((2, 3)).std(0).max()) > 0.1
+
+
 def test_simple_kanet_errors() -> None:
     with pytest.raises(ValueError, match="widths and strides must be non-empty and of equal length"):
         SimpleKANet("kagn", (8, 16), (1,))

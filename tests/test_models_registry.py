@@ -206,6 +206,7 @@ def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.filterwarnings("ignore:simple_kacn_. with norm='instance:UserWarning")  # counted, not trained
 @pytest.mark.parametrize(("name", "norm"), sorted(SEED_MNIST, key=str))
 def test_seed_published_parameter_counts(name: str, norm: str | None) -> None:
     with torch.device("meta"):

@@ -7,6 +7,7 @@ a linear head. The first layer has ``groups=1`` and (except where configured) no
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -116,6 +117,15 @@ _FAMILIES = ("conv", "kan", "fastkan", "kaln", "kacn", "kagn", "kajn", "kabn", "
 
 
 def _simple(family: str, depth: int, norm: str | None, **kwargs: Any) -> SimpleKANet:
+    if family == "kacn" and norm in ("instance", "instance-affine"):
+        # A KACN layer ends in its norm: after an instance norm the global average pool is 0 (or β) for every input.
+        warnings.warn(
+            f"simple_kacn_{depth} with norm={norm!r} cannot learn: its last layer's instance-normalised output "
+            "averages to the same features for every input (the seed's InstanceNorm KACN rows sit at chance); "
+            "use norm='batch', the default",
+            UserWarning,
+            stacklevel=3,
+        )
     config: dict[str, Any] = dict(FOUR_LAYERS if depth == 4 else EIGHT_LAYERS)
     config.update(dropout_linear=0.5)
     if family != "conv":
@@ -134,12 +144,15 @@ def _register_baselines() -> None:
         for depth in (4, 8):
 
             def entry(family: str = family, depth: int = depth, norm: str | None = None, **kwargs: Any) -> nn.Module:
-                return _simple(family, depth, None if family in ("conv", "wavkan") else norm or "instance", **kwargs)
+                default = "batch" if family == "kacn" else "instance"
+                return _simple(family, depth, None if family in ("conv", "wavkan") else norm or default, **kwargs)
 
             entry.__name__ = entry.__qualname__ = f"simple_{family}_{depth}"
+            default = "batch" if family == "kacn" else "instance"
             entry.__doc__ = (
-                f"The seed's {depth}-layer {family} baseline (MNIST configuration). ``norm``: 'instance' (default), "
-                "'instance-affine' or 'batch'; other keyword arguments override the configuration."
+                f"The seed's {depth}-layer {family} baseline (MNIST configuration). ``norm``: 'instance', "
+                f"'instance-affine' or 'batch' (default: {default!r}); other keyword arguments override the "
+                "configuration."
             )
             register_model(entry)
 
