@@ -87,7 +87,7 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         "deviation over seeds (both implementations see the same batch order per seed). Seconds per run include "
         "the four test evaluations; runs were interleaved with other work on the machine, so they are indicative.",
         "",
-        "| family | model | params (ours / ref) | seeds | ours final | reference final | ours − ref "
+        "| family | model | params (ours / ref) | seeds | ours final | reference final | ours − ref (paired ± sd) "
         "| per seed (ours / ref) | s per run (ours / ref) |",
         "|:---|:---|---:|---:|---:|---:|---:|:---|---:|",
     ]
@@ -105,9 +105,10 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         per_seed = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(a, b, strict=True))
         name = MODEL_FAMILIES[family].names[4]
         params = f"{ours[seeds[0]]['params']:,} / {ref[seeds[0]]['params']:,}"
-        diff = statistics.mean(a) - statistics.mean(b)
+        d = [x - y for x, y in zip(a, b, strict=True)]  # paired: same seed, same batch order
+        diff = f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f}" if len(d) > 1 else f"{d[0]:+.2f}"
         seconds = "{:.0f} / {:.0f}".format(*(statistics.mean(r[s]["seconds"] for s in seeds) for r in (ours, ref)))
-        cells = [family, name, params, str(len(seeds)), stat(a), stat(b), f"{diff:+.2f}", per_seed, seconds]
+        cells = [family, name, params, str(len(seeds)), stat(a), stat(b), diff, per_seed, seconds]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     parser.add_argument("--device", default=default_device, help="where to train (default: cuda when available)")
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="train nothing: tabulate the runs already in --output (every seed found) for --families",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     families = args.families.split(",")
@@ -136,6 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--families: unknown {unknown}; expected among {sorted(MODEL_FAMILIES)}")
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.report_only:
+        found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.output.glob("*-seed*.json"))]
+        paired = {(r["family"], r["seed"]) for r in found if r["impl"] == "ours"} & {
+            (r["family"], r["seed"]) for r in found if r["impl"] == "reference"
+        }
+        results = [r for r in found if r["family"] in families and (r["family"], r["seed"]) in paired]
+        results.sort(key=lambda r: (families.index(r["family"]), r["seed"], r["impl"]))
+        return _write(results, args, argv)
     args.output.mkdir(parents=True, exist_ok=True)
     x, y = (t.to(device) for t in _tensors("train", args.train))
     xt, yt = (t.to(device) for t in _tensors("test", None))
@@ -155,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{family} {impl} seed {seed}: final {100 * row['final']:.2f} % "
                               f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
                     results.append(json.loads(path.read_text(encoding="utf-8")))
+    return _write(results, args, argv)
+
+
+def _write(results: list[dict[str, Any]], args: argparse.Namespace, argv: list[str] | None) -> int:
     command = "python benchmarks/parity.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = _summary(results, command, args.train, args.epochs)
     if args.markdown:
