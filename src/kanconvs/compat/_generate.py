@@ -29,7 +29,6 @@ from ..layers.factories import ChannelLayerNorm
 from ..layers.ranks import RANKS
 
 __all__ = [
-    "REQUIRED",
     "ReferenceCheckpoints",
     "Values",
     "check_rank",
@@ -37,15 +36,13 @@ __all__ = [
     "reference_function",
     "reference_init",
     "reference_signature",
-    "signature",
 ]
 
 _CONV_CLASSES: dict[Any, int] = {r.conv: n for n, r in RANKS.items()}
 _CONV_FUNS: dict[Any, int] = {r.conv_fn: n for n, r in RANKS.items()}
 
 _P = inspect.Parameter
-#: The default of a required parameter in :func:`signature`.
-REQUIRED = _P.empty
+_L1_SEGMENT = re.compile(r"(^|\.)module\.")
 Values = dict[str, Any]
 
 
@@ -59,15 +56,6 @@ def check_rank(ndim: float, conv_class: Any, conv_w_fun: Any = None) -> int:
     if conv_w_fun is not None and _CONV_FUNS.get(conv_w_fun) != rank:
         raise ValueError(f"conv_w_fun {conv_w_fun!r} does not match ndim={rank} (expected F.conv{rank}d)")
     return rank
-
-
-def signature(*params: tuple[str, Any], var_keyword: str | None = None) -> inspect.Signature:
-    """``signature(("input_dim", REQUIRED), ("degree", 3))`` → ``(input_dim, degree=3)``; ``var_keyword`` adds
-    ``**name``."""
-    ps = [_P(n, _P.POSITIONAL_OR_KEYWORD, default=d) for n, d in params]
-    if var_keyword is not None:
-        ps.append(_P(var_keyword, _P.VAR_KEYWORD))
-    return inspect.Signature(ps)
 
 
 class ReferenceCheckpoints(nn.Module):
@@ -97,7 +85,6 @@ class LayerNorm2d(ChannelLayerNorm):
         super().__init__(num_channels, eps=eps, elementwise_affine=affine)
 
 
-_L1_SEGMENT = re.compile(r"(^|\.)module\.")
 _KINDS = {"positional": _P.POSITIONAL_OR_KEYWORD, "var_positional": _P.VAR_POSITIONAL,
           "keyword_only": _P.KEYWORD_ONLY, "var_keyword": _P.VAR_KEYWORD}  # fmt: skip
 _NAMED_DEFAULTS: dict[str, Any] = {"LayerNorm2d": LayerNorm2d}
@@ -106,7 +93,7 @@ _NAMED_DEFAULTS: dict[str, Any] = {"LayerNorm2d": LayerNorm2d}
 def _default(text: str | None) -> Any:
     """The value of a default's source text: a literal, a ``torch.nn`` class or one of :data:`_NAMED_DEFAULTS`."""
     if text is None:
-        return REQUIRED
+        return _P.empty
     if text.startswith("nn."):
         return getattr(nn, text[3:])
     if text in _NAMED_DEFAULTS:
@@ -153,12 +140,14 @@ def reference_init(name: str) -> Callable[[Callable[[Any, Values], None]], Any]:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             init(self, _bind(name, sig, args, kwargs))
 
-        __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
-            parameters=[_P("self", _P.POSITIONAL_OR_KEYWORD), *sig.parameters.values()]
-        )
+        __init__.__signature__ = _with_self(sig)  # type: ignore[attr-defined]
         return __init__
 
     return decorate
+
+
+def _with_self(sig: inspect.Signature) -> inspect.Signature:
+    return sig.replace(parameters=[_P("self", _P.POSITIONAL_OR_KEYWORD), *sig.parameters.values()])
 
 
 def _bind(name: str, sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Values:
@@ -185,10 +174,9 @@ def reference_class(
     attrs: Mapping[str, str] | None = None,
     after: Callable[[Any, Values], None] | None = None,
     namespace: Mapping[str, Any] | None = None,
-    sig: inspect.Signature | None = None,
 ) -> Any:
     """A subclass ``name`` of ``base`` (or of the classes of a tuple, mixins first) whose constructor has the
-    reference's signature (:func:`reference_signature`, or ``sig`` for a class of ours in the reference's style).
+    reference's signature (:func:`reference_signature`).
 
     ``build(values)`` turns the bound reference arguments into ``base``'s keyword arguments; ``attrs`` maps reference
     attribute names to the argument whose value they keep; ``after(self, values)`` finishes the instance.
@@ -197,7 +185,7 @@ def reference_class(
     bases = base if isinstance(base, tuple) else (base,)
     if issubclass(bases[-1], nn.Module) and not any(issubclass(b, ReferenceCheckpoints) for b in bases):
         bases = (ReferenceCheckpoints, *bases)
-    sig = sig or reference_signature(name)
+    sig = reference_signature(name)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         values = _bind(name, sig, args, kwargs)
@@ -208,9 +196,7 @@ def reference_class(
         if after is not None:
             after(self, values)
 
-    __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=[_P("self", _P.POSITIONAL_OR_KEYWORD), *sig.parameters.values()]
-    )
+    __init__.__signature__ = _with_self(sig)  # type: ignore[attr-defined]
     body = {"__init__": __init__, "__module__": module, "__qualname__": name, "__doc__": doc, **(namespace or {})}
     return type(name, bases, body)
 
