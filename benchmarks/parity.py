@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     parser.add_argument("--device", default=default_device, help="where to train (default: cuda when available)")
+    parser.add_argument("--notes", type=Path, default=None, help="Markdown appended under the table (the reading)")
     parser.add_argument(
         "--report-only", action="store_true",
         help="train nothing: tabulate the runs already in --output (every seed found) for --families",
@@ -174,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
 def _write(results: list[dict[str, Any]], args: argparse.Namespace, argv: list[str] | None) -> int:
     command = "python benchmarks/parity.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = _summary(results, command, args.train, args.epochs)
+    if args.notes is not None:
+        text += "\n" + args.notes.read_text(encoding="utf-8")
     if args.markdown:
         args.markdown.write_text(text, encoding="utf-8")
     print(text)
