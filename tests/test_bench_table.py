@@ -29,6 +29,9 @@ def test_cells_are_planned_without_duplicates() -> None:
         plan_cells(["kagn"], [4], ["group"])
     with pytest.raises(ValueError, match="no baseline 'simple_kagn_6'"):
         plan_cells(["kagn"], [6], ["instance"])
+    # Without norms, each family's default: KACN cannot learn with instance norms, so it gets BatchNorm.
+    assert [c.name for c in plan_cells(["kagn", "kacn", "wavkan"], [4])] == ["kagn-4-instance", "kacn-4-batch",
+                                                                          "wavkan-4-batch"]  # fmt: skip
 
 
 @pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions.*:UserWarning")

@@ -66,12 +66,13 @@ class Cell:
         return dict(NORMS[self.norm])
 
 
-def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[str]) -> list[Cell]:
+def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[str] | None = None) -> list[Cell]:
     """Every requested cell, without duplicates (conv and WavKAN have a fixed BatchNorm: ``batch`` only, plus
-    ``batch-l1`` for WavKAN when asked)."""
+    ``batch-l1`` for WavKAN when asked). Without ``norms`` each family gets its model's default: ``instance``, but
+    ``batch`` for KACN (a KACN network with instance norms cannot learn, see ``simple_kacn_4``)."""
     from ..models import list_models
 
-    unknown = sorted(set(norms) - set(NORMS))
+    unknown = sorted(set(norms or ()) - set(NORMS))
     if unknown:
         raise ValueError(f"norms must be among {sorted(NORMS)}, got {unknown}")
     cells: list[Cell] = []
@@ -84,9 +85,9 @@ def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[s
             if family == "conv":
                 chosen = ["batch"]
             elif family in _FIXED_NORM:  # WavKAN: always BatchNorm, with its L1 variant when asked
-                chosen = [n for n in norms if n in ("batch", "batch-l1")] or ["batch"]
+                chosen = [n for n in norms or () if n in ("batch", "batch-l1")] or ["batch"]
             else:
-                chosen = list(norms)
+                chosen = list(norms) if norms else ["batch" if family == "kacn" else "instance"]
             cells += [Cell(family, depth, n) for n in dict.fromkeys(chosen)]
     return cells
 

@@ -135,7 +135,8 @@ def _add_table(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--norms",
         default=None,
-        help="instance, instance-affine, batch, batch-l1 (commas; default instance, --quick batch)",
+        help="instance, instance-affine, batch, batch-l1 (commas; default: each model's own, instance but batch for "
+        "KACN; --quick: batch)",
     )
     parser.add_argument(
         "--epochs", type=int, default=None, help="epochs per cell (default: the recipe's, 150; --quick: 6)"
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     overrides += [f"data.name={args.dataset}"] if args.dataset else []
     try:
         depths = [int(d) for d in args.depth.split(",")]
-        norms = (args.norms or ("batch" if args.quick else "instance")).split(",")
+        norms = args.norms.split(",") if args.norms else (["batch"] if args.quick else None)
         families = (args.models or QUICK_FAMILIES).split(",")
         if families == ["all"]:
             families = sorted({name.split("_")[1] for name in list_models("simple_*")})
