@@ -33,7 +33,7 @@ from ..layers.attention import AxialRoPE, ConvFactory, KAFocalModulationNd, KASe
 from ..layers.factories import create_norm
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import Values, reference_class
+from ._generate import Values, reference_class, reference_init
 
 _BATCH_NORMS: dict[int, type[nn.Module]] = {n: r.batch_norm for n, r in RANKS.items()}
 
@@ -69,9 +69,11 @@ class SelfKANtentionND(KASelfAttentionNd):
         torch.Size([2, 8, 5, 7])
     """
 
-    def __init__(
-        self, input_dim: int, conv_kan_layer: ConvFactory, inner_projection: int | None = None, **kankwargs: Any
-    ) -> None:
+    @reference_init("SelfKANtentionND")
+    def __init__(self, v: Values) -> None:
+        input_dim, conv_kan_layer, inner_projection, kankwargs = (
+            v["input_dim"], v["conv_kan_layer"], v["inner_projection"], dict(v["kankwargs"])
+        )  # fmt: skip
         if "kernel_size" not in kankwargs:
             raise TypeError(f"{type(self).__name__} requires the keyword argument kernel_size")
         kernel_size = kankwargs.pop("kernel_size")
@@ -130,32 +132,24 @@ class KANFocalModulationND(KAFocalModulationNd):
         torch.Size([2, 8, 6, 5])
     """
 
-    def __init__(
-        self,
-        dim: int,
-        conv_kan_layer: ConvFactory,
-        focal_norm_layer: Mapping[str, Any],
-        focal_window: int,
-        focal_level: int,
-        focal_factor: int = 2,
-        use_postln_in_modulation: bool = False,
-        normalize_modulator: bool = False,
-        full_kan: bool = True,
-        **kan_params: Any,
-    ) -> None:
+    @reference_init("KANFocalModulationND")
+    def __init__(self, v: Values) -> None:
+        dim, conv_kan_layer, focal_norm_layer, post_ln = (
+            v["dim"], v["conv_kan_layer"], v["focal_norm_layer"], v["use_postln_in_modulation"]
+        )  # fmt: skip
         if not isinstance(focal_norm_layer, Mapping) or "layer" not in focal_norm_layer:
             raise ValueError(
                 f"focal_norm_layer must be a dict {{'layer': norm class, 'params': {{}}}}, got {focal_norm_layer!r}"
             )
         super().__init__(
-            dim, family=conv_kan_layer, focal_family=_FOCAL_SUBSTITUTES.get(conv_kan_layer), focal_level=focal_level,
-            focal_window=focal_window, focal_factor=focal_factor, normalize_modulator=normalize_modulator,
-            post_norm=focal_norm_layer["layer"] if use_postln_in_modulation else None,
-            post_norm_kwargs=focal_norm_layer.get("params") if use_postln_in_modulation else None,
-            full_kan=full_kan, global_context="reference", **kan_params,
+            dim, family=conv_kan_layer, focal_family=_FOCAL_SUBSTITUTES.get(conv_kan_layer),
+            focal_level=v["focal_level"], focal_window=v["focal_window"], focal_factor=v["focal_factor"],
+            normalize_modulator=v["normalize_modulator"], post_norm=focal_norm_layer["layer"] if post_ln else None,
+            post_norm_kwargs=focal_norm_layer.get("params") if post_ln else None, full_kan=v["full_kan"],
+            global_context="reference", **v["kan_params"],
         )  # fmt: skip
         self.dim = dim
-        self.use_postln_in_modulation = use_postln_in_modulation
+        self.use_postln_in_modulation = post_ln
 
 
 # ------------------------------------------------------------------------------- focal layers of bottleneck blocks

@@ -267,20 +267,15 @@ class PEFTVGGKAGN(nn.Module):
         4
     """
 
-    def __init__(
-        self,
-        pretrained_vgg: nn.Module,
-        trainable_degrees: Sequence[int] | None = None,
-        extra_degrees: int = 1,
-        finetune_base: bool = False,
-    ) -> None:
+    @reference_init("PEFTVGGKAGN")
+    def __init__(self, v: Values) -> None:
         super().__init__()
 
         def build(layer: nn.Module) -> nn.Module:
             assert isinstance(layer, KAGNConvNd)
-            return PEFTKAGNConvNDLayer._wrap(layer, trainable_degrees, extra_degrees, finetune_base)
+            return PEFTKAGNConvNDLayer._wrap(layer, v["trainable_degrees"], v["extra_degrees"], v["finetune_base"])
 
-        model = copy.deepcopy(pretrained_vgg)
+        model = copy.deepcopy(v["pretrained_vgg"])
         features = getattr(model, "features", None)
         if isinstance(features, nn.Module):
             model.features = _replace(features, KAGNConvNd, build)

@@ -184,18 +184,19 @@ class SimpleConv(nn.Module):
 
     depth: ClassVar[int] = 4
 
-    def __init__(
-        self, layer_sizes: Sequence[int], num_classes: int = 10, input_channels: int = 1, groups: int = 1
-    ) -> None:
+    @reference_init("SimpleConv")  # EightSimpleConv's is the same
+    def __init__(self, v: Values) -> None:
         super().__init__()
         modules: list[nn.Module] = []
-        c_in = input_channels
-        for i, (width, stride) in enumerate(zip(_widths(layer_sizes, self.depth), _STRIDES[self.depth], strict=True)):
+        c_in, groups = v["input_channels"], v["groups"]
+        for i, (width, stride) in enumerate(
+            zip(_widths(v["layer_sizes"], self.depth), _STRIDES[self.depth], strict=True)
+        ):
             conv = nn.Conv2d(c_in, width, kernel_size=3, groups=1 if i == 0 else groups, padding=1, stride=stride)
             modules += [conv, nn.BatchNorm2d(width), nn.ReLU()]
             c_in = width
         self.layers = nn.Sequential(*modules, nn.AdaptiveAvgPool2d((1, 1)))
-        self.output = nn.Linear(c_in, num_classes)
+        self.output = nn.Linear(c_in, v["num_classes"])
         self.drop = nn.Dropout(p=0.25)
 
     def forward(self, x: Tensor) -> Tensor:

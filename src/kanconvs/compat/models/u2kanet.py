@@ -17,7 +17,7 @@ from torch import nn
 
 from ...models.u2kanet import ResidualUBlock
 from ...models.u2kanet import U2KANet as _U2KANet
-from .._generate import ReferenceCheckpoints, reference_function
+from .._generate import ReferenceCheckpoints, Values, reference_function, reference_init
 
 __all__ = [
     "ResidualUNetBase",
@@ -64,24 +64,20 @@ class _ReferenceConvs:
 class ResidualUNetBase(ReferenceCheckpoints, ResidualUBlock):
     """The reference's pooling RSU block (``ResidualUNetBase``)."""
 
-    def __init__(
-        self,
-        conv_func: ConvFunc,
-        conf_fun_first: ConvFunc | None = None,
-        depth: int = 7,
-        in_ch: int = 3,
-        mid_ch: int = 12,
-        out_ch: int = 3,
-    ) -> None:
-        make = _ReferenceConvs(conv_func, conf_fun_first)
-        super().__init__(make, depth, in_ch, mid_ch, out_ch, input_kwargs={"stem": True})
+    @reference_init("ResidualUNetBase")
+    def __init__(self, v: Values) -> None:
+        make = _ReferenceConvs(v["conv_func"], v["conf_fun_first"])
+        super().__init__(make, v["depth"], v["in_ch"], v["mid_ch"], v["out_ch"], input_kwargs={"stem": True})
 
 
 class ResidualUNetBaseF(ReferenceCheckpoints, ResidualUBlock):
     """The reference's dilated RSU block (``ResidualUNetBaseF``)."""
 
-    def __init__(self, conv_func: ConvFunc, depth: int = 4, in_ch: int = 3, mid_ch: int = 12, out_ch: int = 3) -> None:
-        super().__init__(_ReferenceConvs(conv_func), depth, in_ch, mid_ch, out_ch, dilated=True)
+    @reference_init("ResidualUNetBaseF")
+    def __init__(self, v: Values) -> None:
+        super().__init__(
+            _ReferenceConvs(v["conv_func"]), v["depth"], v["in_ch"], v["mid_ch"], v["out_ch"], dilated=True
+        )
 
 
 class _ReferenceU2KANet(ReferenceCheckpoints, _U2KANet):
@@ -93,12 +89,11 @@ class U2KANet(_ReferenceU2KANet):
 
     _stages = "full"
 
-    def __init__(
-        self, conv_func: ConvFunc, conf_fun_first: ConvFunc, in_ch: int = 3, out_ch: int = 1, width_factor: int = 1
-    ) -> None:
+    @reference_init("U2KANet")  # U2KANetSmall's is the same
+    def __init__(self, v: Values) -> None:
         super().__init__(
-            _ReferenceConvs(conv_func, conf_fun_first), self._stages, in_channels=in_ch, num_classes=out_ch,
-            width_scale=width_factor, stem_kwargs={"stem": True},
+            _ReferenceConvs(v["conv_func"], v["conf_fun_first"]), self._stages, in_channels=v["in_ch"],
+            num_classes=v["out_ch"], width_scale=v["width_factor"], stem_kwargs={"stem": True},
         )  # fmt: skip
 
 
