@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Container, Iterator
 from typing import Generic, TypeVar
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "unexpected_user_keyword"]
 
 T = TypeVar("T")
+
+
+def unexpected_user_keyword(err: TypeError, given: Container[str]) -> str | None:
+    """The keyword a ``TypeError`` calls unexpected, when it is one the user passed (``given``); else ``None``.
+
+    A registry entry built deep inside (a model, a family layer) can then name itself and the option in the error.
+
+    Examples:
+        >>> unexpected_user_keyword(TypeError("f() got an unexpected keyword argument 'colour'"), {"colour": 1})
+        'colour'
+    """
+    found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    return found.group(1) if found is not None and found.group(1) in given else None
 
 
 class Registry(Generic[T]):

@@ -17,13 +17,12 @@ KALN + BatchNorm collapse). Before the squash the values stay in the domain eith
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .._registry import Registry
+from .._registry import Registry, unexpected_user_keyword
 from .factories import create_activation
 
 __all__ = ["FamilyOption", "FamilySpec", "get_spec", "list_specs", "register_spec"]
@@ -133,11 +132,10 @@ def init_from_spec(
     try:
         init(layer, *args, basis=spec.basis, basis_kwargs=basis_kwargs, **{**config, **rest})
     except TypeError as err:
-        found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-        if found is None or found.group(1) not in rest:
+        if (unknown := unexpected_user_keyword(err, rest)) is None:
             raise
         raise TypeError(
-            f"{type(layer).__name__}() got an unexpected keyword argument {found.group(1)!r}; it accepts its options "
+            f"{type(layer).__name__}() got an unexpected keyword argument {unknown!r}; it accepts its options "
             f"{sorted(spec.defaults())} and the keywords of {generic.__name__} (help(kanconvs.{generic.__name__}))"
         ) from None
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch  # noqa: F401  (used by the docstring example)
 from torch import nn
 
-from .._registry import Registry
+from .._registry import Registry, unexpected_user_keyword
 
 __all__ = ["create_model", "list_models", "register_model"]
 
@@ -48,12 +47,10 @@ def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **
     try:
         model = factory(**kwargs)
     except TypeError as err:  # raised deep inside a layer: name the model and the option the user passed
-        found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-        if found is None or found.group(1) not in kwargs:
+        if (unknown := unexpected_user_keyword(err, kwargs)) is None:
             raise
         raise TypeError(
-            f"model {name!r} does not take the option {found.group(1)!r} (passed as a keyword argument; "
-            f"{str(err).strip()})"
+            f"model {name!r} does not take the option {unknown!r} (passed as a keyword argument; {str(err).strip()})"
         ) from None
     model.pretrained_cfg = {"architecture": name, "kwargs": kwargs}  # type: ignore[assignment]
     if pretrained is not None:
