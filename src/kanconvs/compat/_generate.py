@@ -17,14 +17,13 @@ import ast
 import functools
 import inspect
 import json
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ..convert import convert_in_place
+from ..convert import convert_in_place, strip_l1_wrappers
 from ..layers.factories import ChannelLayerNorm
 from ..layers.ranks import RANKS
 
@@ -42,7 +41,6 @@ _CONV_CLASSES: dict[Any, int] = {r.conv: n for n, r in RANKS.items()}
 _CONV_FUNS: dict[Any, int] = {r.conv_fn: n for n, r in RANKS.items()}
 
 _P = inspect.Parameter
-_L1_SEGMENT = re.compile(r"(^|\.)module\.")
 Values = dict[str, Any]
 
 
@@ -72,8 +70,7 @@ class ReferenceCheckpoints(nn.Module):
 
     def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
         if self.l1_wrappers:
-            for key in [k for k in state_dict if k.startswith(prefix) and _L1_SEGMENT.search(k[len(prefix) :])]:
-                state_dict[prefix + _L1_SEGMENT.sub(r"\1", key[len(prefix) :])] = state_dict.pop(key)
+            strip_l1_wrappers(state_dict, prefix)
         convert_in_place(state_dict, self, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args)
 

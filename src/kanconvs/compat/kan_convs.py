@@ -39,7 +39,12 @@ class _ReferenceAttributes:
 _RELU_OPTIONS = {"g": "grid_size", "k": "order", "train_ab": "train_phases"}
 _SPLINE = {"grid_size": "grid_size", "base_activation": "base_activation", "grid_range": "grid_range"}
 _BOTTLENECK = {"dim_reduction": "dim_reduction", "min_internal": "min_internal"}
-_WAV_VERSIONS = ("base", "fast", "fast_plus_one")
+
+
+def check_wav_version(value: object) -> None:
+    """The reference's WavKAN ``wav_version`` only chose how it looped (the same math): one of its three names."""
+    if value not in ("base", "fast", "fast_plus_one"):
+        raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {value!r}")
 
 
 def _nd_class(
@@ -49,8 +54,8 @@ def _nd_class(
     """``options`` maps reference arguments to the layer's keywords (``grid_range`` is made a pair)."""
 
     def build(v: Values) -> Values:
-        if v.get("wav_version", "base") not in _WAV_VERSIONS:
-            raise ValueError(f"wav_version must be one of {_WAV_VERSIONS}, got {v['wav_version']!r}")
+        if "wav_version" in v:
+            check_wav_version(v["wav_version"])
         rank = check_rank(v["ndim"], v["conv_class"], v.get("conv_w_fun"))
         kw = {ours: tuple(v[ref][:2]) if ref == "grid_range" else v[ref] for ref, ours in options.items()}
         return {

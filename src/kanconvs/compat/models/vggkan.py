@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
 from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function
+from ..kan_convs import check_wav_version
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
 
 __all__ = [
@@ -114,8 +115,8 @@ def _vgg(
     extra: Values | None = None,
 ) -> Any:  # fmt: skip
     def build(v: Values) -> Values:
-        if v.get("wav_version", "fast") not in ("base", "fast", "fast_plus_one"):
-            raise ValueError(f"wav_version must be 'base', 'fast' or 'fast_plus_one', got {v['wav_version']!r}")
+        if "wav_version" in v:
+            check_wav_version(v["wav_version"])
         opts = {n: v.pop(n) for n in options if n not in _NOT_CONV}
         if "grid_range" in opts:
             opts["grid_range"] = (opts["grid_range"][0], opts["grid_range"][1])
