@@ -34,6 +34,7 @@ __all__ = [
     "machine",
     "markdown_report",
     "non_negative_int",
+    "per_device_help",
     "positive_int",
     "report",
     "resolve_timing",
@@ -66,11 +67,16 @@ def non_negative_int(text: str) -> int:
 Defaults = Mapping[str, Mapping[str, int]]  # device type ("cuda" / "cpu") → option → default
 
 
+def per_device_help(defaults: Defaults, key: str) -> str:
+    """``"default: 64 on cuda, 8 on cpu"``: an option's per-device defaults, for its help text."""
+    return f"default: {defaults['cuda'][key]} on cuda, {defaults['cpu'][key]} on cpu"
+
+
 def add_timing_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
     """``--device``, ``--warmup``, ``--iters``, ``--repeats`` and ``--markdown`` with per-device defaults."""
 
     def per_device(key: str) -> str:
-        return f"default: {defaults['cuda'][key]} on cuda, {defaults['cpu'][key]} on cpu"
+        return per_device_help(defaults, key)
 
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--warmup", type=non_negative_int, default=None, help=f"warm-up steps ({per_device('warmup')})")
@@ -94,14 +100,20 @@ def resolve_timing(args: argparse.Namespace, defaults: Defaults) -> tuple[torch.
     return device, {k: d if getattr(args, k) is None else int(getattr(args, k)) for k, d in chosen.items()}
 
 
-def select(text: str | None, available: Sequence[str], option: str, hint: str | None = None) -> tuple[str, ...]:
-    """The comma-separated names of ``text`` (all of ``available`` when empty or ``None``); ``hint`` replaces the
-    list of valid names in the error.
+def select(
+    text: str | None, available: Sequence[str], option: str, hint: str | None = None,
+    default: Sequence[str] | None = None,
+) -> tuple[str, ...]:  # fmt: skip
+    """The comma-separated names of ``text``; when it is empty or ``None``, ``default`` (all of ``available`` when
+    ``None``). ``hint`` replaces the list of valid names in the error.
 
     Raises:
         ValueError: an unknown name, or none selected.
     """
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip())) if text else tuple(available)
+    if text:
+        names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    else:
+        names = tuple(available if default is None else default)
     unknown = [n for n in names if n not in available]
     if unknown:
         raise ValueError(

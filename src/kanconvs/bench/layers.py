@@ -37,6 +37,7 @@ from ._common import (
     interleaved_medians,
     machine,
     mib,
+    per_device_help,
     positive_int,
     ratio,
     report,
@@ -130,13 +131,12 @@ class FamilyResult:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser`` (shared by the CLI and ``benchmarks/layers.py``)."""
     add_timing_arguments(parser, _DEFAULTS)
-    cpu, cuda = _DEFAULTS["cpu"], _DEFAULTS["cuda"]
     parser.add_argument(
         "--families", default=None, help="comma-separated family names (default: all of kanconvs.list_families())"
     )
     for key, what in (("batch", "batch size"), ("size", "input height = width")):
-        default = f"default: {cuda[key]} on cuda, {cpu[key]} on cpu"
-        parser.add_argument(f"--{key}", type=positive_int, default=None, help=f"{what} ({default})")
+        help_text = f"{what} ({per_device_help(_DEFAULTS, key)})"
+        parser.add_argument(f"--{key}", type=positive_int, default=None, help=help_text)
     parser.add_argument("--in-channels", type=positive_int, default=64, help="input channels (default: 64)")
     parser.add_argument("--out-channels", type=positive_int, default=128, help="output channels (default: 128)")
     parser.add_argument(

@@ -42,6 +42,7 @@ from ._common import (
     interleaved_medians,
     machine,
     mib,
+    per_device_help,
     positive_int,
     ratio,
     report,
@@ -130,7 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--models", required=True, help="comma-separated registered model names (see `kanconvs list --models`)"
     )
     add_timing_arguments(parser, _DEFAULTS)
-    batch = f"default: {_DEFAULTS['cuda']['batch_size']} on cuda, {_DEFAULTS['cpu']['batch_size']} on cpu"
+    batch = per_device_help(_DEFAULTS, "batch_size")
     parser.add_argument("--batch-size", type=positive_int, default=None, help=f"batch ({batch})")
     parser.add_argument(
         "--input-size", type=positive_int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
@@ -148,9 +149,8 @@ def resolve_config(args: argparse.Namespace) -> BenchConfig:
         ValueError: unknown model name, or a CUDA device requested where none is available.
     """
     device, timing = resolve_timing(args, _DEFAULTS)
-    models = select(
-        args.models or ",", kanconvs.list_models(), "--models", "see `kanconvs list --models` for the names"
-    )
+    hint = "see `kanconvs list --models` for the names"
+    models = select(args.models, kanconvs.list_models(), "--models", hint, default=())
     return BenchConfig(
         device=device, models=models, input_size=(int(args.input_size[0]), int(args.input_size[1]),
         int(args.input_size[2])), num_classes=args.num_classes, amp=args.amp, threads=args.threads, **timing,

@@ -68,9 +68,10 @@ class Cell:
 
 def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[str] | None = None) -> list[Cell]:
     """Every requested cell, without duplicates (conv and WavKAN have a fixed BatchNorm: ``batch`` only, plus
-    ``batch-l1`` for WavKAN when asked). Without ``norms`` each family gets its model's default: ``instance``, but
-    ``batch`` for KACN (a KACN network with instance norms cannot learn, see ``simple_kacn_4``)."""
+    ``batch-l1`` for WavKAN when asked). Without ``norms`` each family gets its model's default
+    (:func:`kanconvs.models.baselines.default_norm`: BatchNorm for KACN, instance norm for the others)."""
     from ..models import list_models
+    from ..models.baselines import default_norm
 
     unknown = sorted(set(norms or ()) - set(NORMS))
     if unknown:
@@ -87,7 +88,7 @@ def plan_cells(families: Sequence[str], depths: Sequence[int], norms: Sequence[s
             elif family in _FIXED_NORM:  # WavKAN: always BatchNorm, with its L1 variant when asked
                 chosen = [n for n in norms or () if n in ("batch", "batch-l1")] or ["batch"]
             else:
-                chosen = list(norms) if norms else ["batch" if family == "kacn" else "instance"]
+                chosen = list(norms) if norms else [default_norm(family)]
             cells += [Cell(family, depth, n) for n in dict.fromkeys(chosen)]
     return cells
 

@@ -55,6 +55,7 @@ from ._common import (
     machine,
     markdown_report,
     non_negative_int,
+    per_device_help,
     positive_int,
     resolve_timing,
     select,
@@ -292,7 +293,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser``."""
 
     def per_device(key: str) -> str:
-        return f"default: {_DEFAULTS['cuda'][key]} on cuda, {_DEFAULTS['cpu'][key]} on cpu"
+        return per_device_help(_DEFAULTS, key)
 
     parser.add_argument(
         "--reference-dir", type=reference_dir, required=True, metavar="DIR",

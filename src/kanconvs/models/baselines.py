@@ -116,6 +116,12 @@ _GROUPS_4 = {"kagn": 4, "kacn": 4}
 _FAMILIES = ("conv", "kan", "fastkan", "kaln", "kacn", "kagn", "kajn", "kabn", "kahn", "relukan", "wavkan")
 
 
+def default_norm(family: str) -> str:
+    """The norm setting a ``simple_<family>_*`` baseline gets when none is asked for: ``"instance"`` (the seed's
+    first setting), but ``"batch"`` for KACN, which cannot learn with instance norms (see :func:`_simple`)."""
+    return "batch" if family == "kacn" else "instance"
+
+
 def _simple(family: str, depth: int, norm: str | None, **kwargs: Any) -> SimpleKANet:
     if family == "kacn" and norm in ("instance", "instance-affine"):
         # A KACN layer ends in its norm: after an instance norm the global average pool is 0 (or β) for every input.
@@ -144,15 +150,14 @@ def _register_baselines() -> None:
         for depth in (4, 8):
 
             def entry(family: str = family, depth: int = depth, norm: str | None = None, **kwargs: Any) -> nn.Module:
-                default = "batch" if family == "kacn" else "instance"
-                return _simple(family, depth, None if family in ("conv", "wavkan") else norm or default, **kwargs)
+                fixed = family in ("conv", "wavkan")  # their norm is part of the architecture
+                return _simple(family, depth, None if fixed else norm or default_norm(family), **kwargs)
 
             entry.__name__ = entry.__qualname__ = f"simple_{family}_{depth}"
-            default = "batch" if family == "kacn" else "instance"
             entry.__doc__ = (
                 f"The seed's {depth}-layer {family} baseline (MNIST configuration). ``norm``: 'instance', "
-                f"'instance-affine' or 'batch' (default: {default!r}); other keyword arguments override the "
-                "configuration."
+                f"'instance-affine' or 'batch' (default: {default_norm(family)!r}); other keyword arguments override "
+                "the configuration."
             )
             register_model(entry)
 
