@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("accelerate")
 
-from kanconvs.bench.table import plan_cells
+from kanconvs.bench.table import plan_cells, train_seconds
 from kanconvs.cli import main
 
 TINY = ["--models", "conv,kagn", "--depth", "4", "--norms", "instance,batch-l1", "--epochs", "1",
@@ -34,6 +34,12 @@ def test_cells_are_planned_without_duplicates() -> None:
                                                                           "wavkan-4-batch"]  # fmt: skip
 
 
+def test_train_seconds_sums_epochs_and_estimates_those_logged_without_it() -> None:
+    # epochs logged before the trainer recorded train_s: samples per epoch / throughput (1,000 / 250 = 4 s)
+    history = [{"images_per_s": 250.0}, {"images_per_s": 100.0, "train_s": 9.5}, {"train_s": 0.5}]
+    assert train_seconds(history, samples_per_epoch=1000) == pytest.approx(4 + 9.5 + 0.5)
+
+
 @pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions.*:UserWarning")
 def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench"
@@ -51,6 +57,9 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     for png in ("curves.png", "accuracy_vs_params.png", "accuracy_vs_eval_time.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in (out / "report.md").read_text()
     assert result["eval_ms_per_image_model"] > 0 and result["eval_ms_per_image_with_data"] > 0
+    # train time: the epochs' training-loop seconds, so that a cell resumed across sessions counts all of them
+    assert result["train_time_s"] > 0
+    assert result["train_time_s"] == pytest.approx(sum(h["train_s"] for h in result["history"]))
     assert "int8 val acc" in (out / "table.md").read_text() and "Int8 (" not in (out / "report.md").read_text()
     capsys.readouterr()
     # a second run with one more cell trains only that cell, here with its static int8 version evaluated on CPU
@@ -77,6 +86,10 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     assert int8_cells[header.index("fp32 eval ms/img (CPU)")] == f"{new['eval_ms_per_image_fp32_cpu']:.3g}"
     old_cells = [c.strip() for c in cells_of["simple_kagn_4 instance"].strip("|").split("|")]
     assert old_cells[header.index("int8 val acc")] == "—"
+    assert "Int8 (1 of 4 cells)" in (out / "report.md").read_text()
+    # a command naming one done cell trains nothing, and the table still reports every cell of the folder
+    assert main(["bench", "--output", str(out), "--models", "conv", "--norms", "batch", *TINY[6:]]) == 0
+    assert len((out / "table.md").read_text().splitlines()) == 2 + 4
     assert "Int8 (1 of 4 cells)" in (out / "report.md").read_text()
 
 

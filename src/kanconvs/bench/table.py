@@ -34,7 +34,7 @@ from ._common import command_line, machine, synchronize, version
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["NORMS", "Cell", "plan_cells", "run_bench", "write_outputs"]
+__all__ = ["NORMS", "Cell", "finished_rows", "plan_cells", "run_bench", "write_outputs"]
 
 #: The seed table's norm settings: model overrides of ``simple_<family>_<depth>``.
 NORMS: dict[str, dict[str, Any]] = {
@@ -179,6 +179,18 @@ def _diverged(history: list[dict[str, Any]], num_classes: int) -> str:
     return ""
 
 
+def train_seconds(history: Sequence[dict[str, Any]], samples_per_epoch: int) -> float:
+    """Seconds in the training loop over the whole run, resumes included: each epoch's ``train_s``; epochs logged
+    before the trainer recorded it are estimated from their throughput (``samples_per_epoch / images_per_s``)."""
+    total = 0.0
+    for record in history:
+        if record.get("train_s") is not None:
+            total += record["train_s"]
+        elif record.get("images_per_s"):
+            total += samples_per_epoch / record["images_per_s"]
+    return total
+
+
 def run_cell(
     cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False, recipe: str | Path | None = None
 ) -> dict[str, Any]:
@@ -196,10 +208,8 @@ def run_cell(
     cfg.output_dir = str(output / "runs" / cell.name)
     # a cell interrupted mid-training continues from its last checkpoint
     cfg.resume = latest_checkpoint(Path(cfg.output_dir) / "checkpoints") is not None
-    started = time.perf_counter()
     trainer = Trainer(cfg)
     summary = trainer.fit()
-    train_time = time.perf_counter() - started
     eval_data, eval_model = _eval_time(trainer)
     history = summary["history"]
     vals = [r["val_top1"] for r in history if r.get("val_top1") is not None]
@@ -210,7 +220,8 @@ def run_cell(
         "l1": cell.model_kwargs().get("weight_l1", 0.0), "setting": cell.norm,
         "val_top1_best": max(vals) if vals else None, "val_top1_final": vals[-1] if vals else None,
         "params": params, "eval_ms_per_image_with_data": eval_data, "eval_ms_per_image_model": eval_model,
-        "train_time_s": train_time, "images_per_s": history[-1].get("images_per_s") if history else None,
+        "train_time_s": train_seconds(history, len(trainer.train_loader.dataset)),  # type: ignore[arg-type]
+        "images_per_s": history[-1].get("images_per_s") if history else None,
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
         # where and how the cell ran (a resumed bench may mix machines)
         "machine": machine(trainer.accelerator.device), "torch": torch.__version__, "kanconvs": version(),
@@ -230,8 +241,9 @@ def run_bench(
     cells: Sequence[Cell], output: Path, overrides: Sequence[str] = (), int8: bool = False,
     recipe: str | Path | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Run every cell not already done (``cells/<cell>.json`` exists) and rebuild the outputs; ``int8``: quantise
-    each newly trained cell to static int8 and evaluate it on CPU too (cells done earlier keep what they have)."""
+    """Run every cell not already done (``cells/<cell>.json`` exists), rebuild the outputs over every finished cell
+    in ``output`` and return the rows of ``cells``; ``int8``: quantise each newly trained cell to static int8 and
+    evaluate it on CPU too (cells done earlier keep what they have)."""
     output.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells if not (output / "cells" / f"{c.name}.json").is_file()]
     spent: list[float] = []  # seconds per cell run here, for the estimate of what is left
@@ -250,9 +262,16 @@ def run_bench(
         if final is not None and best is not None:
             accuracy = f"final {100 * final:.2f} % (best {100 * best:.2f} %)"
         _LOGGER.info(f"[{i}/{len(cells)}] {cell.name}: {accuracy}, {_duration(spent[-1])}{eta}")
-    rows = [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
-    write_outputs(rows, output)
-    return rows
+    write_outputs(finished_rows(output, cells), output)
+    return [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
+
+
+def finished_rows(output: Path, cells: Sequence[Cell] = ()) -> list[dict[str, Any]]:
+    """Every finished cell under ``output`` (a bench folder filled by several commands reports all of them):
+    ``cells`` first, in their order, then the others by name."""
+    order = {c.name: i for i, c in enumerate(cells)}
+    paths = sorted((output / "cells").glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.stem))
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def _duration(seconds: float) -> str:
@@ -297,7 +316,8 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
     report += [
         "Eval time: milliseconds per validation image after 2 warm-up batches, with CUDA synchronisation; "
         "'data' times a pass over the loader (loading and transforms included), 'model' only forward passes over "
-        "batches already loaded. 'diverged' flags a NaN training loss or a final accuracy below 1.5× chance.",
+        "batches already loaded. 'train s': seconds in the training loop, summed over epochs and resumes (evaluation "
+        "excluded). 'diverged' flags a NaN training loss or a final accuracy below 1.5× chance.",
         "",
     ]
     for key, label in (("command", "Command"), ("machine", "Machine"), ("torch", "PyTorch"), ("kanconvs", "kanconvs")):
