@@ -220,7 +220,7 @@ def run_cell(
         "l1": cell.model_kwargs().get("weight_l1", 0.0), "setting": cell.norm,
         "val_top1_best": max(vals) if vals else None, "val_top1_final": vals[-1] if vals else None,
         "params": params, "eval_ms_per_image_with_data": eval_data, "eval_ms_per_image_model": eval_model,
-        "train_time_s": train_seconds(history, len(trainer.train_loader.dataset)),  # type: ignore[arg-type]
+        "train_time_s": train_seconds(history, len(trainer.train_loader.dataset)),
         "images_per_s": history[-1].get("images_per_s") if history else None,
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
         # where and how the cell ran (a resumed bench may mix machines)
