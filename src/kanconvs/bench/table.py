@@ -262,8 +262,9 @@ def run_bench(
         if final is not None and best is not None:
             accuracy = f"final {100 * final:.2f} % (best {100 * best:.2f} %)"
         _LOGGER.info(f"[{i}/{len(cells)}] {cell.name}: {accuracy}, {_duration(spent[-1])}{eta}")
-    write_outputs(finished_rows(output, cells), output)
-    return [json.loads((output / "cells" / f"{c.name}.json").read_text()) for c in cells]
+    rows = finished_rows(output, cells)
+    write_outputs(rows, output)
+    return rows[: len(cells)]  # every cell is finished now, and finished_rows puts them first, in order
 
 
 def finished_rows(output: Path, cells: Sequence[Cell] = ()) -> list[dict[str, Any]]:

@@ -362,7 +362,7 @@ class Trainer:
                 # on the augmented (and mixed) training batches, in training mode, as the weights moved
                 "train_top1": float(totals[2] / totals[1].clamp_min(1)) if self.task == "classification" else None,
                 "images_per_s": float(totals[1]) / elapsed if elapsed > 0 else None,
-                "train_s": elapsed,  # the training loop's seconds this epoch (evaluation excluded), across resumes
+                "train_s": elapsed,  # the training loop's seconds this epoch (evaluation excluded); the bench sums them
             }
             self.sums.zero_()
             self.seen, self.elapsed = 0, 0.0
