@@ -31,7 +31,7 @@ from kanconvs import compat
 from kanconvs.bench.vs_reference import MODEL_FAMILIES, Reference, reference_dir
 from kanconvs.data import build_transforms, create_dataset
 
-WIDTHS = [32, 64, 128, 256]
+WIDTHS = (32, 64, 128, 256)  # the seed's; --widths narrows them where a CPU cannot afford them
 
 
 def _tensors(split: str, limit: int | None) -> tuple[Tensor, Tensor]:
@@ -40,12 +40,31 @@ def _tensors(split: str, limit: int | None) -> tuple[Tensor, Tensor]:
     return torch.stack(xs), torch.tensor(ys)
 
 
-def _build(impl: str, family: str, reference: Reference) -> nn.Module:
+def _build(impl: str, family: str, reference: Reference, widths: tuple[int, ...] = WIDTHS) -> nn.Module:
     spec = MODEL_FAMILIES[family]
     kwargs = {"num_classes": 10, "input_channels": 1, **spec.kwargs[4]}
     if impl == "reference":
-        return reference.attribute(f"models.baselines.{spec.module}", spec.names[4])(WIDTHS, **kwargs)
-    return getattr(compat, spec.names[4])(WIDTHS, **kwargs)
+        return reference.attribute(f"models.baselines.{spec.module}", spec.names[4])(list(widths), **kwargs)
+    return getattr(compat, spec.names[4])(list(widths), **kwargs)
+
+
+def _widths(r: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(r.get("widths", WIDTHS))  # runs saved before --widths existed used the seed's
+
+
+def _run_path(output: Path, family: str, impl: str, seed: int, widths: tuple[int, ...]) -> Path:
+    tag = "" if widths == WIDTHS else "-w" + "-".join(map(str, widths))
+    return output / f"{family}{tag}-{impl}-seed{seed}.json"
+
+
+def _width_list(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 4 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected four positive channel counts like 32,64,128,256, got {text!r}")
+    return widths
 
 
 @torch.no_grad()
@@ -91,9 +110,10 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         "| per seed (ours / ref) | s per run (ours / ref) |",
         "|:---|:---|---:|---:|---:|---:|---:|:---|---:|",
     ]
-    for family in dict.fromkeys(r["family"] for r in results):
-        ours = {r["seed"]: r for r in results if r["family"] == family and r["impl"] == "ours"}
-        ref = {r["seed"]: r for r in results if r["family"] == family and r["impl"] == "reference"}
+    for family, widths in dict.fromkeys((r["family"], _widths(r)) for r in results):
+        mine = [r for r in results if r["family"] == family and _widths(r) == widths]
+        ours = {r["seed"]: r for r in mine if r["impl"] == "ours"}
+        ref = {r["seed"]: r for r in mine if r["impl"] == "reference"}
         seeds = sorted(set(ours) & set(ref))
         if not seeds:
             continue
@@ -103,7 +123,7 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
             return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f} %" if len(v) > 1 else f"{v[0]:.2f} %"
 
         per_seed = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(a, b, strict=True))
-        name = MODEL_FAMILIES[family].names[4]
+        name = MODEL_FAMILIES[family].names[4] + ("" if widths == WIDTHS else f" ({'/'.join(map(str, widths))})")
         params = f"{ours[seeds[0]]['params']:,} / {ref[seeds[0]]['params']:,}"
         d = [x - y for x, y in zip(a, b, strict=True)]  # paired: same seed, same batch order
         diff = f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f}" if len(d) > 1 else f"{d[0]:+.2f}"
@@ -126,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--train", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument(
+        "--widths", type=_width_list, default=WIDTHS,
+        help="the four layers' channels, on both sides (default: the seed's 32,64,128,256)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("runs/parity"))
     parser.add_argument("--markdown", type=Path, default=None)
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -144,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.report_only:
         found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.output.glob("*-seed*.json"))]
-        paired = {(r["family"], r["seed"]) for r in found if r["impl"] == "ours"} & {
-            (r["family"], r["seed"]) for r in found if r["impl"] == "reference"
+        paired = {(r["family"], _widths(r), r["seed"]) for r in found if r["impl"] == "ours"} & {
+            (r["family"], _widths(r), r["seed"]) for r in found if r["impl"] == "reference"
         }
-        results = [r for r in found if r["family"] in families and (r["family"], r["seed"]) in paired]
-        results.sort(key=lambda r: (families.index(r["family"]), r["seed"], r["impl"]))
+        results = [r for r in found if r["family"] in families and (r["family"], _widths(r), r["seed"]) in paired]
+        results.sort(key=lambda r: (families.index(r["family"]), [-w for w in _widths(r)], r["seed"], r["impl"]))
         return _write(results, args, argv)
     args.output.mkdir(parents=True, exist_ok=True)
     x, y = (t.to(device) for t in _tensors("train", args.train))
@@ -158,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         for family in families:
             for seed in seeds:
                 for impl in ("ours", "reference"):
-                    path = args.output / f"{family}-{impl}-seed{seed}.json"
+                    path = _run_path(args.output, family, impl, seed, args.widths)
                     if not path.is_file():
                         torch.manual_seed(seed)
-                        model = _build(impl, family, reference).to(device)
+                        model = _build(impl, family, reference, args.widths).to(device)
                         torch.manual_seed(seed)
-                        row = {"family": family, "impl": impl, "seed": seed, "device": _device_name(device),
+                        row = {"family": family, "impl": impl, "seed": seed, "widths": list(args.widths),
+                               "device": _device_name(device),
                                **train_one(model, (x, y, xt, yt), seed, args.epochs)}  # fmt: skip
                         path.write_text(json.dumps(row), encoding="utf-8")
                         print(f"{family} {impl} seed {seed}: final {100 * row['final']:.2f} % "
