@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The parity runs this 2-core CPU cannot finish in a session (KAN and WavKAN at the seed's widths take hours per run
-# here, the reference's WavKAN most), on a lent GPU: the same recipe and subset, both implementations of a
-# (family, seed) pair on the same device.
+# here, the reference's WavKAN most; the CPU measured them at narrower widths, --widths), on a lent GPU: the same
+# recipe and subset, both implementations of a (family, seed) pair on the same device.
 #
 #   mkdir -p data/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz data/fashion-mnist/   # make data
 #   bash benchmarks/gpu_parity.sh [REFERENCE_DIR]       # carry .reference and data/fashion-mnist (git-ignored)
