@@ -40,12 +40,20 @@ def _tensors(split: str, limit: int | None) -> tuple[Tensor, Tensor]:
     return torch.stack(xs), torch.tensor(ys)
 
 
+SAME_INIT = "ours-same-init"  # the control: ours, started from the reference's initial weights of the same seed
+
+
 def _build(impl: str, family: str, reference: Reference, widths: tuple[int, ...] = WIDTHS) -> nn.Module:
     spec = MODEL_FAMILIES[family]
     kwargs = {"num_classes": 10, "input_channels": 1, **spec.kwargs[4]}
     if impl == "reference":
         return reference.attribute(f"models.baselines.{spec.module}", spec.names[4])(list(widths), **kwargs)
-    return getattr(compat, spec.names[4])(list(widths), **kwargs)
+    # SAME_INIT: the reference's network first, right after the seed as in its own run: its initial weights
+    initial = _build("reference", family, reference, widths).state_dict() if impl == SAME_INIT else None
+    ours: nn.Module = getattr(compat, spec.names[4])(list(widths), **kwargs)
+    if initial is not None:
+        ours.load_state_dict(initial)
+    return ours
 
 
 def _widths(r: dict[str, Any]) -> tuple[int, ...]:
@@ -130,7 +138,32 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         seconds = "{:.0f} / {:.0f}".format(*(statistics.mean(r[s]["seconds"] for s in seeds) for r in (ours, ref)))
         cells = [family, name, params, str(len(seeds)), stat(a), stat(b), diff, per_seed, seconds]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_control(results)]) + "\n"
+
+
+def _control(results: list[dict[str, Any]]) -> list[str]:
+    """The ``--same-init`` runs beside the reference's runs of the same seed: whatever differs between them is the
+    implementation (and floating-point rounding), not the random draw of the initial weights."""
+    rows = []
+    for family, widths in dict.fromkeys((r["family"], _widths(r)) for r in results if r["impl"] == SAME_INIT):
+        mine = [r for r in results if r["family"] == family and _widths(r) == widths]
+        same = {r["seed"]: 100 * r["final"] for r in mine if r["impl"] == SAME_INIT}
+        ref = {r["seed"]: 100 * r["final"] for r in mine if r["impl"] == "reference"}
+        name = MODEL_FAMILIES[family].names[4] + ("" if widths == WIDTHS else f" ({'/'.join(map(str, widths))})")
+        for seed in sorted(set(same) & set(ref)):
+            rows.append(f"| {family} | {name} | {seed} | {same[seed]:.2f} % | {ref[seed]:.2f} % | "
+                        f"{same[seed] - ref[seed]:+.2f} |")  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "",
+        "Control (`--same-init`): ours started from the reference's initial weights of the same seed (loaded into the "
+        "compat network), then the same recipe and batch order; final epoch.",
+        "",
+        "| family | model | seed | ours, reference's init | reference | difference |",
+        "|:---|:---|---:|---:|---:|---:|",
+        *rows,
+    ]
 
 
 def _device_name(device: torch.device) -> str:
@@ -154,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     parser.add_argument("--device", default=default_device, help="where to train (default: cuda when available)")
+    parser.add_argument(
+        "--same-init", action="store_true",
+        help="the control: train ours from the reference's initial weights of each seed (beside the reference's run)",
+    )  # fmt: skip
     parser.add_argument("--notes", type=Path, default=None, help="Markdown appended under the table (the reading)")
     parser.add_argument(
         "--report-only", action="store_true",
@@ -181,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     with Reference(args.reference_dir) as reference:
         for family in families:
             for seed in seeds:
-                for impl in ("ours", "reference"):
+                for impl in (SAME_INIT if args.same_init else "ours", "reference"):
                     path = _run_path(args.output, family, impl, seed, args.widths)
                     if not path.is_file():
                         torch.manual_seed(seed)

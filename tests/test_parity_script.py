@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 
 
 def _parity() -> ModuleType:
@@ -28,8 +29,16 @@ def _parity() -> ModuleType:
 
 @pytest.fixture
 def reference(tmp_path: Path) -> Path:
-    (tmp_path / "ref" / "kan_convs").mkdir(parents=True)
-    (tmp_path / "ref" / "kan_convs" / "__init__.py").write_text("", encoding="utf-8")
+    """A stand-in checkout: the reference's module path of the KAGN baseline, serving kanconvs.compat's class."""
+    files = {
+        "kan_convs/__init__.py": "",
+        "models/__init__.py": "",
+        "models/baselines/__init__.py": "",
+        "models/baselines/conv_kagn_baseline.py": "from kanconvs.compat import SimpleConvKAGN  # noqa: F401\n",
+    }
+    for name, text in files.items():
+        (tmp_path / "ref" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "ref" / name).write_text(text, encoding="utf-8")
     return tmp_path / "ref"
 
 
@@ -63,6 +72,35 @@ def test_runs_of_other_widths_get_their_own_row(tmp_path: Path, reference: Path)
     assert seed_widths[6] == f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f}"
     narrow_diffs = [100 * ((0.70 - 0.1) - (0.60 - 0.2)), 100 * ((0.80 - 0.1) - (0.75 - 0.2))]
     assert narrow[6] == f"{statistics.mean(narrow_diffs):+.2f} ± {statistics.stdev(narrow_diffs):.2f}"
+
+
+def test_same_init_runs_get_the_control_table(tmp_path: Path, reference: Path) -> None:
+    parity, runs = _parity(), tmp_path / "runs"
+    runs.mkdir()
+    _save(runs, "kan", "ours", 0, 0.60, [8, 16, 32, 64])
+    _save(runs, "kan", "reference", 0, 0.70, [8, 16, 32, 64])
+    _save(runs, "kan", parity.SAME_INIT, 0, 0.695, [8, 16, 32, 64])
+    table = tmp_path / "table.md"
+    argv = ["--reference-dir", str(reference), "--families", "kan", "--report-only", "--output", str(runs)]
+    assert parity.main([*argv, "--markdown", str(table)]) == 0
+    text = table.read_text(encoding="utf-8")
+    assert "| kan | SimpleConvKAN (8/16/32/64) | 0 | 69.50 % | 70.00 % | -0.50 |" in text
+    assert "+0.00" not in text and "-10.00" in text  # the main row still pairs ours with the reference
+
+
+def test_same_init_starts_from_the_reference_weights_of_the_seed(reference: Path) -> None:
+    parity = _parity()
+    with parity.Reference(reference) as ref:
+        torch.manual_seed(3)
+        expected = parity._build("reference", "kagn", ref, (4, 4, 8, 8)).state_dict()
+        torch.manual_seed(3)
+        same = parity._build(parity.SAME_INIT, "kagn", ref, (4, 4, 8, 8)).state_dict()
+        torch.manual_seed(3)
+        parity._build("ours", "kagn", ref, (4, 4, 8, 8))  # another draw: ours after the reference
+        other = parity._build("reference", "kagn", ref, (4, 4, 8, 8)).state_dict()
+    assert same.keys() == expected.keys()
+    assert all(torch.equal(same[k], expected[k]) for k in expected)
+    assert not all(torch.equal(other[k], expected[k]) for k in expected if expected[k].is_floating_point())
 
 
 def test_run_files_keep_the_seed_widths_name(tmp_path: Path) -> None:
