@@ -60,6 +60,16 @@ def _widths(r: dict[str, Any]) -> tuple[int, ...]:
     return tuple(r.get("widths", WIDTHS))  # runs saved before --widths existed used the seed's
 
 
+def _groups(results: list[dict[str, Any]], impl: str) -> dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]]:
+    """The runs of each (family, widths) that has a run of ``impl``, in order of appearance."""
+    keys = dict.fromkeys((r["family"], _widths(r)) for r in results if r["impl"] == impl)
+    return {(f, w): [r for r in results if r["family"] == f and _widths(r) == w] for f, w in keys}
+
+
+def _model_name(family: str, widths: tuple[int, ...]) -> str:
+    return MODEL_FAMILIES[family].names[4] + ("" if widths == WIDTHS else f" ({'/'.join(map(str, widths))})")
+
+
 def _run_path(output: Path, family: str, impl: str, seed: int, widths: tuple[int, ...]) -> Path:
     tag = "" if widths == WIDTHS else "-w" + "-".join(map(str, widths))
     return output / f"{family}{tag}-{impl}-seed{seed}.json"
@@ -118,8 +128,7 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
         "| per seed (ours / ref) | s per run (ours / ref) |",
         "|:---|:---|---:|---:|---:|---:|---:|:---|---:|",
     ]
-    for family, widths in dict.fromkeys((r["family"], _widths(r)) for r in results):
-        mine = [r for r in results if r["family"] == family and _widths(r) == widths]
+    for (family, widths), mine in _groups(results, "ours").items():
         ours = {r["seed"]: r for r in mine if r["impl"] == "ours"}
         ref = {r["seed"]: r for r in mine if r["impl"] == "reference"}
         seeds = sorted(set(ours) & set(ref))
@@ -131,7 +140,7 @@ def _summary(results: list[dict[str, Any]], command: str, train: int, epochs: in
             return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f} %" if len(v) > 1 else f"{v[0]:.2f} %"
 
         per_seed = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(a, b, strict=True))
-        name = MODEL_FAMILIES[family].names[4] + ("" if widths == WIDTHS else f" ({'/'.join(map(str, widths))})")
+        name = _model_name(family, widths)
         params = f"{ours[seeds[0]]['params']:,} / {ref[seeds[0]]['params']:,}"
         d = [x - y for x, y in zip(a, b, strict=True)]  # paired: same seed, same batch order
         diff = f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f}" if len(d) > 1 else f"{d[0]:+.2f}"
@@ -145,11 +154,10 @@ def _control(results: list[dict[str, Any]]) -> list[str]:
     """The ``--same-init`` runs beside the reference's runs of the same seed: whatever differs between them is the
     implementation (and floating-point rounding), not the random draw of the initial weights."""
     rows = []
-    for family, widths in dict.fromkeys((r["family"], _widths(r)) for r in results if r["impl"] == SAME_INIT):
-        mine = [r for r in results if r["family"] == family and _widths(r) == widths]
+    for (family, widths), mine in _groups(results, SAME_INIT).items():
         same = {r["seed"]: 100 * r["final"] for r in mine if r["impl"] == SAME_INIT}
         ref = {r["seed"]: 100 * r["final"] for r in mine if r["impl"] == "reference"}
-        name = MODEL_FAMILIES[family].names[4] + ("" if widths == WIDTHS else f" ({'/'.join(map(str, widths))})")
+        name = _model_name(family, widths)
         for seed in sorted(set(same) & set(ref)):
             rows.append(f"| {family} | {name} | {seed} | {same[seed]:.2f} % | {ref[seed]:.2f} % | "
                         f"{same[seed] - ref[seed]:+.2f} |")  # fmt: skip
