@@ -31,6 +31,7 @@ __all__ = [
     "ReferenceCheckpoints",
     "Values",
     "check_rank",
+    "exports",
     "reference_class",
     "reference_function",
     "reference_init",
@@ -102,6 +103,13 @@ def _default(text: str | None) -> Any:
 def _reference_params() -> dict[str, list[list[str | None]]]:
     table = json.loads(Path(__file__).with_name("reference_signatures.json").read_text(encoding="utf-8"))
     return {name: entries[0]["params"] for name, entries in table.items()}
+
+
+def exports(namespace: Mapping[str, Any], *extra: str) -> list[str]:
+    """``__all__`` of a compat module: the torch-conv-kan names (those of ``reference_signatures.json``) it defines,
+    then ``extra`` (so a name added to a table is exported without a hand-kept list)."""
+    module, names = namespace["__name__"], _reference_params()
+    return [*sorted(n for n, x in namespace.items() if n in names and getattr(x, "__module__", None) == module), *extra]
 
 
 def reference_signature(name: str) -> inspect.Signature:

@@ -1,25 +1,6 @@
-"""torch-conv-kan's attention layers (``kan_convs/attention_conv.py``) with the reference's names and signatures.
-
-Thin subclasses of :class:`~kanconvs.layers.attention.KASelfAttentionNd` and
-:class:`~kanconvs.layers.attention.KAFocalModulationNd`, so code written for torch-conv-kan runs unchanged and gets
-the fixed layers:
-
-- γ scales the attention (``norm(x + γ·attn)``), so a fresh block returns ``norm(x)`` instead of ``norm(attn)``;
-- scores are scaled by 1/√C and computed by ``scaled_dot_product_attention``;
-- q, k, v always keep the spatial size: ``padding`` may be the reference's default 0 or the size-preserving
-  ``dilation·(kernel_size−1)/2`` (both mean the latter; the reference crashed on 0), anything else raises, and so does
-  ``stride != 1`` (the residual needs the input's shape);
-- the RoPE variants rotate by the real feature-map grid (any shape, any rank), with no CLS-token offset;
-- ``BottleNeckSelfReLUKANtention3D`` is 3-D (the reference built the 2-D layer);
-- the depthwise focal convolutions have the correct channel-major basis layout.
-
-What stays as in the reference: single head; the outer norm (``norm_layer(input_dim, affine=…)``, by default
-BatchNorm1d / channel LayerNorm (eps 1e-6, timm's ``LayerNorm2d``) / BatchNorm3d) after the residual sum; focal
-modulation's global context is the mean of the gated sum of the levels (``global_context="reference"``; FocalNet's
-GELU of the last level is available in :class:`~kanconvs.layers.attention.KAFocalModulationNd`).
-
-The ``…ND`` classes take the convolution class as ``conv_kan_layer``: a compat class (``KAGNConv2DLayer`` …) or a
-torch-style class of :mod:`kanconvs` (``KAGNConv2d``, or ``KAGNConvNd`` with ``ndim=`` in the keyword arguments).
+"""torch-conv-kan's attention layers (``kan_convs/attention_conv.py``), reference names and signatures, over
+:class:`~kanconvs.layers.attention.KASelfAttentionNd` and :class:`~kanconvs.layers.attention.KAFocalModulationNd`.
+What is fixed and what is kept: docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -33,7 +14,7 @@ from ..layers.attention import AxialRoPE, ConvFactory, KAFocalModulationNd, KASe
 from ..layers.factories import create_norm
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import Values, reference_class, reference_init
+from ._generate import Values, exports, reference_class, reference_init
 
 _BATCH_NORMS: dict[int, type[nn.Module]] = {n: r.batch_norm for n, r in RANKS.items()}
 
@@ -222,9 +203,4 @@ for _template, (_base, _kind, _init) in _WRAPPERS.items():
         _name = _template.format(d=_d)
         globals()[_name] = _make_wrapper(_name, _base, _kind, _d, _init)
 
-__all__ = [
-    "KANFocalModulationND",
-    "RoPESelfKANtentionND",
-    "SelfKANtentionND",
-    *[t.format(d=d) for t in _WRAPPERS for d in (1, 2, 3)],
-]
+__all__ = exports(globals())

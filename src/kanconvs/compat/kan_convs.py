@@ -24,7 +24,7 @@ from ..layers.families import (
 )
 from ..layers.ranks import RANKS
 from ..layers.wavkan import WavKANConvNd
-from ._generate import Values, check_rank, reference_class, reference_signature
+from ._generate import Values, check_rank, exports, reference_class, reference_signature
 
 
 class _ReferenceAttributes:
@@ -150,17 +150,4 @@ for _template, _base in _WRAPPERS.items():
         _name = _template.format(d=_d)
         globals()[_name] = _make_wrapper(_name, _base, _d)
 
-__all__ = [
-    "BottleNeckKAGNConvNDLayer",
-    "BottleNeckReLUConvNDLayer",
-    "FastKANConvNDLayer",
-    "KABNConvNDLayer",
-    "KACNConvNDLayer",
-    "KAGNConvNDLayer",
-    "KAJNConvNDLayer",
-    "KALNConvNDLayer",
-    "KANConvNDLayer",
-    "ReLUConvNDLayer",
-    "WavKANConvNDLayer",
-    *[t.format(d=d) for t in _WRAPPERS for d in (1, 2, 3)],
-]
+__all__ = exports(globals())

@@ -1,28 +1,7 @@
-"""torch-conv-kan's ``kan_peft`` (PEFT for Gram convolutions) with the reference's names and signatures.
-
-``from kanconvs.compat import PEFTKAGNConvNDLayer, PEFTVGGKAGN`` replaces ``from kan_peft import …``. The classes
-are thin layers over :class:`kanconvs.layers.peft.PEFTKAGNConv`; ``pretrained_weights`` may be a kanconvs or a
-reference state_dict (reference layouts are converted on load). The trainable tensors are the reference's:
-``poly_weights_delta``, ``beta_weights_delta``, ``poly_weights_extra`` and ``beta_weights_extra``, with its shapes and
-(degree-major) layout, so code that reads or writes them works unchanged, and the reference's PEFT checkpoints load
-as they are, reproducing their forward exactly. (``weight_delta`` … of :class:`~kanconvs.layers.peft.PEFTKAGNConv`
-are views of them.)
-
-Deliberate differences from the reference, all bug fixes:
-
-- ``fuse_layer()`` gives exactly the PEFT layer's output: the reference added a trainable degree ``d``'s
-  coefficient delta to ``w_d`` (its forward uses ``w_{d-1}``) and shifted the new degrees' coefficients by one.
-- New degree ``D + j`` uses ``beta_extra[j - 1]`` (for ``D ≥ 1``); the reference's forward gave degree ``D + 1``
-  the *last* extra entry (index ``-1``) and degree ``D + j`` entry ``j - 2``. Loading a reference checkpoint rotates
-  the entries, so its outputs are kept.
-- One convolution per forward instead of three per group. (The entries of ``beta_weights_delta`` for trainable
-  degrees 0 and 1, and for ``D = 0`` one of ``beta_weights_extra``, exist as in the reference but no degree uses
-  them; :class:`~kanconvs.layers.peft.PEFTKAGNConv` does not create them.)
-- ``wrap_layer`` accepts any Gram convolution (``KAGNConv2d``, ``KAGNConv2DLayer``, …); the PEFT layer is not a
-  ``KAGNConvNDLayer`` subclass (the wrapped layer is its ``layer`` attribute).
-
-As in the reference, the norm stays trainable; use :class:`~kanconvs.layers.peft.PEFTKAGNConv` with
-``freeze_norm=True`` (its default) to freeze it.
+"""torch-conv-kan's ``kan_peft`` (PEFT for Gram convolutions), reference names and signatures, over
+:class:`kanconvs.layers.peft.PEFTKAGNConv`, with the reference's trainable tensors (``poly_weights_delta``,
+``beta_weights_delta``, ``poly_weights_extra``, ``beta_weights_extra``) and checkpoints. The bugs fixed (``fuse_layer``
+is exact): docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -38,9 +17,7 @@ from ..layers.families import KAGNConvNd
 from ..layers.peft import PEFTKAGNConv, _replace, merge_kagn
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import Values, check_rank, reference_init
-
-__all__ = ["PEFTVGGKAGN", "PEFTKAGNConvNDLayer"]
+from ._generate import Values, check_rank, exports, reference_init
 
 _CONVS = {n: (r.conv, r.conv_fn) for n, r in RANKS.items()}
 # Keys of a reference PEFT layer: the pretrained layer's and the PEFT additions.
@@ -306,3 +283,6 @@ def _nest_under_model(module: nn.Module, state_dict: MutableMapping[str, Tensor]
     if keys and not any(k.startswith(prefix + "model.") for k in keys):
         for key in keys:
             state_dict[prefix + "model." + key[len(prefix) :]] = state_dict.pop(key)
+
+
+__all__ = exports(globals())

@@ -1,22 +1,8 @@
 """torch-conv-kan's ``kans`` package (linear KAN layers and MLPs) with the reference's names and signatures.
 
-``from kanconvs.compat.kans import KAGN, GRAMLayer`` replaces ``from kans import KAGN, GRAMLayer``. Every class is a
-thin subclass of the clean layers in :mod:`kanconvs.layers.kan_linear` and :class:`kanconvs.models.KANMLP`, and
-``load_state_dict`` accepts the reference's checkpoints directly (their keys and layouts are converted on the way
-in; :func:`convert_kans_state_dict` does the same as a pure function).
-
-Deliberate differences from the reference, all bug fixes:
-
-- unknown keyword arguments of the MLPs raise ``TypeError`` instead of being silently ignored;
-- ``mlp_relukan(a=, b=)`` passes ``a`` and ``b`` on as the grid size ``g`` and the order ``k`` (the reference's
-  MLP swallowed them, so it always built ``g = k = 1``);
-- ``KALNLayer`` min–max scales each sample on its own, not by the min and max of the whole batch (identical for a
-  batch of one; no NaN on constant inputs);
-- ``BernsteinKANLayer`` evaluates the Bernstein basis (the reference's is identically 1 and cannot backpropagate);
-- ``ChebyKANLayer`` uses the Chebyshev recurrence (no NaN gradient at ±1), ``ReLUKANLayer``'s phases are real
-  tensors (trainable and loadable on CPU), the B-spline knots are a buffer, wavelet scales are kept away from 0;
-- ``l1_decay`` is an explicit penalty returned by ``model.regularization_loss()`` (add it to the loss), not a
-  gradient hook.
+``from kanconvs.compat.kans import KAGN, GRAMLayer`` replaces ``from kans import KAGN, GRAMLayer``; the classes are
+thin subclasses of :mod:`kanconvs.layers.kan_linear` and :class:`kanconvs.models.KANMLP` that load the reference's
+checkpoints. What differs (all bug fixes): docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -42,42 +28,7 @@ from ..layers.kan_linear import (
     WavKANLinear,
 )
 from ..models.kan_mlp import KANMLP
-from ._generate import Values, reference_class, reference_function
-
-__all__ = [
-    "KABN",
-    "KACN",
-    "KAGN",
-    "KAJN",
-    "KALN",
-    "KAN",
-    "BernsteinKANLayer",
-    "BottleNeckGRAMLayer",
-    "BottleNeckKAGN",
-    "ChebyKANLayer",
-    "FastKAN",
-    "FastKANLayer",
-    "GRAMLayer",
-    "JacobiKANLayer",
-    "KALNLayer",
-    "KANLayer",
-    "RadialBasisFunction",
-    "ReLUKAN",
-    "ReLUKANLayer",
-    "WavKAN",
-    "WavKANLayer",
-    "convert_kans_state_dict",
-    "mlp_bottleneck_kagn",
-    "mlp_fastkan",
-    "mlp_kabn",
-    "mlp_kacn",
-    "mlp_kagn",
-    "mlp_kajn",
-    "mlp_kaln",
-    "mlp_kan",
-    "mlp_relukan",
-    "mlp_wav_kan",
-]
+from ._generate import Values, exports, reference_class, reference_function
 
 StateDict = MutableMapping[str, Tensor]
 
@@ -285,41 +236,32 @@ BottleNeckKAGN = _mlp(
 
 
 # --------------------------------------------------------------------------------------------------- factories
-# The reference's factories (note their GELU defaults, which differ from the classes' SiLU).
-def _factory(name: str, mlp: Any, doc: str, renames: dict[str, str] | None = None) -> Any:
-    renames = renames or {}
-    return reference_function(
-        name, mlp, lambda v: {renames.get(k, k): x for k, x in v.items()}, module=__name__, doc=doc
-    )
+# The reference's factories (note their GELU defaults, which differ from the classes' SiLU): name → (MLP, note).
+_FACTORIES: dict[str, tuple[Any, str]] = {
+    "mlp_kan": (KAN, ""),
+    "mlp_fastkan": (FastKAN, " Grid 5 on [-1, 1] here, unlike the class's 8 on [-2, 2], as in the reference."),
+    "mlp_kaln": (KALN, ""),
+    "mlp_kabn": (KABN, ""),
+    "mlp_kacn": (KACN, ""),
+    "mlp_kajn": (KAJN, " Its activation stays SiLU."),
+    "mlp_kagn": (KAGN, ""),
+    "mlp_bottleneck_kagn": (BottleNeckKAGN, ""),
+    # The reference passed a= and b= to an MLP that ignored them, so it always built g = k = 1 (still the default).
+    "mlp_relukan": (ReLUKAN, " ``a`` and ``b`` are the grid size ``g`` and the order ``k``."),
+    "mlp_wav_kan": (WavKAN, ""),
+}
+_RENAMES = {"mlp_relukan": {"a": "g", "b": "k"}}
 
 
-mlp_kan = _factory("mlp_kan", KAN, "A :class:`KAN` MLP. Example: ``mlp_kan([784, 64, 10], dropout=0.1)``.")
-mlp_fastkan = _factory(
-    "mlp_fastkan", FastKAN,
-    "A :class:`FastKAN` MLP (grid 5 on [-1, 1] here, unlike the class's 8 on [-2, 2], as in the reference).",
-)  # fmt: skip
-mlp_kaln = _factory("mlp_kaln", KALN, "A :class:`KALN` MLP. Example: ``mlp_kaln([784, 64, 10], degree=3)``.")
-mlp_kabn = _factory("mlp_kabn", KABN, "A :class:`KABN` MLP. Example: ``mlp_kabn([784, 64, 10], degree=3)``.")
-mlp_kacn = _factory("mlp_kacn", KACN, "A :class:`KACN` MLP. Example: ``mlp_kacn([784, 64, 10], degree=3)``.")
-mlp_kajn = _factory(
-    "mlp_kajn", KAJN,
-    "A :class:`KAJN` MLP (its activation stays SiLU). Example: ``mlp_kajn([784, 64, 10], a=0.5, b=0.5)``.",
-)  # fmt: skip
-mlp_kagn = _factory("mlp_kagn", KAGN, "A :class:`KAGN` MLP. Example: ``mlp_kagn([784, 64, 10], degree=3)``.")
-mlp_bottleneck_kagn = _factory(
-    "mlp_bottleneck_kagn", BottleNeckKAGN,
-    "A :class:`BottleNeckKAGN` MLP. Example: ``mlp_bottleneck_kagn([784, 256, 10], dim_reduction=4)``.",
-)  # fmt: skip
-mlp_relukan = _factory(
-    "mlp_relukan",
-    ReLUKAN,
-    """A :class:`ReLUKAN` MLP with grid size ``g = a`` and order ``k = b``.
+def _renamed(renames: dict[str, str]) -> Callable[[Values], Values]:
+    return lambda v: {renames.get(k, k): x for k, x in v.items()}
 
-    The reference passed ``a=`` and ``b=`` to an MLP that ignored them, so it always built ``g = k = 1``; here they
-    take effect (the defaults still give ``g = k = 1``). Example: ``mlp_relukan([784, 64, 10], a=5, b=3)``.
-    """,
-    renames={"a": "g", "b": "k"},
-)
-mlp_wav_kan = _factory(
-    "mlp_wav_kan", WavKAN, 'A :class:`WavKAN` MLP. Example: ``mlp_wav_kan([784, 64, 10], wavelet_type="dog")``.'
-)
+
+for _name, (_mlp_class, _note) in _FACTORIES.items():
+    globals()[_name] = reference_function(
+        _name, _mlp_class, _renamed(_RENAMES.get(_name, {})),
+        module=__name__, doc=f"torch-conv-kan's ``{_name}``: a :class:`{_mlp_class.__name__}` MLP.{_note}",
+    )  # fmt: skip
+
+
+__all__ = exports(globals(), "convert_kans_state_dict")

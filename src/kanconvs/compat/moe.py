@@ -1,23 +1,6 @@
-"""torch-conv-kan's mixture-of-experts convolutions (``moe_kan``, ``kagn_bottleneck_conv``) with the reference's
-names, signatures and defaults.
-
-They are thin subclasses of :class:`~kanconvs.layers.moe.MoEKAConvNd` and
-:class:`~kanconvs.layers.moe.MoEBottleneckKAConvNd`: experts are stacked and vmapped (no loop over experts), gating
-is corrected (top-k on the logits, then softmax; the load estimate compares logits with logits), experts start
-independent, and no parameter is left unused. As in the reference, ``forward(x, train=True, loss_coef=None)``
-returns ``(y, aux_loss)``; ``train`` is ignored (``self.training`` decides) and ``loss_coef=None`` means the
-layer's ``loss_coef`` (1e-2). The same loss is also reported by ``regularization_loss()``: add either the tuple's
-loss or :func:`~kanconvs.layers.regularization.regularization_loss`, not both.
-
-Deviations, each forced by the fixes above:
-
-* ``w_noise`` exists only with ``noisy_gating=True`` (with ``False`` the reference keeps it unused).
-* Experts may not use norms with running statistics, so ``MoEWavKANConv*DLayer`` default to ``InstanceNorm``
-  (the reference's WavKAN experts default to ``BatchNorm``); passing a BatchNorm raises.
-* ``MoEBottleNeckKAGNConv*DLayer``: ``dropout`` is noise injection on the bottleneck's input (the reference
-  injects it into the experts' basis); the reference's unused outer gate parameters are gone.
-* Parameters live under ``experts.*`` (stacked) and ``gate.w_gate`` / ``gate.w_noise``; reference MoE checkpoints
-  are not converted.
+"""torch-conv-kan's mixture-of-experts convolutions (``moe_kan``, ``kagn_bottleneck_conv``), reference names and
+signatures, over :class:`~kanconvs.layers.moe.MoEKAConvNd`: ``forward(x, train=True, loss_coef=None)`` returns
+``(y, aux_loss)``. The fixed gating and what it changes: docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -33,7 +16,7 @@ from ..layers.kan_linear import KAGNLinear
 from ..layers.moe import MoEBottleneckKAConvNd, MoEKAConvNd
 from ..layers.ranks import RANKS
 from . import kan_convs
-from ._generate import ReferenceCheckpoints, Values, check_rank, reference_class, reference_init
+from ._generate import ReferenceCheckpoints, Values, check_rank, exports, reference_class, reference_init
 
 _FAMILIES = ("KALN", "KAN", "KAGN", "FastKAN", "KACN", "WavKAN")
 _INSTANCE_NORMS = {n: r.instance_norm for n, r in RANKS.items()}
@@ -51,20 +34,9 @@ class _ReferenceExpert:
         self.conv_class = conv_class
 
     def __call__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any,
-        padding: Any,
-        dilation: Any,
-        groups: int,
-        *,
-        ndim: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **kan_kwargs: Any,
-    ) -> nn.Module:
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+        groups: int, *, ndim: int, device: Any = None, dtype: torch.dtype | None = None, **kan_kwargs: Any,
+    ) -> nn.Module:  # fmt: skip
         expert = self.conv_class(
             in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
             groups=groups, **kan_kwargs,
@@ -201,12 +173,4 @@ MoEBottleNeckKAGNConv1DLayer = _moe_bottleneck(1)
 MoEBottleNeckKAGNConv2DLayer = _moe_bottleneck(2)
 MoEBottleNeckKAGNConv3DLayer = _moe_bottleneck(3)
 
-
-__all__ = [
-    "MoEBottleNeckKAGNConv1DLayer",
-    "MoEBottleNeckKAGNConv2DLayer",
-    "MoEBottleNeckKAGNConv3DLayer",
-    "MoEBottleNeckKAGNConvND",
-    "MoEKANConvBase",
-    *_MOE_NAMES,
-]
+__all__ = exports(globals())

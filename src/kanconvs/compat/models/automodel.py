@@ -1,28 +1,6 @@
-"""Reference names of torch-conv-kan ``models.automodel``: :func:`AutoKAN` and :func:`TinyAutoKAGN`, fixed.
-
-In the reference both names are *wrappers* (``PyTorchModelHubMixin`` subclasses, not ``nn.Module``) that keep the
-built network in ``self.model`` and proxy a handful of methods to it. Here both are **factory functions that return
-the network itself**: the ``nn.Module`` built by the matching compat factory (``vggkagn``, ``reskagnet18``,
-``densekagnet169`` …). ``.to()``, ``.state_dict()``, ``.load_state_dict()``, ``.train()``, hooks and so on are
-therefore the model's own (the reference's ``to()`` returned ``None``), and the reference's ``.model`` indirection is
-gone: a state dict saved from ``AutoKAN(...).model`` in the reference loads into ``AutoKAN(...)`` here. The Hugging
-Face hub mixin (``save_pretrained`` / ``from_pretrained``) is not provided.
-
-Fixes with respect to the reference (see the reference notes, §6.8):
-
-* ``densekalnet169/201`` and ``densekagnet161/169/201`` were compared against strings with embedded quotes and
-  silently built ``densekacnet121``; every name now builds the model it names.
-* the ``u2k*net_small`` branch passed ``norm_layer`` as a raw string; strings are now resolved to norm classes.
-* ``spline_order`` and ``grid_size`` defaulted to 1; when not given, the factory defaults (3 and 5) apply.
-* options not given fall back to the factory's own default, except the reference ``AutoKAN`` defaults kept on
-  purpose (``affine=True``, ``dropout=0.0``, ``dropout_linear=0.0``, ``base_activation='gelu'``,
-  ``grid_range=[-1, 1]``, ``norm_layer='instance2d'``). Consequently ``densekalnet161`` / ``densekagnet161`` default to
-  the DenseNet-161 growth rate 48 (the reference's shared branch forced 32).
-* options the chosen factory accepts are all forwarded (e.g. ``dropout`` for the U-Nets, which the reference dropped);
-  an option the factory does not take raises ``TypeError`` instead of being ignored silently.
-* an unknown ``model_name`` raises ``ValueError`` listing the valid names (the reference left ``model=None``).
-* :func:`TinyAutoKAGN` honours ``norm_layer`` on the non-MoE VGG path and rejects ``model_type='ResNet'`` (a silent
-  no-op in the reference) with ``ValueError``.
+"""torch-conv-kan's ``models.automodel``: :func:`AutoKAN` and :func:`TinyAutoKAGN`, factory functions that return the
+network itself (the reference's were wrappers holding ``self.model``). The reference bugs fixed and the defaults
+kept: docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -34,9 +12,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .._generate import Values, reference_function, reference_signature
-
-__all__ = ["AutoKAN", "TinyAutoKAGN"]
+from .._generate import Values, exports, reference_function, reference_signature
 
 #: AutoKAN's ``model_name`` → the compat factory it builds (the reference's names; most are the factory's own).
 _AUTOKAN_REGISTRY: dict[str, str] = {
@@ -104,9 +80,7 @@ def AutoKAN(**kwargs: Any) -> nn.Module:
     ``width_scale``, ``vgg_type``, ``growth_rate`` …). ``base_activation`` may be ``'gelu' | 'silu' | 'relu' |
     'prelu'`` or a class, ``norm_layer`` ``'instance2d' | 'batchnorm2d'`` or a class.
 
-    Unlike the reference (a non-module wrapper holding ``self.model``), the returned object *is* the model, so its
-    ``to()``, ``state_dict()``, ``parameters()`` … are the model's own. See the module docstring for the defaults and
-    the reference bugs fixed.
+    The returned object *is* the model (the reference's was a wrapper holding ``self.model``).
 
     Raises:
         TypeError: a required keyword is missing, or an option is not taken by the chosen model.
@@ -159,23 +133,17 @@ TinyAutoKAGN = reference_function(
     module=__name__,
     doc="""Build a bottleneck-KAGN network for the Tiny-ImageNet experiments and return it (an ``nn.Module``).
 
-    ``model_type='VGG'``: ``moe_vggkagn_bn`` when ``is_moe`` else ``vggkagn_bn``; extra keywords ``vgg_type``
-    ('VGG11'), ``head_type`` ('Linear'), ``last_attention`` (False), ``sa_inner_projection`` (None) and
-    ``expected_feature_shape`` (``(1, 1)``, not the factories' ``(7, 7)``). ``norm_layer`` is honoured on both paths
-    (the reference ignored it without MoE and so built InstanceNorm2d there).
-
-    ``model_type='DenseNet'``: ``tiny_densekagnet_moebn`` when ``is_moe`` else ``tiny_densekagnet_bn``; extra keywords
-    ``growth_rate`` (32) and ``num_init_features`` (64). ``width_scale`` does not apply (as in the reference).
-    ``num_experts``, ``noisy_gating`` and ``k`` only apply when ``is_moe``.
-
-    ``model_type='ResNet'`` silently built nothing in the reference; no ResNet was ever wired up there, so rather
-    than guess one it raises ``ValueError`` (use ``reskagnetbn_18x32p`` / ``reskagnetbn_moe_18x32p`` directly).
-
-    Unlike the reference wrapper the returned object *is* the model (``to()``, ``state_dict()`` … are its own).
-    Norm strings ``'instance2d' | 'batchnorm2d'`` are accepted for ``norm_layer``.
+    ``model_type='VGG'``: ``moe_vggkagn_bn`` when ``is_moe`` else ``vggkagn_bn`` (extra keywords ``vgg_type``,
+    ``head_type``, ``last_attention``, ``sa_inner_projection``, ``expected_feature_shape``, default ``(1, 1)``).
+    ``model_type='DenseNet'``: ``tiny_densekagnet_moebn`` when ``is_moe`` else ``tiny_densekagnet_bn`` (extra
+    keywords ``growth_rate``, ``num_init_features``; no ``width_scale``, as in the reference). ``num_experts``,
+    ``noisy_gating`` and ``k`` only apply when ``is_moe``; ``norm_layer`` may be ``'instance2d' | 'batchnorm2d'``.
 
     Raises:
-        ValueError: ``model_type`` is not ``'VGG'`` or ``'DenseNet'``, or an unknown norm string.
+        ValueError: ``model_type`` is not ``'VGG'`` or ``'DenseNet'`` (``'ResNet'`` built nothing in the reference),
+            or an unknown norm string.
         TypeError: an extra keyword not taken by the chosen model.
     """,
 )
+
+__all__ = exports(globals())

@@ -1,27 +1,6 @@
-"""torch-conv-kan's ``models.baselines`` (the seed experiments' 4- and 8-layer networks) with the reference's names,
-signatures and module layout.
-
-``from kanconvs.compat import SimpleConvKAGN`` replaces ``from models import SimpleConvKAGN``. Each class builds the
-reference's network from kanconvs layers (the compat convolutions of :mod:`kanconvs.compat.kan_convs` and MLPs of
-:mod:`kanconvs.compat.kans`), laid out so that ``state_dict`` keys equal the reference's: ``layers.{i}`` (with the
-``.module.`` segment of the reference's ``L1`` wrapper on every layer but the first) and ``output`` (``Dropout`` +
-``Linear`` when ``degree_out < 2``, else a one-layer KAN MLP of the family). Reference checkpoints therefore load
-with ``model.load_state_dict(reference_state_dict)``; the clean equivalents are ``kanconvs.create_model(
-"simple_kagn_4")`` and friends.
-
-Differences from the reference, all deliberate:
-
-- ``l1_penalty`` is an explicit loss term ``λ·Σ|θ|`` over the wrapped layer's parameters, reported by
-  :func:`kanconvs.layers.regularization.regularization_loss` (add it to the loss). The reference added ``λ·sign(θ)``
-  to the gradients from a backward hook (the same gradient, but tied to the gradient state).
-- The MoE baselines return ``(logits, moe_loss)`` where ``moe_loss`` is the real sum of the layers' balance losses
-  (times ``loss_coef``); the reference's is always 0 because of the ``moe_loss += moe_loss`` typo. Their MoE layers
-  are the corrected :class:`~kanconvs.compat.MoEBottleNeckKAGNConv2DLayer` (no unused gate parameters), so their
-  parameter counts are lower than the reference's and reference MoE checkpoints do not load.
-- The layers' own fixes apply (see :mod:`kanconvs.compat.kan_convs`): e.g. KALN min–max scales each sample on its
-  own, which equals the reference only for a batch of one.
-- ``layer_sizes`` shorter than the network's depth raises ``ValueError`` (the reference failed with ``IndexError``);
-  extra entries are ignored, as in the reference.
+"""torch-conv-kan's ``models.baselines`` (the seed's 4- and 8-layer networks), reference names, signatures and
+``state_dict`` keys; the clean equivalents are ``kanconvs.create_model("simple_kagn_4")`` and friends. What differs:
+docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -33,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._generate import Values, reference_class, reference_init
+from .._generate import Values, exports, reference_class, reference_init
 from ..kan_convs import (
     FastKANConv2DLayer,
     KACNConv2DLayer,
@@ -44,25 +23,6 @@ from ..kan_convs import (
 )
 from ..kans import KACN, KAGN, KALN, KAN, FastKAN, WavKAN
 from ..moe import MoEBottleNeckKAGNConv2DLayer
-
-__all__ = [
-    "EightSimpleConv",
-    "EightSimpleConvKACN",
-    "EightSimpleConvKAGN",
-    "EightSimpleConvKALN",
-    "EightSimpleConvKAN",
-    "EightSimpleConvWavKAN",
-    "EightSimpleFastConvKAN",
-    "EightSimpleMoEConvKAGNBN",
-    "SimpleConv",
-    "SimpleConvKACN",
-    "SimpleConvKAGN",
-    "SimpleConvKALN",
-    "SimpleConvKAN",
-    "SimpleConvWavKAN",
-    "SimpleFastConvKAN",
-    "SimpleMoEConvKAGNBN",
-]
 
 _STRIDES = {4: (1, 2, 2, 1), 8: (1, 2, 2, 1, 1, 2, 1, 1)}
 # conv(in_channels, out_channels, stride=…, groups=…, dropout=…) -> layer; kernel 3, padding 1 are bound already.
@@ -312,3 +272,6 @@ class EightSimpleMoEConvKAGNBN(SimpleMoEConvKAGNBN):
     """:class:`SimpleMoEConvKAGNBN` with 8 layers."""
 
     depth = 8
+
+
+__all__ = exports(globals())

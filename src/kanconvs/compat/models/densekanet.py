@@ -1,15 +1,6 @@
-"""torch-conv-kan's ``models/densekanet.py`` factories, with the reference's signatures and module layout.
-
-Each factory builds a :class:`kanconvs.models.DenseKANet` configured as the reference's (InstanceNorm with affine by
-default, BatchNorm for the bottleneck variants, a 1-layer KAN MLP classifier of the family for the tiny ones), with
-the reference's attribute paths (``features.conv0``, ``features.denseblock1.denselayer1.conv1`` …, ``classifier``),
-so reference checkpoints load with ``load_state_dict`` (``l1_decay > 0`` checkpoints too: the ``L1`` wrapper's
-``.module`` segment is dropped on load). ``l1_decay`` becomes an explicit weight penalty reported by
-:func:`kanconvs.regularization_loss` instead of a gradient hook.
-
-The MoE variants return ``(logits, aux_loss)`` like the reference, with the balance loss actually summed
-(``regularization_loss`` of the model); their gating is kanconvs' corrected one, so their parameters (and
-checkpoints) differ from the reference's.
+"""torch-conv-kan's ``models/densekanet.py`` factories: :class:`kanconvs.models.DenseKANet` configured as the
+reference's, with its attribute paths (``features.denseblock1.denselayer1.conv1`` …, ``classifier``), so reference
+checkpoints load. What differs: docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -23,9 +14,7 @@ from torch import Tensor, nn
 from ...layers.regularization import regularization_loss
 from ...models import densekanet as _dense
 from .. import kans
-from .._generate import ReferenceCheckpoints, reference_function
-
-__all__: list[str] = []  # the generated factories, filled in below
+from .._generate import ReferenceCheckpoints, exports, reference_function
 
 
 class _ReferenceDenseKANet(ReferenceCheckpoints, _dense.DenseKANet):
@@ -115,7 +104,7 @@ for _template, (_kind, _layouts) in _FULL.items():
     for _n in _layouts:
         _name = _template.format(n=_n)
         globals()[_name] = _factory(_name, _kind, False, _LAYOUTS[_n])
-        __all__.append(_name)
 for _name, _kind in _TINY.items():
     globals()[_name] = _factory(_name, _kind, True, (5, 5, 5))
-    __all__.append(_name)
+
+__all__ = exports(globals())

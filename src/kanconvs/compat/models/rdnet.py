@@ -1,15 +1,6 @@
-"""torch-conv-kan's ``models/kan_rdnet.py`` (``KAGNRDNet``, ``kagrdnet_tiny/small/base/large``), reference signatures.
-
-They build :class:`kanconvs.models.RDNet` with the reference's configuration: (bottleneck) KAGN convolutions, the
-stem always a bottleneck KAGN of degree 3 without dropout (whatever ``is_bottleneck``, ``degree`` and ``dropout``
-say), channel LayerNorm (timm's ``LayerNorm2d``, eps 1e-6). Module paths equal the reference's, so its checkpoints
-load with ``load_state_dict``; the depthwise KAGN v2 weights (``base_conv`` / ``poly_conv``) are converted on load.
-
-Outputs differ from the reference's where it was broken: DropPath is applied in training, and each depthwise
-convolution uses its own channel's Gram basis (the reference's v2 layer fed it other channels' basis functions, so
-converted depthwise weights act on the intended basis, not on the one they were trained with). ``zero_head`` works.
-With ``post_block_attention`` the attention blocks are kanconvs' (γ scales the attention, no outer norm), so such
-checkpoints do not load.
+"""torch-conv-kan's ``models/kan_rdnet.py`` (``KAGNRDNet``, ``kagrdnet_*``): :class:`kanconvs.models.RDNet` configured
+as the reference's, with its module paths; the depthwise KAGN v2 weights are converted on load. Where the outputs
+differ (the reference was broken): docs/migrating.md, "Differences, module by module".
 """
 
 from __future__ import annotations
@@ -22,9 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
-from .._generate import ReferenceCheckpoints, Values, reference_function, reference_init
-
-__all__ = ["KAGNRDNet", "kagrdnet_base", "kagrdnet_large", "kagrdnet_small", "kagrdnet_tiny"]
+from .._generate import ReferenceCheckpoints, Values, exports, reference_function, reference_init
 
 _BLOCK_TYPES: dict[str, BlockType] = {"Block": "block", "BlockESE": "ese"}
 
@@ -107,3 +96,5 @@ kagrdnet_tiny = _factory("tiny")
 kagrdnet_small = _factory("small")
 kagrdnet_base = _factory("base")
 kagrdnet_large = _factory("large")
+
+__all__ = exports(globals())

@@ -1,18 +1,8 @@
 """torch-conv-kan's ``models/reskanet.py`` names: ``ResKANet``, ``MoEResKANet``, the block classes and every factory.
 
 Each builds :class:`kanconvs.models.ResKANet` with the reference's configuration and module paths, so reference
-checkpoints load with ``load_state_dict`` (layers convert their reference keys on the way in; the ``.module.`` of
-the reference's ``L1`` wrapper, present when ``l1_decay > 0``, is dropped). ``l1_decay`` becomes the layers'
-``weight_l1`` penalty, reported by :func:`kanconvs.regularization_loss`.
-
-Kept from the reference on purpose, so that its checkpoints load: the stems of non-KAGN families use the layer's
-default InstanceNorm whatever ``norm_layer`` says; MoE networks downsample with KALN. ``hidden_layer_dim`` is
-accepted and ignored by ``ResKANet`` (no hidden layer, as in the reference; the clean model builds one) and builds
-the reference's 1×1 KA hidden layer in ``MoEResKANet``. ``MoEResKANet.forward(x, train=True)`` returns
-``(logits, moe_loss)`` with the balance losses of all MoE layers summed and divided by 4 (``train`` is ignored:
-``model.training`` decides). Differences: MoE gating is the fixed one of :class:`kanconvs.layers.moe.MoEKAConvNd`
-(reference MoE checkpoints do not load, and the bottleneck MoE has none of the reference's unused gate
-parameters); basic blocks accept dilation.
+checkpoints load with ``load_state_dict``. What is kept for them and what differs: docs/migrating.md, "Differences,
+module by module".
 """
 
 from __future__ import annotations
@@ -28,22 +18,13 @@ from ...layers.moe import MoEKAConvNd
 from ...models._factory import ConvFactory, conv_factory
 from ...models.reskanet import BasicBlock, Bottleneck, ResConvs
 from ...models.reskanet import ResKANet as _ResKANet
-from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function, reference_init
+from .._generate import ReferenceCheckpoints, Values, exports, reference_class, reference_function, reference_init
 
 _BLOCK_NAMES = [
     f"{prefix}{kind}"
     for kind in ("BasicBlock", "Bottleneck")
     for prefix in ("KAN", "FastKAN", "KALN", "KAGN", "BottleneckKAGN", "KACN")
 ] + ["MoEKALNBasicBlock", "MoEKALNBottleneck", "MoEBottleneckKAGNBasicBlock"]
-_FACTORIES = [
-    "reskanet_18x32p", "fast_reskanet_18x32p", "reskalnet_18x32p", "reskalnet_18x64p", "reskacnet_18x32p",
-    "reskagnet_18x32p", "reskagnet18", "reskagnet_34x32p", "reskagnetbn_18x32p", "reskagnetbn_34x32p",
-    "reskalnet_50x64p", "reskagnet50", "reskagnet_bn50", "reskagnet101", "reskalnet_101x64p", "reskalnet_101x32p",
-    "reskagnet_101x64p", "reskagnet152", "reskalnet_152x64p", "reskalnet_152x32p", "moe_reskalnet_18x64p",
-    "moe_reskalnet_50x64p", "moe_reskalnet_101x64p", "moe_reskalnet_152x64p", "reskagnetbn_moe_18x32p",
-    "reskagnetbn_moe_34x32p",
-]  # fmt: skip
-__all__ = ["MoEResKANet", "ResKANet", *_BLOCK_NAMES, *_FACTORIES]
 
 # ------------------------------------------------------------------------------------ reference conv options
 # The reference's keyword names per family; anything else a reference layer received went to its norm.
@@ -185,16 +166,8 @@ class ResKANet(ReferenceCheckpoints, _ResKANet):
     ``hidden_layer_dim`` is accepted and ignored, as in the reference (see the module notes).
 
     Examples:
-        >>> model = ResKANet(
-        ...     KAGNBasicBlock,
-        ...     [1, 1, 1, 1],
-        ...     num_classes=10,
-        ...     fcnv_kernel_size=3,
-        ...     fcnv_stride=1,
-        ...     fcnv_padding=1,
-        ...     use_first_maxpool=False,
-        ...     degree=2,
-        ... )
+        >>> stem = dict(fcnv_kernel_size=3, fcnv_stride=1, fcnv_padding=1, use_first_maxpool=False)
+        >>> model = ResKANet(KAGNBasicBlock, [1, 1, 1, 1], num_classes=10, degree=2, **stem)
         >>> model(torch.randn(2, 3, 16, 16)).shape
         torch.Size([2, 10])
     """
@@ -224,17 +197,8 @@ class MoEResKANet(ReferenceCheckpoints, _ResKANet):
     dropout_linear=0.0, **kan_kwargs)``; ``forward(x, train=True)`` returns ``(logits, moe_loss)``.
 
     Examples:
-        >>> model = MoEResKANet(
-        ...     MoEKALNBasicBlock,
-        ...     [1, 1, 1, 1],
-        ...     num_classes=10,
-        ...     fcnv_kernel_size=3,
-        ...     fcnv_stride=1,
-        ...     fcnv_padding=1,
-        ...     use_first_maxpool=False,
-        ...     num_experts=4,
-        ...     degree=2,
-        ... )
+        >>> stem = dict(fcnv_kernel_size=3, fcnv_stride=1, fcnv_padding=1, use_first_maxpool=False)
+        >>> model = MoEResKANet(MoEKALNBasicBlock, [1, 1, 1, 1], num_classes=10, num_experts=4, degree=2, **stem)
         >>> logits, moe_loss = model(torch.randn(2, 3, 16, 16))
         >>> logits.shape, moe_loss.shape
         (torch.Size([2, 10]), torch.Size([]))
@@ -327,10 +291,12 @@ def _build(name: str, **options: Any) -> nn.Module:
     )  # fmt: skip
 
 
-for _factory_name in _FACTORIES:
+for _factory_name in _SPECS:
     _block_name, _layers = _SPECS[_factory_name][:2]
     globals()[_factory_name] = reference_factory(
         _factory_name,
         functools.partial(_build, _factory_name),
         f"torch-conv-kan's ``{_factory_name}``: a ResKANet of ``{_block_name}`` blocks, {_layers} per stage.",
     )
+
+__all__ = exports(globals())

@@ -1,10 +1,8 @@
-"""torch-conv-kan's ``models/u2kanet.py`` names: the U²-Net classes and factories with the reference's signatures.
+"""torch-conv-kan's ``models/u2kanet.py`` names: the U²-Net classes and factories, reference signatures.
 
-The factories build a :class:`kanconvs.models.U2KANet` with the reference's configuration; the classes take the
-reference's convolution functions (``conv_func(in_channels, out_channels, dilation=…)``). The module layout is the
-reference's, so its checkpoints load with ``load_state_dict``; ``forward`` returns the seven maps ``(d0, …, d6)``
-as the reference does. ``l1_decay`` becomes the convolutions' ``weight_l1`` penalty (see
-``kanconvs.regularization_loss``); the plain ``u2net`` convolutions have no such penalty and reject it.
+The factories build a :class:`kanconvs.models.U2KANet` with the reference's configuration and module layout; the
+classes take the reference's convolution functions (``conv_func(in_channels, out_channels, dilation=…)``).
+``forward`` returns the seven maps ``(d0, …, d6)``, as the reference does.
 """
 
 from __future__ import annotations
@@ -17,29 +15,7 @@ from torch import nn
 
 from ...models.u2kanet import ResidualUBlock
 from ...models.u2kanet import U2KANet as _U2KANet
-from .._generate import ReferenceCheckpoints, Values, reference_function, reference_init
-
-__all__ = [
-    "ResidualUNetBase",
-    "ResidualUNetBaseF",
-    "U2KANet",
-    "U2KANetSmall",
-    "fast_u2kanet",
-    "fast_u2kanet_small",
-    "u2kacnet",
-    "u2kacnet_small",
-    "u2kagnet",
-    "u2kagnet_bn",
-    "u2kagnet_bn_small",
-    "u2kagnet_small",
-    "u2kalnet",
-    "u2kalnet_small",
-    "u2kanet",
-    "u2kanet_small",
-    "u2net",
-    "u2net_small",
-]
-
+from .._generate import ReferenceCheckpoints, Values, exports, reference_function, reference_init
 
 ConvFunc = Callable[..., nn.Module]
 Norm = Callable[..., nn.Module]
@@ -164,3 +140,5 @@ u2net = reference_function("u2net", partial(_plain, "full"), module=__name__, do
 u2net_small = reference_function(
     "u2net_small", partial(_plain, "small"), module=__name__, doc="torch-conv-kan's plain ``u2net_small``."
 )
+
+__all__ = exports(globals())

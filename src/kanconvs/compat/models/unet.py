@@ -1,14 +1,8 @@
 """torch-conv-kan's ``models/ukanet.py`` names: ``UKANet``, ``UKAGNet`` and the ``u*net_18`` factories.
 
 They build :class:`kanconvs.models.UKANet` / :class:`kanconvs.models.UKAGNet` with the reference's configuration and
-module paths, so reference checkpoints load with ``load_state_dict``.
-
-Kept from the reference so that its checkpoints load: in ``UKANet`` the blocks after the first of every stage get the
-block class's defaults (degree 3, InstanceNorm without affine, no dropout) whatever the options say — the clean
-:class:`kanconvs.models.UKANet` fixes this. Differences: any input size works (decoder features are resized to
-their skip); ``UKANet`` takes basic blocks only, stride-1 stems and no dilation (the reference's decoder could not
-run otherwise); ``UKAGNet``'s first convolution is never grouped; its attention mixers are kanconvs' fixed layers
-(γ scales the attention, scores are scaled), so self-attention checkpoints load but give other outputs.
+module paths, so reference checkpoints load. What is kept for them and what differs: docs/migrating.md,
+"Differences, module by module".
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ from ...models.reskanet import BasicBlock, ResConvs
 from ...models.unet import UKAGNet as _UKAGNet
 from ...models.unet import UKANet as _UKANet
 from .. import attention
-from .._generate import ReferenceCheckpoints, Values, reference_init
+from .._generate import ReferenceCheckpoints, Values, exports, reference_init
 from .reskanet import _ReferenceBlock, reference_conv, reference_factory
 
 # factory → the reference block class it stacks
@@ -36,7 +30,6 @@ _BLOCKS = {
     "ukacnet_18": "KACNBasicBlock",
     "ukagnetnb_18": "BottleneckKAGNBasicBlock",
 }
-__all__ = ["UKAGNet", "UKANet", *_BLOCKS]
 
 
 class UKANet(ReferenceCheckpoints, _UKANet):
@@ -138,3 +131,5 @@ for _name, _block_name in _BLOCKS.items():
         f"torch-conv-kan's ``{_name}``: a U-KANet of ``{_block_name}`` blocks, two per level.",
         __name__,
     )
+
+__all__ = exports(globals())

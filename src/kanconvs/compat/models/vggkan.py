@@ -1,11 +1,8 @@
 """torch-conv-kan's ``models/vggkan.py`` names: the VGG classes and factories with the reference's signatures.
 
-Each builds a :class:`~kanconvs.models.VGGKANet` with the reference's configuration; the module layout is the
-reference's, so its checkpoints (including the published ``brivangl/vgg_kagn*`` weights) load with
-``load_state_dict``. The MoE models return ``(logits, moe_loss)`` as in the reference (the loss is the sum of the
-MoE layers' balance losses, :meth:`~kanconvs.layers.moe.MoEKAConvNd.regularization_loss`; the reference's sum was
-always 0 in some of its models). See :mod:`kanconvs.models.vggkan` for the fixed reference bugs. ``wav_version``
-only chose how the reference looped (same math). MoE checkpoints are not converted (see :mod:`kanconvs.compat.moe`).
+Each builds a :class:`~kanconvs.models.VGGKANet` with the reference's configuration and module layout, so its
+checkpoints (including the published ``brivangl/vgg_kagn*`` weights) load with ``load_state_dict``. The MoE models
+return ``(logits, moe_loss)``, the MoE layers' balance losses summed (the reference's sum was always 0 in some).
 """
 
 from __future__ import annotations
@@ -19,32 +16,9 @@ from torch import Tensor, nn
 
 from ...layers.moe import MoEKAConvNd
 from ...models.vggkan import VGG_LAYERS, VGGKANet
-from .._generate import ReferenceCheckpoints, Values, reference_class, reference_function
+from .._generate import ReferenceCheckpoints, Values, exports, reference_class, reference_function
 from ..kan_convs import check_wav_version
 from ..kans import mlp_fastkan, mlp_kacn, mlp_kagn, mlp_kaln, mlp_kan, mlp_wav_kan
-
-__all__ = [
-    "VGGKACN",
-    "VGGKAGN",
-    "VGGKAGN_BN",
-    "VGGKALN",
-    "VGGKAN",
-    "FastVGGKAN",
-    "MoEVGGKAGN",
-    "MoE_VGGKAGN_BN",
-    "WavVVGKAN",
-    "cfgs",
-    "fast_vggkan",
-    "moe_vggkagn",
-    "moe_vggkagn_bn",
-    "vgg_wav_kan",
-    "vggkacn",
-    "vggkagn",
-    "vggkagn_bn",
-    "vggkaln",
-    "vggkan",
-]
-
 
 #: The reference's configuration table (``cfgs``).
 cfgs = VGG_LAYERS
@@ -199,3 +173,5 @@ vggkagn_bn = _factory("vggkagn_bn", VGGKAGN_BN)
 moe_vggkagn_bn = _factory("moe_vggkagn_bn", MoE_VGGKAGN_BN)
 moe_vggkagn = _factory("moe_vggkagn", MoEVGGKAGN)
 vgg_wav_kan = _factory("vgg_wav_kan", WavVVGKAN)
+
+__all__ = exports(globals(), "cfgs")
