@@ -173,7 +173,7 @@ def test_weight_penalties_and_model_level_sum() -> None:
 
 
 def test_penalty_errors() -> None:
-    with pytest.raises(ValueError, match="activation_l1 must be a number >= 0, got -1"):
+    with pytest.raises(ValueError, match="activation_l1 must be a finite number >= 0, got -1"):
         kanconvs.KAGNConv2d(3, 4, 3, activation_l1=-1)
     with pytest.raises(ValueError, match="dropout_type must be one of"):
         kanconvs.KAGNConv2d(3, 4, 3, dropout=0.1, dropout_type="gaussian")

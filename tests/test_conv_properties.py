@@ -237,6 +237,91 @@ def test_other_constructor_errors() -> None:
         kanconvs.KAGNConvNd(4, 4, 3)
 
 
+@pytest.mark.parametrize(
+    ("family", "kwargs", "error", "match"),
+    [
+        ("kagn", {"ndim": 2.0}, ValueError, r"ndim must be 1, 2 or 3, got 2.0"),
+        ("kajn", {"alpha": float("inf")}, ValueError, r"alpha must be a finite number > -1, got inf"),
+        ("kajn", {"beta": True}, ValueError, r"beta must be a finite number > -1, got True"),
+        ("kajn", {"alpha": 200, "degree": 40}, ValueError, r"degree=40 with alpha=200.*beyond float32"),
+        ("kan", {"grid_range": 1.0}, ValueError, r"grid_range must be a pair \(low, high\) of finite numbers"),
+        ("kan", {"grid_range": "ab"}, ValueError, r"grid_range must be a pair .* got 'ab'"),
+        ("fastkan", {"grid_range": (None, 1)}, ValueError, r"grid_range must be a pair .* got \(None, 1\)"),
+        ("fastkan", {"grid_range": (True, 2)}, ValueError, r"grid_range must be a pair"),
+        ("fastkan", {"denominator": float("inf")}, ValueError, r"denominator must be a finite number > 0, got inf"),
+        ("fastkan", {"denominator": True}, ValueError, r"denominator must be a finite number > 0, got True"),
+        ("relukan", {"train_phases": "no"}, TypeError, r"train_phases must be a bool, got 'no'"),
+        ("kagn", {"dtype": "float32"}, TypeError, r"dtype must be a torch.dtype \(e.g. torch.float32\) or None"),
+        ("kagn", {"weight_l1": float("nan")}, ValueError, r"weight_l1 must be a finite number >= 0, got nan"),
+        ("kagn", {"weight_l2": float("inf")}, ValueError, r"weight_l2 must be a finite number >= 0, got inf"),
+    ],
+)
+def test_bad_option_values_are_refused_when_built(family: str, kwargs: dict, error: type, match: str) -> None:
+    """Values that used to pass silently (then NaN outputs or an obscure error later) are refused at construction."""
+    with pytest.raises(error, match=match):
+        kanconvs.create_conv(family, 4, 4, 3, **{"ndim": 2, **kwargs})
+
+
+def test_jacobi_degree_limit_keeps_outputs_finite() -> None:
+    """Just below the float32 bound of max |P_D| the layer is built and its output is finite."""
+    layer = kanconvs.create_conv("kajn", 4, 4, 3, ndim=2, degree=20, alpha=5.0)
+    assert torch.isfinite(layer(torch.randn(2, 4, 6, 6) * 3)).all()
+
+
+# ------------------------------------------------------------------------------- meta device, inference mode
+@pytest.mark.parametrize("family", FAMILIES)
+def test_meta_device_then_reset_parameters_equals_a_fresh_layer(family: str) -> None:
+    """The deferred-initialisation flow of FSDP and accelerate (build on ``meta``, ``to_empty``, then
+    ``reset_parameters()`` on every module) restores the derived buffers (knots, grids, windows) and the learnable
+    activation slopes, not just the weights."""
+    kw = {"wavelet_type": "shannon"} if family == "wavkan" else {}
+    if family in ("kan", "fastkan"):
+        kw["activation"] = "prelu"  # a learnable slope (GroupPReLU)
+    fresh = make(family, **kw)
+    deferred = make(family, device="meta", **kw)
+    repr(deferred)  # raised for B-spline layers, whose repr read the (meta) knots
+    deferred = deferred.to_empty(device="cpu")
+    for module in deferred.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    fresh_buffers = dict(fresh.named_buffers())
+    for name, buf in deferred.named_buffers():
+        if buf.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(buf, fresh_buffers[name], msg=name)
+    for name, p in deferred.named_parameters():
+        if "act" in name:
+            torch.testing.assert_close(p, dict(fresh.named_parameters())[name], msg=name)
+    deferred.eval()
+    assert torch.isfinite(deferred(torch.randn(2, 4, 6, 6))).all()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_first_forward_under_inference_mode_does_not_break_training(family: str) -> None:
+    """A validation pass under ``torch.inference_mode()`` before the first training step (Lightning's sanity check)
+    must not leave cached tensors that training cannot save for backward."""
+    layer = make(family, norm_layer=None)
+    with torch.inference_mode():
+        layer.eval()(torch.randn(2, 4, 6, 6))
+    layer.train()(torch.randn(2, 4, 6, 6)).square().sum().backward()
+    assert all(p.grad is not None for p in layer.parameters() if p.requires_grad)
+
+
+def test_wavkan_bias_is_added_before_the_norm() -> None:
+    """``bias=False`` (the usual ``nn.Conv2d`` swap before a BatchNorm) is accepted, and ``bias=True`` adds one
+    learnable value per output channel to the mixed output."""
+    torch.manual_seed(0)
+    plain = kanconvs.WavKANConv2d(4, 6, 3, padding=1, norm_layer=None, bias=False)
+    with_bias = kanconvs.WavKANConv2d(4, 6, 3, padding=1, norm_layer=None, bias=True)
+    state = {k: v for k, v in with_bias.state_dict().items() if k != "bias"}
+    plain.load_state_dict(state)
+    x = torch.randn(2, 4, 5, 5)
+    torch.testing.assert_close(with_bias(x) - plain(x), with_bias.bias.view(1, -1, 1, 1).expand(2, 6, 5, 5))
+    assert sum(p.numel() for p in with_bias.parameters()) - sum(p.numel() for p in plain.parameters()) == 6
+    with_bias(x).sum().backward()
+    torch.testing.assert_close(with_bias.bias.grad, torch.full((6,), 50.0))
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_forward_errors_say_expected_and_got(family: str) -> None:
     layer = make(family)
@@ -306,6 +391,16 @@ def test_create_basis() -> None:
     assert basis(torch.randn(2, 3, 5)).shape == (2, 3, 5, 5)
     with pytest.raises(TypeError, match="invalid arguments for basis 'legendre'"):
         kanconvs.create_basis("legendre", grid_size=3)
+
+
+def test_bspline_basis_is_twice_differentiable() -> None:
+    """Gradient penalties differentiate the B-spline backward again (it was ``once_differentiable``: the second
+    derivative came out silently wrong)."""
+    basis = kanconvs.create_basis("bspline", grid_size=3, spline_order=3).double()
+    x = (torch.rand(1, 2, 6, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(basis, (x,))
+    linear = kanconvs.create_linear("kan", 3, 2).double()
+    assert torch.autograd.gradgradcheck(linear, (torch.randn(4, 3, dtype=torch.float64, requires_grad=True),))
 
 
 # ------------------------------------------------------------------------------------------ compile and export

@@ -352,3 +352,29 @@ def test_wavkan_tiles_bound_the_maps_and_match_one_tile() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="tile_bytes must be a positive integer, got 0"):
         kanconvs.create_conv("wavkan", 4, 6, 3, tile_bytes=0)
+
+
+@TRITON
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gradient_penalty_differentiates_the_fused_backward(family: str, backend: str) -> None:
+    """``create_graph=True`` (a WGAN-GP or R1 penalty): the fused pass's backward is differentiated again and gives
+    the plain path's second-order gradients. (The Triton backward used to return tensors without a graph.)"""
+    fused, plain = pair(family, 2, 2)
+    x = torch.randn(2, 4, *SHAPES[2], device=DEVICE)
+
+    def penalty_grads(layer: torch.nn.Module) -> list[torch.Tensor | None]:
+        xx = x.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(layer.train()(xx).square().sum(), xx, create_graph=True)
+        params = [p for p in layer.parameters() if p.requires_grad]
+        return list(torch.autograd.grad(gx.square().sum(), params, allow_unused=True))
+
+    with use_backend(backend):
+        got = penalty_grads(fused)
+    want = penalty_grads(plain)
+    names = [n for n, p in fused.named_parameters() if p.requires_grad]
+    for name, a, b in zip(names, got, want, strict=True):
+        assert (a is None) == (b is None), name
+        if a is not None and b is not None:
+            scale = b.abs().max().clamp_min(1.0)
+            torch.testing.assert_close(a / scale, b / scale, rtol=1e-4, atol=1e-4, msg=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -102,7 +103,10 @@ class Basis(nn.Module):
         cache: dict[tuple[str, torch.device, torch.dtype], Tensor] = self.__dict__.setdefault("_constant_tables", {})
         key = (name, device, dtype)
         if key not in cache:
-            cache[key] = torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
+            # Built under inference_mode it would be an inference tensor, which training cannot save for backward.
+            inference = torch.is_inference_mode_enabled()
+            with torch.inference_mode(False) if inference else contextlib.nullcontext():
+                cache[key] = torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
         return cache[key]
 
     def fused_scalars(self) -> tuple[float, float, float, int]:
@@ -218,10 +222,17 @@ def check_positive_int(name: str, value: int) -> int:
     return value
 
 
-def check_range(name: str, value: tuple[float, float] | list[float]) -> tuple[float, float]:
-    if len(value) != 2 or not float(value[0]) < float(value[1]) or not all(map(math.isfinite, map(float, value))):
+def check_range(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as a pair ``(low, high)`` of finite floats with ``low < high``, else ``ValueError`` naming ``name``."""
+    try:
+        if isinstance(value, (str, bytes)) or len(value) != 2 or any(isinstance(v, (bool, str, bytes)) for v in value):
+            raise TypeError
+        lo, hi = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"{name} must be a pair (low, high) of finite numbers with low < high, got {value!r}")
-    return float(value[0]), float(value[1])
+    return lo, hi
 
 
 def broadcast_to_input(values: Tensor, x: Tensor) -> Tensor:

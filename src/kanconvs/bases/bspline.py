@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..kernels.triton_lang import jit, tl
 from ._base import Basis, broadcast_to_input, check_positive_int, check_range, register_basis
@@ -96,7 +95,8 @@ def bspline_backward(t, g, S, mask, p_ptr, q_ptr, pc, s0, s1, s2, pg, K: tl.cons
 
 
 class _BSpline(torch.autograd.Function):
-    """Cox–de Boor with an analytic backward: only ``x`` is saved, not the recursion's intermediates.
+    """Cox–de Boor with an analytic backward: only ``x`` is saved, not the recursion's intermediates. The backward is
+    made of differentiable ops, so gradient penalties (``create_graph=True``) differentiate it again.
 
     ``d/dx B_{j,k} = k B_{j,k-1} / (t_{j+k} - t_j) - k B_{j+1,k-1} / (t_{j+k+1} - t_{j+1})``.
     """
@@ -114,7 +114,6 @@ class _BSpline(torch.autograd.Function):
         ctx.order = order
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
         x, t = ctx.saved_tensors
         k = ctx.order
@@ -152,11 +151,18 @@ class BSplineBasis(Basis):
         if isinstance(spline_order, bool) or not isinstance(spline_order, int) or spline_order < 0:
             raise ValueError(f"spline_order must be an integer >= 0, got {spline_order!r}")
         self.spline_order = spline_order
-        lo, hi = check_range("grid_range", grid_range)
-        h = (hi - lo) / grid_size
-        j = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float64)
-        self.register_buffer("knots", (lo + j * h).to(device=device, dtype=dtype or torch.get_default_dtype()))
+        self.grid_range = check_range("grid_range", grid_range)
+        n_knots = grid_size + 2 * spline_order + 1
+        self.register_buffer("knots", torch.empty(n_knots, device=device, dtype=dtype or torch.get_default_dtype()))
         self.num_functions = grid_size + spline_order
+        self.reset_parameters()
+
+    def reset_parameters(self, fan_in: int = 1) -> None:
+        """Rebuild the knots (they are derived, but a meta-device module's ``to_empty()`` leaves them undefined)."""
+        (lo, hi), k = self.grid_range, self.spline_order
+        j = torch.arange(-k, self.grid_size + k + 1, dtype=torch.float64)
+        with torch.no_grad():
+            self.knots.copy_(lo + j * ((hi - lo) / self.grid_size))
 
     def evaluate(self, x: Tensor) -> Tensor:
         knots = broadcast_to_input(self.knots.to(x.dtype), x)  # (1, 1, G + 2k + 1, 1…)
@@ -188,5 +194,5 @@ class BSplineBasis(Basis):
         return (grad * _slope(t.unsqueeze(2), knots, self.spline_order)).sum(2), None, None
 
     def extra_repr(self) -> str:
-        lo, hi = self.knots[self.spline_order].item(), self.knots[-1 - self.spline_order].item()
+        lo, hi = self.grid_range
         return f"grid_size={self.grid_size}, spline_order={self.spline_order}, grid_range=({lo:g}, {hi:g})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -28,11 +30,22 @@ class JacobiBasis(RecurrenceBasis):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if not (alpha > -1 and beta > -1):
-            raise ValueError(f"alpha and beta must be > -1, got alpha={alpha!r}, beta={beta!r}")
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number > -1, got {value!r}")
         self.alpha = float(alpha)  # set first: the recurrence table is built from them
         self.beta = float(beta)
         super().__init__(degree, device=device)
+        # max |P_D| on [-1, 1] is C(D + q, D) with q = max(alpha, beta, -1/2) (at an end point): it must fit float32.
+        q = max(self.alpha, self.beta, -0.5)
+        log10_peak = (math.lgamma(self.degree + q + 1) - math.lgamma(q + 1) - math.lgamma(self.degree + 1)) / math.log(
+            10
+        )
+        if log10_peak > 30:
+            raise ValueError(
+                f"degree={self.degree} with alpha={alpha!r}, beta={beta!r}: the Jacobi polynomials reach "
+                f"1e{log10_peak:.0f} on [-1, 1], beyond float32; lower the degree or alpha/beta"
+            )
 
     def coefficients(self, n: int) -> tuple[float, float, float]:
         a, b = self.alpha, self.beta

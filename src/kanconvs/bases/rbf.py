@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -51,14 +53,20 @@ class RBFBasis(Basis):
     ) -> None:
         super().__init__()
         self.grid_size = check_positive_int("grid_size", grid_size)
-        lo, hi = check_range("grid_range", grid_range)
+        self.grid_range = lo, hi = check_range("grid_range", grid_range)
         if denominator is None:
             denominator = (hi - lo) / max(grid_size - 1, 1)
-        if not denominator > 0:
-            raise ValueError(f"denominator must be > 0, got {denominator!r}")
+        if isinstance(denominator, bool) or not isinstance(denominator, (int, float)) or not 0 < denominator < math.inf:
+            raise ValueError(f"denominator must be a finite number > 0, got {denominator!r}")
         self.denominator = float(denominator)
-        self.register_buffer("grid", torch.linspace(lo, hi, grid_size, device=device, dtype=dtype))
+        self.register_buffer("grid", torch.empty(grid_size, device=device, dtype=dtype))
         self.num_functions = grid_size
+        self.reset_parameters()
+
+    def reset_parameters(self, fan_in: int = 1) -> None:
+        """Rebuild the centres (derived, but a meta-device module's ``to_empty()`` leaves them undefined)."""
+        with torch.no_grad():
+            self.grid.copy_(torch.linspace(*self.grid_range, self.grid_size, dtype=torch.float64))
 
     def evaluate(self, x: Tensor) -> Tensor:
         centres = broadcast_to_input(self.grid.to(x.dtype), x)

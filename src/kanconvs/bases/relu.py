@@ -63,6 +63,8 @@ class ReLUBasis(Basis):
     ) -> None:
         super().__init__()
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        if not isinstance(train_phases, bool):
+            raise TypeError(f"train_phases must be a bool, got {train_phases!r}")
         self.channels = check_positive_int("channels", channels)
         self.grid_size = check_positive_int("grid_size", grid_size)
         self.order = check_positive_int("order", order)

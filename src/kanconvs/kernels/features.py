@@ -304,7 +304,9 @@ class _FusedFeatures(torch.autograd.Function):
         basis, plan = ctx.basis, ctx.plan
         n_feat = basis.num_functions + int(plan.base != "none")
         result = None
-        if ctx.triton:
+        # create_graph=True (a gradient penalty): only the PyTorch backward builds a graph of its own.
+        double = torch.is_grad_enabled()
+        if ctx.triton and not double:
             grad = grads[0] if len(grads) == 1 else torch.cat(grads, 1)
             g = grad.contiguous().view(x.shape[0], x.shape[1], n_feat, *x.shape[2:])  # (B, C, F, *S)
             launched = _triton_or_none(
@@ -315,7 +317,7 @@ class _FusedFeatures(torch.autograd.Function):
                 dx, dxb, partials = launched
                 result = (dx, dxb, *basis.reduce_partials(partials, p, q))
         if result is None:
-            if ctx.compiled is not None:
+            if ctx.compiled is not None and not double:
                 result = ctx.compiled[1](x_base, x, p, q, grads)
             else:
                 result = _torch_backward(basis, plan, x_base, x, p, q, grads)

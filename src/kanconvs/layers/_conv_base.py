@@ -94,7 +94,7 @@ class ConvBase(PenaltyMixin, nn.Module):
             if ndim is not None and ndim != cls._ndim:
                 raise ValueError(f"{cls.__name__} is {cls._ndim}-dimensional, got ndim={ndim!r}")
             return cls._ndim
-        if ndim not in (1, 2, 3):
+        if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim not in (1, 2, 3):
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         return ndim
 

@@ -64,6 +64,8 @@ def build_basis(
         return basis
     if not isinstance(basis, str):
         raise TypeError(f"basis must be a registered name or a Basis instance, got {type(basis).__name__}")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype (e.g. torch.float32) or None, got {dtype!r}")
     cls = get_basis_class(basis)
     full = {**dict(kwargs or {}), "device": device, "dtype": dtype}
     if cls.per_channel:
@@ -141,8 +143,11 @@ class GroupPReLU(nn.Module):
 
     def __init__(self, channels: int, groups: int = 1, init: float = 0.25, **factory: Any) -> None:
         super().__init__()
-        self.channels, self.groups = channels, groups
+        self.channels, self.groups, self.init = channels, groups, init
         self.weight = nn.Parameter(torch.full((groups,), init, **factory))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, self.init)
 
     def forward(self, x: Tensor) -> Tensor:
         slope = self.weight.repeat_interleave(self.channels // self.groups).to(x.dtype)

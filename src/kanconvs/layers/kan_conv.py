@@ -165,7 +165,7 @@ class KAConvNd(ConvBase):
                 bound = 1.0 / math.sqrt(c_in * self.features_per_channel * receptive)
                 self.bias.uniform_(-bound, bound)
         self.basis.reset_parameters(fan_in=self.in_channels * receptive)
-        reset_parameters_of(self.norm, self.input_norm)
+        reset_parameters_of(self.norm, self.input_norm, self.act)
 
     def features(self, x: Tensor, basis: Callable[..., Tensor] | None = None) -> Tensor:
         """The feature maps fed to the convolution: ``(B, C_in · F, *S)``, channel-major.

@@ -211,7 +211,7 @@ class KALinear(nn.Module):
             with torch.no_grad():
                 self.bias.uniform_(-bound, bound)
         self.basis.reset_parameters(fan_in=n_in)
-        reset_parameters_of(self.norm, self.input_norm)
+        reset_parameters_of(self.norm, self.input_norm, self.act)
 
     def features(self, x: Tensor, input_norm: bool = True) -> Tensor:
         """The features fed to the matrix product: ``(N, in_features, F)`` for ``x`` of shape ``(N, in_features)``."""
@@ -492,7 +492,7 @@ class WavKANLinear(nn.Module):
             self.translation.zero_()
         for w in (self.wavelet_weight, self.base_weight):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
-        reset_parameters_of(self.norm)
+        reset_parameters_of(self.norm, self.act)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)
@@ -583,7 +583,7 @@ class BottleNeckKAGNLinear(nn.Module):
             nn.init.xavier_uniform_(w)
         # The reference scales β by the layer's full input width, not the bottleneck's.
         self.inner.basis.reset_parameters(fan_in=self.in_features)
-        reset_parameters_of(self.norm)
+        reset_parameters_of(self.norm, self.act)
 
     def forward(self, x: Tensor) -> Tensor:
         h = _flatten_input(self, x, self.in_features)  # (N, in)

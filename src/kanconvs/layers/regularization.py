@@ -7,6 +7,7 @@ one line: ``loss = task_loss + regularization_loss(model)``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -109,8 +110,8 @@ class PenaltyMixin:
             ("weight_l1", weight_l1),
             ("weight_l2", weight_l2),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
             setattr(self, name, float(value))
         self._activation_penalty = None
 

@@ -42,7 +42,8 @@ class WavKANConvNd(ConvBase):
     :mod:`kanconvs.kernels.wavelet_conv`) and, in training, recomputed tile by tile in the backward pass
     (``checkpoint_wavelets``), so the stored activations are those of an ordinary convolution.
 
-    Parameters: ``(C_in·C_out/g)(2 + 2·k^d) + C_out^2/g`` plus the norm's, as in the reference.
+    Parameters: ``(C_in·C_out/g)(2 + 2·k^d) + C_out^2/g`` plus the norm's, as in the reference; ``bias=True`` adds
+    ``C_out`` (a bias on the mixed output, before the norm).
     """
 
     spec: ClassVar[FamilySpec] = get_spec("wavkan")
@@ -69,6 +70,7 @@ class WavKANConvNd(ConvBase):
         checkpoint_wavelets: bool = True,
         tile_bytes: int = DEFAULT_TILE_BYTES,
         use_base: bool = True,
+        bias: bool = False,
         dropout_type: str = "dropout",
         activation_l1: float = 0.0,
         activation_l2: float = 0.0,
@@ -101,12 +103,9 @@ class WavKANConvNd(ConvBase):
             nn.Parameter(torch.empty(out_channels, c_in, *self.kernel_size, **factory)) if use_base else None
         )
         self.out_weight = nn.Parameter(torch.empty(out_channels, c_out, *([1] * self.ndim), **factory))
-        # The reference weights the Shannon wavelet by a Hamming window over the group's input channels.
-        window = torch.hamming_window(c_in, periodic=False, dtype=torch.float64)
-        window = window if wavelet_type == "shannon" else torch.ones_like(window)
-        self.register_buffer(
-            "channel_window", window.to(device=device, dtype=dtype or torch.get_default_dtype()), persistent=False
-        )
+        self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
+        window_dtype = dtype or torch.get_default_dtype()
+        self.register_buffer("channel_window", torch.empty(c_in, device=device, dtype=window_dtype), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -118,7 +117,16 @@ class WavKANConvNd(ConvBase):
         # The reference leaves its base conv at PyTorch's default init: U(±1/√fan_in).
         if self.base_weight is not None:
             nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5))
-        reset_parameters_of(self.norm)
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.features_per_channel * self.wavelet_weight[0].numel())
+            nn.init.uniform_(self.bias, -bound, bound)
+        # The reference weights the Shannon wavelet by a Hamming window over the group's input channels (a derived
+        # buffer, rebuilt here because a meta-device module's to_empty() leaves it undefined).
+        c_in = self.channel_window.numel()
+        window = torch.hamming_window(c_in, periodic=False, dtype=torch.float64)
+        with torch.no_grad():
+            self.channel_window.copy_(window if self.wavelet_type == "shannon" else torch.ones_like(window))
+        reset_parameters_of(self.norm, self.act)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
@@ -140,12 +148,14 @@ class WavKANConvNd(ConvBase):
             recompute=self.checkpoint_wavelets,
             triton_wavelet=TRITON_WAVELETS.get(self.wavelet_type),
         )
-        z = self._conv(z, self.out_weight, None, 1, 0, 1, self.groups)
+        z = self._conv(z, self.out_weight, self.bias, 1, 0, 1, self.groups)
         y = self.act(self.norm(z if base is None else z + base))
         return self._record_activation(y)
 
     def extra_repr(self) -> str:
-        return f"{self.conv_repr()}, wavelet_type={self.wavelet_type!r}"
+        return f"{self.conv_repr()}, wavelet_type={self.wavelet_type!r}" + (
+            ", bias=True" if self.bias is not None else ""
+        )
 
 
 class WavKANConv1d(WavKANConvNd):
