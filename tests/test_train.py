@@ -180,6 +180,13 @@ def test_config_accepts_a_bare_no_for_mixed_precision() -> None:
         ("loss.aux_weight=-1", "loss.aux_weight must be >= 0, got -1"),
         ("optim.weight_decay=-0.1", "optim.weight_decay must be >= 0, got -0.1"),
         ("checkpoint.every_steps=0", "checkpoint.every_steps must be >= 1 or null, got 0"),
+        ("seed=-1", r"seed must be in \[0, 2\*\*32 - 1\], got -1"),
+        ("seed=4294967296", r"seed must be in \[0, 2\*\*32 - 1\], got 4294967296"),
+        ("data.eval_batch_size=0", r"data.eval_batch_size must be >= 1 or null \(null: data.batch_size\), got 0"),
+        ("data.eval_batch_size=-4", "data.eval_batch_size must be >= 1 or null .* got -4"),
+        ("data.train_limit=0", "data.train_limit must be >= 1 or null .* got 0"),
+        ("data.val_limit=-1", "data.val_limit must be >= 1 or null .* got -1"),
+        ("checkpoint.best_mode=low", "checkpoint.best_mode must be 'max', 'min' or null, got 'low'"),
     ],
 )
 def test_values_that_would_train_wrongly_are_refused(override: str, message: str) -> None:

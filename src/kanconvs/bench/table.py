@@ -211,7 +211,9 @@ def run_cell(
     trainer = Trainer(cfg)
     summary = trainer.fit()
     eval_data, eval_model = _eval_time(trainer)
-    history = summary["history"]
+    history = list(summary["history"])
+    if summary["final"] and (not history or summary["final"] is not history[-1]):  # an epoch max_steps cut short
+        history.append(summary["final"])
     vals = [r["val_top1"] for r in history if r.get("val_top1") is not None]
     params = sum(p.numel() for p in trainer.unwrapped.parameters())
     row = {

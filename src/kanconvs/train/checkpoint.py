@@ -13,13 +13,15 @@
 Accelerate's pickled RNG files are removed before the checkpoint is marked complete: the trainer reseeds every batch
 from ``(seed, epoch, batch, process)``, so no RNG state has to be restored. A checkpoint is written as
 ``.tmp-checkpoint-<step>`` and renamed into place; older ones are renamed away before they are deleted, so at every
-moment the newest complete checkpoint is intact.
+moment the newest complete checkpoint is intact. A checkpoint of the same step already in place is never deleted: it
+is set aside as ``replaced-checkpoint-<step>`` (:func:`set_aside`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -41,8 +43,11 @@ __all__ = [
     "load_checkpoint",
     "newest_intact_checkpoint",
     "save_checkpoint",
+    "set_aside",
     "verify_checkpoint",
 ]
+
+_LOGGER = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^checkpoint-(\d{8})$")
 MANIFEST = "manifest.json"
@@ -130,6 +135,18 @@ def _retire(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def set_aside(path: Path, label: str) -> Path:
+    """Rename ``path`` to ``<label>-<name>`` beside it (``<label>-<name>.<n>`` when that is taken); returns the new
+    path. Checkpoints that a run stops using are kept this way, never deleted."""
+    target, n = path.with_name(f"{label}-{path.name}"), 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{label}-{path.name}.{n}")
+    path.rename(target)
+    _LOGGER.warning(f"set {path} aside as {target.name}")
+    return target
+
+
 def save_checkpoint(
     accelerator: Any,
     directory: Path,
@@ -169,8 +186,8 @@ def save_checkpoint(
         }
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         _fsync_dir(tmp)
-        if final.exists():  # a damaged or superseded checkpoint of the same step (the newest intact one is older)
-            _retire(final)
+        if final.exists():  # a damaged checkpoint of the same step, or another run's: kept, under another name
+            set_aside(final, "replaced")
         tmp.rename(final)
         _fsync_dir(directory)
         fault_point("checkpoint-rotate", step)
@@ -266,7 +283,8 @@ def load_checkpoint(
         )
         raise CheckpointError(f"cannot resume: {err}{hint}") from None
     saved = state.get("run", {})
-    differs = [f"{k}={saved.get(k)!r} (this run: {v!r})" for k, v in (run or {}).items() if saved.get(k) != v]
+    live = json.loads(json.dumps(run or {}))  # as trainer.json holds it (tuples become lists)
+    differs = [f"{k}={saved.get(k)!r} (this run: {v!r})" for k, v in live.items() if saved.get(k) != v]
     if differs:
         raise CheckpointError(
             f"cannot resume from {path}: it was written with "

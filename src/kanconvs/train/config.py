@@ -52,7 +52,7 @@ class DataConfig:
     augment: str | None = None  #: None: the dataset's default augmentation; "none" switches it off
     image_size: int | None = None
     batch_size: int = 128
-    eval_batch_size: int | None = None
+    eval_batch_size: int | None = None  #: None: batch_size
     num_workers: int = 0
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
@@ -96,13 +96,20 @@ class CheckpointConfig:
     every_steps: int | None = None  #: also checkpoint every N optimiser steps (always at each epoch end)
     keep_last: int = 2
     best_metric: str | None = "top1"  #: keep the best weights by this validation metric (None: off)
-    best_mode: str = "max"
+    #: "max" or "min"; None: "min" for a loss (a metric whose name contains "loss"), "max" for the others
+    best_mode: str | None = None
+
+    def resolved_best_mode(self) -> str:
+        """``best_mode``, or the direction inferred from ``best_metric`` when it is None."""
+        if self.best_mode is not None:
+            return self.best_mode
+        return "min" if "loss" in (self.best_metric or "") else "max"
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = "runs/default"
-    seed: int = 42
+    seed: int = 42  #: in [0, 2**32 - 1]
     epochs: int = 1
     max_steps: int | None = None  #: stop after this many optimiser steps (smoke runs)
     mixed_precision: str = "no"  #: no, fp16, bf16
@@ -126,6 +133,7 @@ class TrainConfig:
         if self.mixed_precision in ("False", "false"):  # YAML 1.1 reads a bare `no` as false
             self.mixed_precision = "no"
         checks: list[tuple[bool, str]] = [
+            (0 <= self.seed <= 2**32 - 1, f"seed must be in [0, 2**32 - 1], got {self.seed}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1 or null, got {self.max_steps}"),
             (self.mixed_precision in ("no", "fp16", "bf16"),
@@ -133,12 +141,18 @@ class TrainConfig:
             (self.metrics in ("minimal", "full"), f"metrics must be 'minimal' or 'full', got {self.metrics!r}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
             (self.data.batch_size >= 1, f"data.batch_size must be >= 1, got {self.data.batch_size}"),
+            (self.data.eval_batch_size is None or self.data.eval_batch_size >= 1,
+             f"data.eval_batch_size must be >= 1 or null (null: data.batch_size), got {self.data.eval_batch_size}"),
+            (self.data.train_limit is None or self.data.train_limit >= 1,
+             f"data.train_limit must be >= 1 or null (null: the whole split), got {self.data.train_limit}"),
+            (self.data.val_limit is None or self.data.val_limit >= 1,
+             f"data.val_limit must be >= 1 or null (null: the whole split), got {self.data.val_limit}"),
             (self.optim.accumulation_steps >= 1,
              f"optim.accumulation_steps must be >= 1, got {self.optim.accumulation_steps}"),
             (self.optim.lr > 0, f"optim.lr must be > 0, got {self.optim.lr}"),
             (self.checkpoint.keep_last >= 1, f"checkpoint.keep_last must be >= 1, got {self.checkpoint.keep_last}"),
-            (self.checkpoint.best_mode in ("max", "min"),
-             f"checkpoint.best_mode must be 'max' or 'min', got {self.checkpoint.best_mode!r}"),
+            (self.checkpoint.best_mode in ("max", "min", None),
+             f"checkpoint.best_mode must be 'max', 'min' or null, got {self.checkpoint.best_mode!r}"),
             (not set(self.trackers) - {"jsonl", "csv", "tensorboard", "wandb"},
              f"trackers must be among jsonl, csv, tensorboard, wandb, got {list(self.trackers)}"),
             (self.optim.grad_clip is None or self.optim.grad_clip > 0,
@@ -257,7 +271,18 @@ def _check_keys(data: Any, schema: Any, prefix: str) -> None:
 
 
 def config_to_yaml(cfg: TrainConfig) -> str:
-    """The resolved configuration as YAML (saved beside a run's outputs)."""
+    """The resolved configuration as YAML (saved beside a run's outputs); tensors (e.g. loss weights given through
+    the Python API) are written as lists."""
+    from dataclasses import asdict
+
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        tolist = getattr(value, "tolist", None)
+        return tolist() if callable(tolist) else value
+
+    return OmegaConf.to_yaml(OmegaConf.create(plain(asdict(cfg))))

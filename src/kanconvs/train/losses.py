@@ -261,15 +261,30 @@ def list_losses() -> list[str]:
     return _LOSSES.names()
 
 
+#: Constructor options that take a tensor of per-class weights; a config gives them as lists.
+_WEIGHT_OPTIONS = ("alpha", "weight", "pos_weight")
+
+
 def create_loss(name: str, **kwargs: Any) -> nn.Module:
     """Build a loss by name: ``cross_entropy``, ``focal``, ``dice``, ``dice_bce``, ``tversky`` or ``bce``.
 
-    ``kwargs`` go to the constructor (e.g. ``label_smoothing`` for ``cross_entropy``; ``pos_weight`` for ``bce``).
+    ``kwargs`` go to the constructor (e.g. ``label_smoothing`` for ``cross_entropy``; ``pos_weight`` for ``bce``);
+    lists or tuples given as ``alpha``, ``weight`` or ``pos_weight`` become float tensors.
 
     Examples:
         >>> create_loss("cross_entropy", label_smoothing=0.1)
         CrossEntropyLoss()
         >>> create_loss("focal", gamma=1.0)
         FocalLoss(gamma=1.0, label_smoothing=0.0, reduction='mean')
+        >>> create_loss("cross_entropy", weight=[1, 2]).weight
+        tensor([1., 2.])
     """
-    return _LOSSES.get(name)(**kwargs)
+    build = _LOSSES.get(name)
+    for key in _WEIGHT_OPTIONS:
+        value = kwargs.get(key)
+        if isinstance(value, (list, tuple)):
+            try:
+                kwargs[key] = torch.tensor(value, dtype=torch.float32)
+            except (TypeError, ValueError):
+                raise TypeError(f"{key} must be a list of numbers (per-class weights), got {value!r}") from None
+    return build(**kwargs)

@@ -26,16 +26,18 @@ from torch import Tensor, nn
 from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
 from .checkpoint import (
+    _NAME,
     CheckpointError,
     TrainState,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
+    set_aside,
 )
 from .config import ConfigError, TrainConfig, config_to_yaml
 from .faults import fault_point
-from .losses import create_loss
+from .losses import create_loss, list_losses
 from .metrics import classification_metrics, segmentation_metrics
 from .optim import create_optimizer, create_scheduler, lbfgs_closure
 from .sampling import EpochSampler, SeededItems, key_seed
@@ -189,7 +191,13 @@ class Trainer:
             **schedule_kwargs,
         )  # fmt: skip
         default_loss = "dice_bce" if self.task == "segmentation" else "cross_entropy"
-        self.loss_fn = create_loss(cfg.loss.name or default_loss, **cfg.loss.kwargs)
+        loss_name = cfg.loss.name or default_loss
+        if loss_name not in list_losses():
+            raise ConfigError(f"loss.name={loss_name!r} is not a loss; expected one of {list_losses()}")
+        try:
+            self.loss_fn = create_loss(loss_name, **cfg.loss.kwargs).to(acc.device)  # class weights live there too
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"loss.kwargs={dict(cfg.loss.kwargs)!r} do not fit loss {loss_name!r}: {err}") from None
         self.ema: nn.Module | None = None
         if cfg.model.ema_decay is not None:
             if acc.distributed_type.name == "FSDP":
@@ -204,6 +212,7 @@ class Trainer:
         # saved with mid-epoch checkpoints, so a resumed epoch reports the numbers of an uninterrupted one.
         self.sums = torch.zeros(2, device=acc.device)
         self.seen, self.elapsed = 0, 0.0
+        self.partial: dict[str, Any] | None = None  # the record of an epoch that max_steps cut short
         if self.task == "segmentation":
             self.metrics = segmentation_metrics(self.num_classes)
         else:
@@ -243,10 +252,18 @@ class Trainer:
         run's checkpoints otherwise."""
         cfg, acc = self.cfg, self.accelerator
         ckpt_dir = self.out / "checkpoints"
+        newer: list[Path] = []  # checkpoints of the continuation being abandoned
         if cfg.resume_from is not None:
             path = Path(cfg.resume_from)
             if not path.is_dir():
                 raise CheckpointError(f"resume_from={cfg.resume_from!r} is not a checkpoint directory")
+            if path.resolve().parent == ckpt_dir.resolve() and _NAME.match(path.name):  # one of this run's
+                newer = [p for p in list_checkpoints(ckpt_dir) if p.name > path.name]
+            elif latest_checkpoint(ckpt_dir) is not None:  # the new checkpoints would mix with (and prune) those
+                raise CheckpointError(
+                    f"output_dir={str(self.out)!r} already holds checkpoints ({ckpt_dir}), and "
+                    f"resume_from={cfg.resume_from!r} is not one of them: continue that checkpoint in a new output_dir"
+                )
         elif cfg.resume:
             found = latest_checkpoint(ckpt_dir)
             if found is None:
@@ -278,17 +295,27 @@ class Trainer:
             loss_sum, correct, seen, elapsed = saved["epoch_sums"][acc.process_index]
             self.sums = torch.tensor([loss_sum, correct], device=acc.device)
             self.seen, self.elapsed = int(seen), float(elapsed)
-        if acc.is_main_process:  # later checkpoints belong to the abandoned continuation: set them aside
-            for newer in list_checkpoints(ckpt_dir):
-                if newer.resolve().parent == path.resolve().parent and newer.name > path.name:
-                    newer.rename(newer.with_name(f"abandoned-{newer.name}"))
+        if acc.is_main_process:  # set aside (never delete) the later checkpoints of the abandoned continuation
+            for checkpoint in newer:
+                set_aside(checkpoint, "abandoned")
         acc.wait_for_everyone()
         if acc.is_main_process:
             _LOGGER.info(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
 
     # ------------------------------------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
-        """Train (resuming if configured), evaluate, checkpoint; returns ``{"final", "best", "history"}``."""
+        """Train (resuming if configured), evaluate, checkpoint; returns ``{"final", "best", "history"}``.
+
+        A run that ``max_steps`` stops part-way through an epoch reports that partial epoch as ``final`` (and logs
+        it), but keeps it out of ``history`` and saves the epoch's running sums: a run that continues it (a larger
+        ``max_steps``, or none) gets the history of an uninterrupted run.
+        """
+        try:
+            return self._fit()
+        finally:  # also when training raises (a tuner's pruning, Ctrl-C): close the trackers' files and threads
+            self.accelerator.end_training()
+
+    def _fit(self) -> dict[str, Any]:
         cfg, acc = self.cfg, self.accelerator
         if self.out.exists() and not self.out.is_dir():
             raise ConfigError(f"output_dir={str(self.out)!r} is a file; give a directory")
@@ -364,12 +391,17 @@ class Trainer:
                 "images_per_s": float(totals[1]) / elapsed if elapsed > 0 else None,
                 "train_s": elapsed,  # the training loop's seconds this epoch (evaluation excluded); the bench sums them
             }
-            self.sums.zero_()
-            self.seen, self.elapsed = 0, 0.0
+            partial = self.state.batch_in_epoch > 0  # stopped by max_steps: the checkpoint keeps the running sums
+            if not partial:
+                self.sums.zero_()
+                self.seen, self.elapsed = 0, 0.0
             if self.state.epoch % cfg.eval_every == 0 or done or self.state.epoch == cfg.epochs:
                 record.update(self.evaluate())
             self._track_best(record)
-            self.state.history.append(record)
+            if partial:
+                self.partial = record
+            else:
+                self.state.history.append(record)
             self.logger.log(record, self.state.global_step)
             fault_point("log", self.state.global_step)
             self._checkpoint()
@@ -398,15 +430,19 @@ class Trainer:
             inputs, targets = self.mix(inputs, targets)
         with acc.accumulate(self.model):
             if cfg.optim.name == "lbfgs":
-                evaluate = lbfgs_closure(self.model, self._loss, inputs, targets, self.optimizer, backward=acc.backward)
-                losses: list[Tensor] = []  # Accelerate's optimizer wrapper does not return the closure's loss
+                # The loss and hits of the closure's first evaluation (the weights before the step), as the other
+                # optimisers report them; Accelerate's optimizer wrapper does not return the closure's loss.
+                first: list[tuple[Tensor, Tensor | None]] = []
 
-                def closure() -> Tensor:
-                    losses.append(evaluate())
-                    return losses[-1]
+                def scored(output: Any, target: Tensor) -> Tensor:
+                    loss = self._loss(output, target)
+                    if not first:
+                        first.append((loss.detach(), self._hits(_first(output), target)))
+                    return loss
 
+                closure = lbfgs_closure(self.model, scored, inputs, targets, self.optimizer, backward=acc.backward)
                 self.optimizer.step(closure)  # type: ignore[arg-type]
-                loss, hits = losses[0], None
+                loss, hits = first[0]
             else:
                 output = self._forward(self.model, inputs)
                 loss = self._loss(output, targets)
@@ -481,7 +517,7 @@ class Trainer:
         if value is None:
             return
         better = self.state.best is None or (
-            value > self.state.best if self.cfg.checkpoint.best_mode == "max" else value < self.state.best
+            value > self.state.best if self.cfg.checkpoint.resolved_best_mode() == "max" else value < self.state.best
         )
         if better:
             self.state.best, self.state.best_epoch = float(value), record["epoch"]
@@ -502,19 +538,17 @@ class Trainer:
         self._export(self.out / "final")
         acc = self.accelerator
         history = self.state.history
+        rows = history + ([self.partial] if self.partial else [])
         columns = ["epoch", "step", "train_loss", "val_loss"]
-        columns += sorted(
-            {k for r in history for k in r if k.startswith("val_") and k not in (*columns, "val_samples")}
-        )
+        columns += sorted({k for r in rows for k in r if k.startswith("val_") and k not in (*columns, "val_samples")})
         columns += ["images_per_s"]
         if acc.is_main_process:
-            _LOGGER.info("\n" + format_table(history, columns))
+            _LOGGER.info("\n" + format_table(rows, columns))
             if self.state.best is not None:
                 _LOGGER.info(
                     f"best val_{self.cfg.checkpoint.best_metric}: {self.state.best:.4f} (epoch {self.state.best_epoch})"
                 )
-        acc.end_training()
-        return {"final": history[-1] if history else {}, "best": self.state.best, "history": history}
+        return {"final": rows[-1] if rows else {}, "best": self.state.best, "history": history}
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _lr(self) -> float:
