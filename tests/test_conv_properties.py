@@ -307,6 +307,23 @@ def test_first_forward_under_inference_mode_does_not_break_training(family: str)
     assert all(p.grad is not None for p in layer.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_channels_last_model_gives_the_same_outputs_and_gradients(family: str) -> None:
+    """``model.to(memory_format=torch.channels_last)`` (timm's ``--channels-last``) works on the stacked 5-D KA
+    weight, and the layer then computes what it computed before, gradients included."""
+    torch.manual_seed(0)
+    layer = make(family, norm_layer=None)
+    x = torch.randn(2, 4, 6, 6)
+    y = layer(x)
+    grads = torch.autograd.grad(y.square().sum(), list(layer.parameters()))
+    layer = layer.to(memory_format=torch.channels_last)
+    x_cl = x.to(memory_format=torch.channels_last)
+    y_cl = layer(x_cl)
+    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-5)
+    for g_cl, g in zip(torch.autograd.grad(y_cl.square().sum(), list(layer.parameters())), grads, strict=True):
+        torch.testing.assert_close(g_cl, g, rtol=1e-4, atol=1e-5)
+
+
 def test_wavkan_bias_is_added_before_the_norm() -> None:
     """``bias=False`` (the usual ``nn.Conv2d`` swap before a BatchNorm) is accepted, and ``bias=True`` adds one
     learnable value per output channel to the mixed output."""

@@ -500,3 +500,14 @@ def test_more_errors() -> None:
         compat_moe.MoEBottleNeckKAGNConvND(nn.Conv2d, F.conv1d, nn.InstanceNorm2d, 16, 16)
     with pytest.raises(ValueError, match="k must be <= num_experts"):
         MoEBottleneckKAConvNd(16, 16, 3, ndim=1, num_experts=2, k=3)
+
+
+def test_moe_layer_runs_on_the_meta_device() -> None:
+    """Shape inference on ``meta`` (``kanconvs.models.min_input_size``, deferred initialisation) goes through the
+    router, which used to open an autocast context that the meta device rejects."""
+    layer = kanconvs.create_conv("moe_kagn", 4, 8, 3, padding=1, ndim=2, num_experts=4, k=2, device="meta")
+    assert layer(torch.empty(2, 4, 6, 6, device="meta")).shape == (2, 8, 6, 6)
+    model = kanconvs.create_model("moe_reskanet18_x64p", num_classes=3).eval()
+    size = kanconvs.models.min_input_size(model, 3)
+    assert size is not None and size < 64  # it used to give up (None) at every size
+    assert model(torch.randn(1, 3, size, size)).shape == (1, 3)

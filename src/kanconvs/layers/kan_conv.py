@@ -146,6 +146,17 @@ class KAConvNd(ConvBase):
         self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
         self.reset_parameters()
 
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> KAConvNd:
+        # The stacked weight (C_out, C_in / g, F, *k) has one dim more than a conv weight: casts and memory formats
+        # (``model.to(memory_format=torch.channels_last)``) apply to it as the convolution sees it, (C_out, C_in·F / g,
+        # *k), which is also how forward reads it.
+        stacked = self.ndim + 3
+
+        def convert(t: Tensor) -> Tensor:
+            return fn(t.flatten(1, 2)).unflatten(1, t.shape[1:3]) if t.dim() == stacked else fn(t)
+
+        return super()._apply(convert, recurse)
+
     def reset_parameters(self) -> None:
         receptive = math.prod(self.kernel_size)
         c_in, c_out = self.in_channels // self.groups, self.out_channels // self.groups

@@ -19,6 +19,7 @@ import copy
 import functools
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, cast
 
 import torch
@@ -491,7 +492,8 @@ class MoEKAConvNd(ConvBase):
     def route(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Gate a batch: mixture weights ``(B, k)``, expert indices ``(B, k)`` and the unscaled balance loss."""
         dims = tuple(range(2, x.dim()))
-        with torch.autocast(device_type=x.device.type, enabled=False):  # route in at least fp32
+        # Route in at least fp32. (No autocast context on the meta device, which autocast rejects: shape inference.)
+        with torch.autocast(device_type=x.device.type, enabled=False) if x.device.type != "meta" else nullcontext():
             compute = torch.promote_types(torch.promote_types(self.gate.w_gate.dtype, x.dtype), torch.float32)
             return self.gate(x.mean(dim=dims, dtype=compute))  # global average pool: (B, C_in)
 
