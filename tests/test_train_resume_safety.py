@@ -196,3 +196,25 @@ def test_atomic_write_never_sets_the_umask_and_syncs_before_the_rename(
     _io.atomic_write(target, lambda tmp: Path(tmp).write_text("data"))
     assert target.read_text() == "data" and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.parametrize(
+    "changed",
+    ["optim.lr=0.0001", "data.train_limit=48", "schedule.name=cosine", "loss.kwargs.label_smoothing=0.1"],
+)
+def test_resume_refuses_changed_training_settings_and_names_them(tmp_path: Path, changed: str) -> None:
+    """A setting that shapes the training may not change on resume: the checkpoint's learning rate and step count
+    would silently win while config.yaml recorded the new value."""
+    _run(tmp_path, "epochs=1")
+    config = (tmp_path / "config.yaml").read_bytes()
+    key = changed.split("=")[0].rsplit(".", 1)[0] if changed.startswith("loss.kwargs") else changed.split("=")[0]
+    with pytest.raises(CheckpointError, match=rf"it was written with {key}="):
+        _run(tmp_path, "epochs=2", "resume=true", changed)
+    assert (tmp_path / "config.yaml").read_bytes() == config  # the refused run wrote nothing
+
+
+def test_resume_may_extend_the_run_and_change_how_it_runs(tmp_path: Path) -> None:
+    _run(tmp_path, "epochs=1")
+    summary = _run(tmp_path, "epochs=2", "resume=true", "data.num_workers=0", "eval_every=2", "trackers=[jsonl,csv]")
+    assert [r["epoch"] for r in summary["history"]] == [1, 2]
+    assert "epochs: 2" in (tmp_path / "config.yaml").read_text()

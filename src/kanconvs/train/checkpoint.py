@@ -284,7 +284,8 @@ def load_checkpoint(
         raise CheckpointError(f"cannot resume: {err}{hint}") from None
     saved = state.get("run", {})
     live = json.loads(json.dumps(run or {}))  # as trainer.json holds it (tuples become lists)
-    differs = [f"{k}={saved.get(k)!r} (this run: {v!r})" for k, v in live.items() if saved.get(k) != v]
+    # Settings a checkpoint does not record (written by an older version) are not compared.
+    differs = [f"{k}={saved[k]!r} (this run: {v!r})" for k, v in live.items() if k in saved and saved[k] != v]
     if differs:
         raise CheckpointError(
             f"cannot resume from {path}: it was written with "

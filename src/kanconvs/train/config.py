@@ -25,6 +25,7 @@ __all__ = [
     "OptimConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "config_dict",
     "config_to_yaml",
     "list_configs",
     "load_config",
@@ -270,12 +271,10 @@ def _check_keys(data: Any, schema: Any, prefix: str) -> None:
             _check_keys(value, node, f"{full}.")
 
 
-def config_to_yaml(cfg: TrainConfig) -> str:
-    """The resolved configuration as YAML (saved beside a run's outputs); tensors (e.g. loss weights given through
-    the Python API) are written as lists."""
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The resolved configuration as plain data: tensors (e.g. loss weights given through the Python API) become
+    lists, tuples lists."""
     from dataclasses import asdict
-
-    from omegaconf import OmegaConf
 
     def plain(value: Any) -> Any:
         if isinstance(value, dict):
@@ -285,4 +284,12 @@ def config_to_yaml(cfg: TrainConfig) -> str:
         tolist = getattr(value, "tolist", None)
         return tolist() if callable(tolist) else value
 
-    return OmegaConf.to_yaml(OmegaConf.create(plain(asdict(cfg))))
+    result: dict[str, Any] = plain(asdict(cfg))
+    return result
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    """The resolved configuration as YAML (saved beside a run's outputs)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg)))

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._io import atomic_write
 from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
 from .checkpoint import (
@@ -35,7 +36,7 @@ from .checkpoint import (
     save_checkpoint,
     set_aside,
 )
-from .config import ConfigError, TrainConfig, config_to_yaml
+from .config import ConfigError, TrainConfig, config_dict, config_to_yaml
 from .faults import fault_point
 from .losses import create_loss, list_losses
 from .metrics import classification_metrics, segmentation_metrics
@@ -224,13 +225,16 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ checkpoints
     def _fingerprint(self) -> dict[str, Any]:
-        """What a resumed run must share with the run that wrote the checkpoint."""
-        cfg = self.cfg
-        return {
-            "model.name": cfg.model.name, "model.kwargs": cfg.model.kwargs, "optim.name": cfg.optim.name,
-            "model.ema_decay": cfg.model.ema_decay, "seed": cfg.seed, "data.name": cfg.data.name,
-            "data.batch_size": cfg.data.batch_size, "optim.accumulation_steps": cfg.optim.accumulation_steps,
-        }  # fmt: skip
+        """What a resumed run must share with the run that wrote the checkpoint: every setting that shapes the
+        training (model, data and its order, optimiser, schedule, loss, seed), as ``section.key``; only
+        :data:`RESUMABLE` settings may change."""
+        flat: dict[str, Any] = {}
+        for section, values in config_dict(self.cfg).items():
+            for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
+                name = section if key is None else f"{section}.{key}"
+                if name not in RESUMABLE and section not in RESUMABLE:
+                    flat[name] = value
+        return flat
 
     def _checkpoint(self) -> None:
         acc, step = self.accelerator, self.state.global_step
@@ -322,7 +326,8 @@ class Trainer:
         self._resume()
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
+            text = config_to_yaml(cfg)  # on resume, differs from the checkpoint's run only in RESUMABLE settings
+            atomic_write(self.out / "config.yaml", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         # The files hold the checkpoint's epochs exactly: rows a killed process logged after it are dropped.
         self.logger.restore(self.state.history)
         if any(t in cfg.trackers for t in ("tensorboard", "wandb")):
@@ -561,6 +566,14 @@ class Trainer:
 
         # disable=None: no bar when stderr is not a terminal (a log file would fill with carriage-return frames)
         return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, disable=None)
+
+
+#: Settings a resumed run may change: where and how it runs, how long, what it records; not what it trains.
+RESUMABLE = frozenset({
+    "output_dir", "epochs", "max_steps", "mixed_precision", "cpu", "eval_every", "metrics", "trackers", "project",
+    "progress", "resume", "resume_from", "checkpoint", "model.compile", "data.data_dir", "data.download",
+    "data.num_workers", "data.eval_batch_size", "data.val_limit",
+})  # fmt: skip
 
 
 def _flat_config(cfg: TrainConfig) -> dict[str, Any]:
