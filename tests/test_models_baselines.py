@@ -25,6 +25,19 @@ def test_norm_settings_and_l1() -> None:
     assert isinstance(batch.features[1].norm, torch.nn.BatchNorm2d)
     with pytest.raises(ValueError, match="norm must be one of"):
         create_model("simple_kagn_4", norm="group")
+    with pytest.raises(ValueError, match=r"norm must be one of .* got ''"):
+        create_model("simple_kagn_4", norm="")
+
+
+@pytest.mark.parametrize("name", ["simple_conv_4", "simple_conv_8", "simple_wavkan_4", "simple_wavkan_8"])
+def test_fixed_norm_baselines_validate_norm(name: str) -> None:
+    with torch.device("meta"):
+        for norm in (None, "batch"):  # the batch norm they always have
+            model = create_model(name, **({} if norm is None else {"norm": norm}))
+            assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+        for bad in ("bogus", "instance"):
+            with pytest.raises(ValueError, match=rf"{name} always uses batch norm .* got '{bad}'"):
+                create_model(name, norm=bad)
     model = create_model("simple_kagn_4", weight_l1=1e-5, widths=(4, 8, 8, 8))
     expected = sum(1e-5 * layer.weight.abs().sum() for layer in list(model.features)[1:])
     torch.testing.assert_close(kanconvs.regularization_loss(model), expected)

@@ -68,6 +68,28 @@ def test_memory_efficient_gives_the_same_gradients() -> None:
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("family", ["bottleneck_kagn", "conv"])
+def test_memory_efficient_updates_running_stats_once(family: str) -> None:
+    # the backward's recomputation of conv1 must not update its BatchNorm a second time
+    x = torch.randn(4, 3, 16, 16)
+    models, buffers = [], []
+    for memory_efficient in (False, True):
+        torch.manual_seed(1)
+        model = create_model("densekanet_tiny", family=family, memory_efficient=memory_efficient, **TINY).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+        models.append(model.eval())
+        buffers.append(dict(model.named_buffers()))
+    assert any(k.endswith("conv1.norm.num_batches_tracked") for k in buffers[1])
+    for key, value in buffers[0].items():
+        torch.testing.assert_close(buffers[1][key], value, msg=key)
+    with torch.no_grad():
+        torch.testing.assert_close(models[1](x), models[0](x))
+
+
 def test_roundtrips(tmp_path: Path) -> None:
     model = create_model("densekanet_tiny", family="bottleneck_kagn", **TINY).eval()
     x = torch.randn(2, 3, 16, 16)

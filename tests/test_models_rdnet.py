@@ -164,7 +164,10 @@ def test_checkpoint_path_is_loaded_without_running_code(tmp_path: Path) -> None:
         ({"family": "nope"}, ValueError, "family must be one of"),
         ({"num_blocks": (1, 1, 1)}, ValueError, "must be non-empty and of equal length, got 1, 3, 1, 1"),
         ({"block_types": ("dense",)}, ValueError, "block_types entries must be 'block' or 'ese', got 'dense'"),
-        ({"drop_path_rate": 1.0}, ValueError, r"drop_path_rate must be in \[0, 1\), got 1.0"),
+        ({"drop_path_rate": 1.0}, ValueError, r"drop_path_rate must be a number in \[0, 1\), got 1.0"),
+        ({"drop_path_rate": "0.1"}, ValueError, r"drop_path_rate must be a number in \[0, 1\), got '0.1'"),
+        ({"ls_init_value": -1}, ValueError, r"ls_init_value must be a finite number >= 0 .*, got -1"),
+        ({"ls_init_value": "1e-6"}, ValueError, r"ls_init_value must be a finite number >= 0 .*, got '1e-6'"),
         ({"num_classes": -1}, ValueError, "num_classes must be an integer >= 0, got -1"),
     ],
 )

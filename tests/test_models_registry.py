@@ -139,10 +139,13 @@ def test_classifier_contract(name: str) -> None:
         pre = model.forward_head(feats, pre_logits=True)
         assert pre.shape == (2, model.num_features)
         torch.testing.assert_close(model.forward_head(feats), logits)
+        assert not isinstance(model.get_classifier(), nn.Identity)
         model.reset_classifier(5)
         assert model(x).shape == (2, 5) and model.num_classes == 5
+        assert not model.get_classifier().training  # built in the model's eval mode
         model.reset_classifier(0)
         assert model(x).shape == (2, model.num_features) and model.num_classes == 0
+        assert isinstance(model.get_classifier(), nn.Identity)
 
 
 @pytest.mark.parametrize("name", PARAMS)

@@ -208,11 +208,51 @@ def test_family_convolution_and_small_stem() -> None:
         ({"family": "nope"}, "unknown family"),
         ({"family_kwargs": {"degree": 2}}, "needs a family"),
         ({"degree": (3,)}, "degree"),
+        ({"mechanism": {4: "se", 7: "film"}}, r"mechanism has entries for \[7\].*wrapped stages \[4\].*1\.\.4"),
+        ({"reduce_factor": {4: 2, 9: 8}}, r"reduce_factor has entries for \[9\]"),
+        ({"stages": 4, "mechanism": {3: "se", 4: "film"}}, r"mechanism has entries for \[3\], which are not wrapped"),
+        ({"stages": "E", "mechanism": {3: "se", "3": "film", 4: "se"}}, "mechanism has two entries for stage 3"),
+        ({"family": "kagn", "family_kwargs": {"groups": 2}}, r"family_kwargs cannot set \['groups'\]"),
     ],
 )
 def test_wrap_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         wrap(torchvision.models.resnet18(), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"degree": 3.0}, "degree must be an int or a pair of ints .* got 3.0"),
+        ({"degree": None}, "degree must be an int or a pair of ints .* got None"),
+        ({"degree": (3, 2.0)}, r"degree must be .* got \(3, 2.0\)"),
+        (
+            {"family": "kagn", "family_kwargs": [("degree", 2)]},
+            r"family_kwargs must be a mapping .* \[\('degree', 2\)\]",
+        ),
+    ],
+)
+def test_wrap_type_errors_name_the_argument(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        wrap(torchvision.models.resnet18(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_per_stage_mappings_survive_save_pretrained(tmp_path) -> None:
+    from kanconvs.models import from_pretrained, save_pretrained
+
+    kwargs = {"num_classes": 5, "small_stem": True, "stages": "E"}
+    model = create_model("rkan_resnet18", mechanism={3: "se", 4: "film"}, reduce_factor={3: 4, 4: 2}, **kwargs)
+    save_pretrained(model, tmp_path)  # JSON turns the int keys into strings
+    loaded = from_pretrained(tmp_path)
+    assert loaded.layer3.rkan["3"].mechanism.name == "se" and loaded.layer4.rkan["4"].mechanism.name == "film"
+    assert loaded.layer3.rkan["3"].reduce.out_channels == 128 // 4  # stage 3 input: 128 channels
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(X), model.eval()(X))
+
+
+def test_plain_twin_refuses_rkan_options() -> None:
+    with pytest.raises(TypeError, match=r"rkan=False .* ignored: \['colour', 'mechanism', 'stagse'\]"):
+        create_model("tv_resnet18", num_classes=10, small_stem=True, stagse=3, mechanism="se", colour="red")
 
 
 def test_backbone_errors() -> None:
@@ -222,8 +262,9 @@ def test_backbone_errors() -> None:
     model = wrap(torchvision.models.resnet18())
     with pytest.raises(ValueError, match="already wrapped"):
         wrap(model, stages=3)
-    with pytest.raises(ValueError, match="does not match the stage output"):  # avg-pool floor vs conv ceil
-        wrap(torchvision.models.densenet121(), stages=3)(torch.randn(2, 3, 48, 48))
+    block = wrap(torchvision.models.resnet18(), stages=3).layer3.rkan["3"]  # a stride-2 branch fed a stride-1 stage
+    with pytest.raises(ValueError, match=r"spatial size \(4, 4\) does not match the stage output \(8, 8\)"):
+        block(torch.randn(2, 128, 8, 8), torch.randn(2, 256, 8, 8))
     with pytest.raises(ValueError, match="unknown torchvision"):
         create_rkan_backbone("resnet7")
     with pytest.raises(ValueError, match="in_channels"):
@@ -242,3 +283,62 @@ def test_plain_twin_for_rkan_comparisons_has_the_same_stem() -> None:
     plain_sd, wrapped_sd = plain.state_dict(), wrapped.state_dict()
     assert all(wrapped_sd[k].shape == v.shape for k, v in plain_sd.items())
     assert set(wrapped_sd) - set(plain_sd) and all(".rkan." in k for k in set(wrapped_sd) - set(plain_sd))
+
+
+# ------------------------------------------------------------------------------------------- odd sizes, FX, slicing
+@pytest.mark.parametrize(
+    ("arch", "kwargs"),
+    [("densenet121", {}), ("vgg11_bn", {"family": "kagn"}), ("convnext_tiny", {}), ("resnet18", {})],
+)
+def test_odd_input_sizes_fit_pooling_stages_and_zero_init_is_exact(arch: str, kwargs: dict[str, object]) -> None:
+    # pooling stages round odd sizes down where a padded stride-2 KA conv rounds up: the branch must follow
+    x = torch.randn(2, 3, 45, 45)
+    plain = getattr(torchvision.models, arch)(num_classes=4).eval()
+    model = wrap(copy.deepcopy(plain), stages="all", shortcut=True, zero_init=True, **kwargs).eval()  # type: ignore[arg-type]
+    with torch.no_grad():
+        assert torch.equal(model(x), plain(x))
+    model.train()
+    for block in model.modules():
+        if isinstance(block, RKANStages):
+            for b in block.rkan.values():
+                nn.init.ones_(b.bn2.weight)  # a live branch, so every path is used
+    _check_all_grads(model, x)
+
+
+def test_crop_is_padding_one_zero() -> None:
+    # cropping the padded stride-2 output to floor(H/2) is the same filter with padding (1, 0): exact floor
+    # rounding, and for even sizes (where the right padding is never read) the unchanged output
+    conv = SharedKAConv2d(stride=2, degree=3)
+    one_zero = SharedKAConv2d(stride=2, padding=0, degree=3)
+    one_zero.load_state_dict(conv.state_dict())
+    for size in (9, 10):
+        x = torch.randn(2, 4, size, size)
+        expected = one_zero(F.pad(x, (1, 0, 1, 0)))
+        assert expected.shape[-1] == size // 2
+        torch.testing.assert_close(conv(x)[..., : size // 2, : size // 2], expected)
+        if size % 2 == 0:
+            torch.testing.assert_close(conv(x), expected)
+
+
+def test_feature_extraction_traces_a_wrapped_model() -> None:
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = wrap(torchvision.models.resnet18(num_classes=4), stages="all", mechanism="cbam", shortcut=True).eval()
+    extractor = create_feature_extractor(model, {"layer3": "mid", "fc": "out"})
+    x = torch.randn(2, 3, 33, 33)
+    with torch.no_grad():
+        feats = extractor(x)
+        assert torch.equal(feats["out"], model(x)) and feats["mid"].shape == (2, 256, 3, 3)
+
+
+def test_slicing_a_wrapped_stage_gives_a_sequential() -> None:
+    model = wrap(torchvision.models.vgg11_bn(), stages=(2, 3))
+    plain_children = list(torchvision.models.vgg11_bn().features.named_children())
+    head = model.features[:5]
+    assert isinstance(head, nn.Sequential) and [n for n, _ in head.named_children()] == [
+        n for n, _ in plain_children[:5]
+    ]
+    assert head[0] is model.features[0] and not hasattr(head, "rkan")
+    tail = model.features[2::3]
+    assert [n for n, _ in tail.named_children()] == [n for n, _ in plain_children[2::3]]
+    assert head(torch.randn(1, 3, 16, 16)).shape == (1, 128, 8, 8)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -138,23 +138,34 @@ def check_num_classes(num_classes: object) -> int:
 
 class ClassifierMixin:
     """timm's classifier contract: ``forward_features``, ``forward_head(x, pre_logits)``, ``num_features``,
-    ``num_classes``, ``reset_classifier(num_classes)`` and ``forward = forward_head ∘ forward_features``.
+    ``num_classes``, ``get_classifier()``, ``reset_classifier(num_classes)`` and
+    ``forward = forward_head ∘ forward_features``.
 
     Subclasses implement ``forward_features`` and ``_build_head(num_classes) -> nn.Module`` and keep the pooling
-    and pre-logit layers in ``forward_head``; ``reset_classifier`` swaps ``self.head`` for a fresh one.
+    and pre-logit layers in ``forward_head``; ``reset_classifier`` swaps the module at ``classifier_name`` (a
+    dotted attribute path, ``"head"`` by default) for a fresh one, in the model's current train/eval mode.
     """
 
+    #: where the classifier lives (``get_classifier`` returns it, ``reset_classifier`` replaces it)
+    classifier_name: ClassVar[str] = "head"
     num_features: int
     num_classes: int
-    head: nn.Module
+    training: bool
 
     def _build_head(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
+    def get_classifier(self) -> nn.Module:
+        """The classifier module (``nn.Identity`` after ``reset_classifier(0)``)."""
+        return cast(nn.Module, self).get_submodule(self.classifier_name)
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: no classifier)."""
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: no classifier), in the
+        model's current train/eval mode."""
         self.num_classes = check_num_classes(num_classes)
-        self.head = self._build_head(num_classes)
+        head = self._build_head(num_classes).train(self.training)
+        owner, _, attr = self.classifier_name.rpartition(".")
+        setattr(cast(nn.Module, self).get_submodule(owner) if owner else self, attr, head)
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 
 from .._io import atomic_write
 
-__all__ = ["from_pretrained", "load_weights", "read_state_dict", "save_pretrained"]
+__all__ = ["from_pretrained", "load_weights", "read_state_dict", "save_pretrained", "unwrap_model"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -28,30 +29,89 @@ def _safetensors() -> Any:
     return st
 
 
+CONFIG_DIGEST_KEY = "kanconvs_config_sha256"
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside ``torch.compile`` (``_orig_mod``) and ``DataParallel`` / DDP / FSDP (``module``) wrappers."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module) and type(model).__name__ in _PARALLEL_WRAPPERS:
+            inner = getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+_PARALLEL_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})
+
+
+def _config_text(model: nn.Module) -> str:
+    """``config.json``'s text for ``model`` as it is now (its current ``num_classes``); ``ValueError`` naming a
+    keyword argument that JSON cannot store."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not isinstance(cfg, dict) or "architecture" not in cfg:
+        raise ValueError("model has no pretrained_cfg: build it with kanconvs.create_model(name, ...) to save it")
+    kwargs = dict(cfg.get("kwargs", {}))
+    num_classes = getattr(model, "num_classes", None)
+    if isinstance(num_classes, int) and not isinstance(num_classes, bool):  # after reset_classifier(n)
+        kwargs["num_classes"] = num_classes
+    for key, value in kwargs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"cannot save {cfg['architecture']!r}: its keyword argument {key}={value!r} cannot be stored in "
+                f"{CONFIG_NAME} ({err}); build the model with JSON values (strings, numbers, lists, dicts) instead"
+            ) from None
+    return json.dumps({**cfg, "kwargs": kwargs}, indent=2, sort_keys=True) + "\n"
+
+
 def save_pretrained(
     model: nn.Module, directory: str | os.PathLike[str], state_dict: Mapping[str, Tensor] | None = None
 ) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (architecture and keyword arguments) to ``directory``.
 
     The model must come from :func:`~kanconvs.create_model` (it records its configuration), so that
-    :func:`from_pretrained` can rebuild it. ``state_dict`` replaces ``model.state_dict()`` (e.g. the full weights
-    gathered from a sharded FSDP model).
+    :func:`from_pretrained` can rebuild it; a ``torch.compile`` or ``DistributedDataParallel`` wrapper is looked
+    through, and the current ``num_classes`` (after ``reset_classifier``) is recorded. ``state_dict`` replaces
+    ``model.state_dict()`` (e.g. the full weights gathered from a sharded FSDP model).
+
+    Both files are checked before either is written and each replaces its old version atomically; the weights record
+    a digest of the config, so :func:`from_pretrained` refuses a pair left mismatched by an interrupted save.
     """
-    cfg = getattr(model, "pretrained_cfg", None)
-    if not isinstance(cfg, dict) or "architecture" not in cfg:
-        raise ValueError("model has no pretrained_cfg: build it with kanconvs.create_model(name, ...) to save it")
+    model = unwrap_model(model)
+    text = _config_text(model)
     st = _safetensors()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in (model.state_dict() if state_dict is None else state_dict).items()}
-    atomic_write(out / WEIGHTS_NAME, lambda tmp: st.save_file(state, tmp, metadata={"format": "pt"}))
-    text = json.dumps(cfg, indent=2, sort_keys=True)
-    atomic_write(out / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    source = model.state_dict() if state_dict is None else state_dict
+    # a compiled submodule's keys carry "_orig_mod." (torch.compile): save the plain module's keys
+    state = {k.replace("_orig_mod.", ""): v.detach().contiguous() for k, v in source.items()}
+    metadata = {"format": "pt", CONFIG_DIGEST_KEY: hashlib.sha256(text.encode()).hexdigest()}
+
+    def write_config(tmp: str) -> None:  # the config's temporary file, then the weights, then the config's rename
+        Path(tmp).write_text(text, encoding="utf-8")
+        atomic_write(out / WEIGHTS_NAME, lambda wtmp: st.save_file(state, wtmp, metadata=metadata))
+
+    atomic_write(out / CONFIG_NAME, write_config)
     return out
 
 
+def _check_source(source: object) -> Path:
+    """``source`` as a path: ``TypeError`` / ``ValueError`` naming ``pretrained`` for what cannot be one."""
+    if isinstance(source, bool) or not isinstance(source, str | os.PathLike):
+        raise TypeError(
+            f"pretrained must be a path (a directory written by save_pretrained, or a .safetensors / .pt file), "
+            f"got {source!r}"
+        )
+    if not os.fspath(source):
+        raise ValueError("pretrained must be a path or None, got an empty path ''")
+    return Path(source)
+
+
 def _find_weights(source: str | os.PathLike[str]) -> Path:
-    path = Path(source)
+    path = _check_source(source)
     if path.is_dir():
         candidates = [path / name for name in (WEIGHTS_NAME, *TORCH_WEIGHTS_NAMES)]
         path = next((c for c in candidates if c.is_file()), candidates[0])
@@ -111,12 +171,22 @@ def from_pretrained(directory: str | os.PathLike[str], **overrides: Any) -> nn.M
     cfg_path = Path(directory) / CONFIG_NAME
     if not cfg_path.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {directory}: not a directory written by save_pretrained")
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    raw = cfg_path.read_bytes()
+    cfg = json.loads(raw.decode("utf-8"))
     if not isinstance(cfg, dict) or "architecture" not in cfg:
         raise ValueError(
             f"{cfg_path} has no 'architecture' entry, so it was not written by save_pretrained (e.g. a torch-conv-kan "
             "Hub snapshot): build the model yourself and load the weights, e.g. "
             "create_model('vggkagn11_v4', pretrained=directory)"
         )
+    weights = _find_weights(directory)
+    if weights.suffix == ".safetensors":
+        with _safetensors().safe_open(str(weights), "pt") as f:
+            digest = (f.metadata() or {}).get(CONFIG_DIGEST_KEY)
+        if digest is not None and digest != hashlib.sha256(raw).hexdigest():
+            raise ValueError(
+                f"{cfg_path} is not the config {weights.name} was saved with (an interrupted or partial "
+                "save_pretrained?): save the model again"
+            )
     kwargs = {**cfg.get("kwargs", {}), **overrides}
     return create_model(cfg["architecture"], pretrained=directory, **kwargs)

@@ -29,13 +29,14 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
 
 
-def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str, pretrained: str | os.PathLike[str] | bool | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model; ``kwargs`` override the entry point's configuration.
 
     Args:
         name: a registered name (see :func:`list_models`).
         pretrained: a directory written by :func:`~kanconvs.models.save_pretrained` or a ``.safetensors`` file
-            whose weights are loaded (strictly) into the new model.
+            whose weights are loaded (strictly) into the new model; ``None`` or ``False``: random initialisation.
+            There are no downloadable weights, so ``True`` is refused.
         kwargs: configuration overrides; recorded, with ``name``, as ``model.pretrained_cfg``.
 
     Examples:
@@ -44,6 +45,16 @@ def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **
         torch.Size([2, 10])
     """
     factory = _MODELS.get(name)
+    weights = None
+    if pretrained is True:
+        raise ValueError(
+            f"pretrained=True: kanconvs has no downloadable weights for {name!r}; give pretrained= a directory "
+            "written by save_pretrained or a .safetensors / .pt file"
+        )
+    if pretrained is not None and pretrained is not False:
+        from ._hub import _find_weights
+
+        weights = _find_weights(pretrained)  # a bad or missing path fails before the model is built
     try:
         model = factory(**kwargs)
     except TypeError as err:  # raised deep inside a layer: name the model and the option the user passed
@@ -53,8 +64,8 @@ def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **
             f"model {name!r} does not take the option {unknown!r} (passed as a keyword argument; {str(err).strip()})"
         ) from None
     model.pretrained_cfg = {"architecture": name, "kwargs": kwargs}  # type: ignore[assignment]
-    if pretrained is not None:
+    if weights is not None:
         from ._hub import load_weights
 
-        load_weights(model, pretrained)
+        load_weights(model, weights)
     return model

@@ -113,6 +113,7 @@ _NORMS: Mapping[str, dict[str, Any]] = {
     "batch": {"norm_layer": "batch"},
 }
 _GROUPS_4 = {"kagn": 4, "kacn": 4}
+_FIXED_NORM = ("conv", "wavkan")
 _FAMILIES = ("conv", "kan", "fastkan", "kaln", "kacn", "kagn", "kajn", "kabn", "kahn", "relukan", "wavkan")
 
 
@@ -150,13 +151,20 @@ def _register_baselines() -> None:
         for depth in (4, 8):
 
             def entry(family: str = family, depth: int = depth, norm: str | None = None, **kwargs: Any) -> nn.Module:
-                fixed = family in ("conv", "wavkan")  # their norm is part of the architecture
-                return _simple(family, depth, None if fixed else norm or default_norm(family), **kwargs)
+                if family in _FIXED_NORM:  # their (batch) norm is part of the architecture
+                    if norm not in (None, "batch"):
+                        raise ValueError(
+                            f"simple_{family}_{depth} always uses batch norm (part of the seed's architecture), so "
+                            f"norm must be None or 'batch', got {norm!r}"
+                        )
+                    return _simple(family, depth, None, **kwargs)
+                return _simple(family, depth, default_norm(family) if norm is None else norm, **kwargs)
 
             entry.__name__ = entry.__qualname__ = f"simple_{family}_{depth}"
+            norms = "'batch' only" if family in _FIXED_NORM else "'instance', 'instance-affine' or 'batch'"
             entry.__doc__ = (
-                f"The seed's {depth}-layer {family} baseline (MNIST configuration). ``norm``: 'instance', "
-                f"'instance-affine' or 'batch' (default: {default_norm(family)!r}); other keyword arguments override "
+                f"The seed's {depth}-layer {family} baseline (MNIST configuration). ``norm``: {norms} (default: "
+                f"{'batch' if family in _FIXED_NORM else default_norm(family)!r}); other keyword arguments override "
                 "the configuration."
             )
             register_model(entry)

@@ -13,7 +13,8 @@ weight penalties are collected with :func:`kanconvs.regularization_loss`, not re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers.factories import create_norm
 from ..layers.kan_linear import list_linear_families
 from ..layers.ranks import rank
-from ._factory import ClassifierMixin, check_num_classes, conv_factory, family_options, parse_family
+from ._factory import ClassifierMixin, conv_factory, family_options, parse_family
 from ._registry import register_model
 from .kan_mlp import KANMLP
 
@@ -55,10 +56,32 @@ class DenseLayer(nn.Module):
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         if self.memory_efficient and self.training and any(f.requires_grad for f in features):
-            out = checkpoint(self._bottleneck, *features, use_reentrant=False)
+            calls = 0
+
+            def bottleneck(*inputs: Tensor) -> Tensor:
+                nonlocal calls
+                calls += 1
+                if calls == 1:  # the forward pass
+                    return self._bottleneck(*inputs)
+                with _buffers_kept(self.conv1):  # the backward's recomputation: no second running-stat update
+                    return self._bottleneck(*inputs)
+
+            out = checkpoint(bottleneck, *features, use_reentrant=False)
         else:
             out = self._bottleneck(*features)
         return self.conv2(out)
+
+
+@contextlib.contextmanager
+def _buffers_kept(module: nn.Module) -> Iterator[None]:
+    """Restore ``module``'s buffers (BatchNorm running statistics …) on exit, however the block ends."""
+    saved = [(b, b.clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
 
 
 class DenseBlock(nn.ModuleDict):
@@ -122,6 +145,8 @@ class DenseKANet(ClassifierMixin, nn.Module):
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 3])
     """
+
+    classifier_name = "classifier"
 
     def __init__(
         self,
@@ -224,11 +249,6 @@ class DenseKANet(ClassifierMixin, nn.Module):
         if self._head_family is not None:  # "kan" ("conv" falls back to a linear layer)
             return KANMLP([self.num_features, num_classes], self._head_family, plain_head=True, **self._head_kwargs)
         return nn.Linear(self.num_features, num_classes)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a fresh one for ``num_classes`` (0: none; ``forward`` returns features)."""
-        self.num_classes = check_num_classes(num_classes)
-        self.classifier = self._build_head(num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Feature maps after the last block (or transition): ``(B, num_features, *S')``."""

@@ -15,6 +15,7 @@ mixed channels, §12.2 of the reference notes); ``zero_head`` zeroes the classif
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -113,6 +114,10 @@ class RDNetHead(nn.Module):
         return x if pre_logits else self.fc(x)
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _round8(value: float) -> int:
     return int(value / 8) * 8
 
@@ -159,6 +164,8 @@ class RDNet(ClassifierMixin, nn.Module):
         torch.Size([2, 3])
     """
 
+    classifier_name = "head.fc"
+
     def __init__(
         self,
         family: str = "kagn",
@@ -197,8 +204,10 @@ class RDNet(ClassifierMixin, nn.Module):
         for kind in block_types:
             if kind not in ("block", "ese"):
                 raise ValueError(f"block_types entries must be 'block' or 'ese', got {kind!r}")
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
+        if not _is_real(drop_path_rate) or not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate must be a number in [0, 1), got {drop_path_rate!r}")
+        if not _is_real(ls_init_value) or not 0.0 <= ls_init_value < math.inf:
+            raise ValueError(f"ls_init_value must be a finite number >= 0 (0: no layer scale), got {ls_init_value!r}")
         self.family = family
         options = {**family_kwargs, "dropout": dropout}
         make = conv_factory(family, ndim=ndim, **options)
@@ -252,11 +261,6 @@ class RDNet(ClassifierMixin, nn.Module):
             with torch.no_grad():
                 nn.init.zeros_(fc.bias)
                 fc.weight.mul_(0.0 if zero_head else scale)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final linear layer (the head's LayerNorm is kept); 0 removes it."""
-        self.num_classes = check_num_classes(num_classes)
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Feature maps of the last stage: ``(B, num_features, H / 32, W / 32)`` for the standard layouts."""

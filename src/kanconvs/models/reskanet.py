@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ._factory import ClassifierMixin, ConvFactory, check_num_classes, conv_factory, family_options, parse_family
+from ._factory import ClassifierMixin, ConvFactory, conv_factory, family_options, parse_family
 from ._registry import register_model
 
 __all__ = ["BasicBlock", "Bottleneck", "ResConvs", "ResKANet", "make_stage", "res_convs"]
@@ -200,6 +200,8 @@ class ResKANet(ClassifierMixin, nn.Module):
     layer3: nn.Sequential
     layer4: nn.Sequential
 
+    classifier_name = "fc"
+
     def __init__(
         self,
         layers: Sequence[int],
@@ -226,8 +228,9 @@ class ResKANet(ClassifierMixin, nn.Module):
         layers = check_layers(layers)
         block_cls = check_block(block)
         w = _positive_int("width_scale", width_scale)
-        dilate = [False] * 3 if replace_stride_with_dilation is None else list(replace_stride_with_dilation)
-        if len(dilate) != 3:
+        flags = replace_stride_with_dilation
+        dilate = [False] * 3 if flags is None else list(flags) if isinstance(flags, Sequence) else []
+        if len(dilate) != 3 or not all(isinstance(d, int) and d in (0, 1) for d in dilate):
             raise ValueError(
                 "replace_stride_with_dilation must be None or 3 flags (stages 2-4), got "
                 f"{replace_stride_with_dilation!r}"
@@ -264,10 +267,9 @@ class ResKANet(ClassifierMixin, nn.Module):
         self.fc: nn.Module = nn.Identity()
         self.reset_classifier(num_classes)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier ``fc`` with a fresh ``Linear`` for ``num_classes`` (0: identity)."""
-        self.num_classes = check_num_classes(num_classes)
-        self.fc = nn.Linear(self.head_features, num_classes) if num_classes else nn.Identity()
+    def _build_head(self, num_classes: int) -> nn.Module:
+        """The classifier ``fc``: a ``Linear`` for ``num_classes`` (0: identity)."""
+        return nn.Linear(self.head_features, num_classes) if num_classes else nn.Identity()
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.conv1(x))

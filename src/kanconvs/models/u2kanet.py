@@ -3,9 +3,11 @@
 Nested U-Nets: every stage is a residual U-block (:class:`ResidualUBlock`, "RSU"), the stages themselves form a
 U-Net, and six side outputs plus their fusion give seven logit maps. One body (:class:`U2KANet`); the full and
 small configurations are data (:data:`U2_STAGES`). With ``family="conv"`` the convolutions are Conv–BN–GELU: the
-classic U²-Net. The module layout is torch-conv-kan's (``stage1 … stage1d``, ``side1 … side6``, ``outconv``), and a
-load hook renames its keys (the ``L1`` wrapper's ``.module.``, its plain ``Sequential(Conv, BN, GELU)`` blocks), so
-its checkpoints load with ``load_state_dict``.
+classic U²-Net. The module layout is torch-conv-kan's (``stage1 … stage1d``, ``side1 … side6``, ``outconv``) but
+not all its key names: its checkpoints load with ``create_model(name, pretrained=file)`` or
+:func:`~kanconvs.models.load_weights`, which rename their keys (the ``L1`` wrapper's ``.module.``, its plain
+``Sequential(Conv, BN, GELU)`` blocks) through :func:`kanconvs.convert.convert_reference_state_dict`;
+``load_state_dict`` takes only this module's own keys.
 
 Differences from the reference (``models/u2kanet.py``): the blocks upsample to the skip connection's size instead
 of by 2, so any input size works (the reference needed sizes divisible by 32, and 64 in the first stage; the results

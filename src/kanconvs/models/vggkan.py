@@ -1,9 +1,11 @@
 """VGG-KAN: VGG-style stacks of 3×3 convolutions of any family, max pooling, optional self-attention, a head.
 
 One body (:class:`VGGKANet`) for every configuration and family; the configurations are data (:data:`VGG_LAYERS`).
-The module layout is torch-conv-kan's (``features.<i>``, the head's indices), and a load hook renames its keys
-(``classifier.`` → ``head.``, the ``L1`` wrapper's ``.module.``), so reference checkpoints, including the published
-Hugging Face VGG-KAGN weights, load with ``load_state_dict`` or ``create_model(name, pretrained=file)``.
+The module layout is torch-conv-kan's (``features.<i>``, the head's indices) but its key names are not: reference
+checkpoints, including the published Hugging Face VGG-KAGN weights, load with ``create_model(name, pretrained=file)``
+or :func:`~kanconvs.models.load_weights`, which rename their keys (``classifier.`` → ``head.``, the ``L1`` wrapper's
+``.module.``) through :func:`kanconvs.convert.convert_reference_state_dict`; ``load_state_dict`` takes only this
+module's own keys.
 
 Differences from the reference (``models/vggkan.py``):
 

@@ -83,7 +83,7 @@ class SharedKAConv2d(nn.Module):
         nn.init.ones_(self.scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4:
+        if not isinstance(x, torch.fx.Proxy) and x.dim() != 4:  # symbolic tracing (FX) has no dims
             raise ValueError(f"SharedKAConv2d expects input of shape (B, C, H, W), got {tuple(x.shape)}")
         c = x.shape[1]
         p = self.padding

@@ -43,6 +43,11 @@ def create_rkan_backbone(
         >>> model(torch.randn(2, 1, 16, 16)).shape
         torch.Size([2, 10])
     """
+    if not rkan and rkan_kwargs:
+        raise TypeError(
+            f"rkan=False builds the plain {arch} without RKAN branches, so these options would be ignored: "
+            f"{sorted(rkan_kwargs)} (the plain backbone takes num_classes, in_channels and small_stem only)"
+        )
     check_num_classes(num_classes)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1 for a torchvision classifier, got {num_classes}")

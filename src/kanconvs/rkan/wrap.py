@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -82,33 +83,52 @@ class RKANBlock(nn.Module):
             nn.init.zeros_(bn.bias)
         self.mechanism.zero_init_()
 
-    def residual(self, x: Tensor) -> Tensor:
-        r = self.bn1(self.kan1(self.act1(self.reduce(x))))
+    def residual(self, x: Tensor, size: Sequence[Any] | None = None) -> Tensor:
+        """The branch's output for the stage input ``x``; ``size``: the stage output's spatial size, to which a
+        strided KA convolution's output is cropped (its padding rounds odd sizes up, a stage's pooling rounds them
+        down: the crop makes the padding effectively (1, 0), so even sizes are untouched)."""
+        r = self.kan1(self.act1(self.reduce(x)))
+        if size is not None:
+            r = _crop(r, size)
+        r = self.bn1(r)
         r = self.act2(self.expand(r))
         if self.kan2 is not None:
             r = self.kan2(r)
         r = self.bn2(r)
-        if self.shortcut is not None:
-            r = r + self.shortcut(x)
+        if isinstance(self.shortcut, nn.Sequential):
+            s = self.shortcut[0](x)
+            r = r + self.shortcut[1](s if size is None else _crop(s, size))
         return r
 
     def forward(self, identity: Tensor, out: Tensor) -> Tensor:
-        r = self.residual(identity)
-        if r.shape != out.shape:
+        r = self.residual(identity, out.shape[2:])
+        if not isinstance(out, torch.fx.Proxy) and r.shape != out.shape:  # symbolic tracing has no shapes
             raise ValueError(
-                f"RKAN residual of shape {tuple(r.shape)} does not match the stage output {tuple(out.shape)} "
-                "(input sizes must divide the stage strides)"
+                f"RKAN residual of shape {tuple(r.shape)} does not match the stage output {tuple(out.shape)}"
             )
         if self.scale is not None:
             r = r * self.scale
         return self.mechanism(out, r)
 
 
+def _crop(t: Tensor, size: Sequence[Any]) -> Tensor:
+    """``t`` cut to the spatial ``size``, at most one row and column less (one stride-2 rounding)."""
+    if not isinstance(t, torch.fx.Proxy):
+        extra = [have - want for have, want in zip(t.shape[2:], size, strict=True)]
+        if any(e not in (0, 1) for e in extra):
+            raise ValueError(
+                f"RKAN residual of spatial size {tuple(t.shape[2:])} does not match the stage output {tuple(size)}: "
+                "the stage's stride does not fit the backbone's downsampling"
+            )
+    return t[..., : size[0], : size[1]]
+
+
 class RKANStages(nn.Module):
     """A backbone ``nn.Sequential`` replayed child by child, with RKAN blocks around some of its runs of children.
 
     The children keep their names (state_dict keys ``<parent>.<child>.*`` are unchanged); the blocks live in
-    ``rkan`` (keys ``<parent>.rkan.<stage>.*``). Indexing, ``len`` and iteration see the backbone's children only.
+    ``rkan`` (keys ``<parent>.rkan.<stage>.*``). Indexing, slicing (an ``nn.Sequential`` of the selected children,
+    without RKAN branches), ``len`` and iteration see the backbone's children only.
     """
 
     def __init__(self, body: nn.Sequential, specs: Sequence[StageSpec], blocks: Mapping[int, RKANBlock]) -> None:
@@ -134,7 +154,9 @@ class RKANStages(nn.Module):
                 x = self.rkan[key](saved.pop(key), x)
         return x
 
-    def __getitem__(self, idx: int | str) -> nn.Module:
+    def __getitem__(self, idx: int | str | slice) -> nn.Module:
+        if isinstance(idx, slice):  # like nn.Sequential: the backbone's children only (a slice may cut a stage)
+            return nn.Sequential(OrderedDict((name, self.get_submodule(name)) for name in self._body_names[idx]))
         name = idx if isinstance(idx, str) else self._body_names[idx]
         if name not in self._body_names:
             raise KeyError(name)
@@ -147,18 +169,54 @@ class RKANStages(nn.Module):
         return (self.get_submodule(name) for name in self._body_names)
 
 
+def _stage_key(key: object) -> int | None:
+    """A mapping key as a stage number: an int, or its decimal string (JSON stores ``{3: …}`` as ``{"3": …}``)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
+    return None
+
+
 def _per_stage(name: str, value: Any, stages: Sequence[int], n_stages: int) -> dict[int, Any]:
-    """Broadcast a scalar, index a sequence of one value per backbone stage, or look up a stage → value mapping."""
+    """Broadcast a scalar, index a sequence of one value per backbone stage, or look up a stage → value mapping
+    (keys: the wrapped stages, as ints or digit strings)."""
     if isinstance(value, Mapping):
-        missing = [s for s in stages if s not in value]
+        by_stage: dict[int, Any] = {}
+        for key, entry in value.items():
+            stage = _stage_key(key)
+            if stage in by_stage:
+                raise ValueError(f"{name} has two entries for stage {stage}; got keys {list(value)}")
+            by_stage[stage if stage is not None else key] = entry
+        missing = [s for s in stages if s not in by_stage]
         if missing:
-            raise ValueError(f"{name} has no entry for stages {missing}; got keys {sorted(value)}")
-        return {s: value[s] for s in stages}
+            raise ValueError(f"{name} has no entry for stages {missing}; got keys {list(value)}")
+        extra = [key for key in value if _stage_key(key) not in stages]
+        if extra:
+            raise ValueError(
+                f"{name} has entries for {extra}, which are not wrapped stages: the keys must be among the wrapped "
+                f"stages {list(stages)} (of the backbone's 1..{n_stages}); got keys {list(value)}"
+            )
+        return {s: by_stage[s] for s in stages}
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != n_stages:
             raise ValueError(f"{name} must have one entry per backbone stage ({n_stages}), got {list(value)}")
         return {s: value[s - 1] for s in stages}
     return dict.fromkeys(stages, value)
+
+
+def _parse_degree(degree: object) -> tuple[int, int]:
+    if isinstance(degree, int) and not isinstance(degree, bool):
+        degree = (degree, degree)
+    if not isinstance(degree, Sequence) or isinstance(degree, str):
+        raise TypeError(f"degree must be an int or a pair of ints (first, second KA conv), got {degree!r}")
+    if len(degree) != 2:
+        raise ValueError(f"degree must be an int or a pair (first, second KA conv), got {degree!r}")
+    for d in degree:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"degree must be an int or a pair of ints (first, second KA conv), got {degree!r}")
+        _check_int("degree", d, 0)
+    return degree[0], degree[1]
 
 
 def _parse_stages(stages: Any, n_stages: int) -> tuple[int, ...]:
@@ -186,6 +244,9 @@ def _check_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+_FIXED_GEOMETRY = frozenset({"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups"})
+
+
 def _ka_conv_factory(
     kan_type: str | None, family: str | None, family_kwargs: Mapping[str, Any] | None, depthwise: bool
 ) -> Any:
@@ -199,12 +260,19 @@ def _ka_conv_factory(
             return SharedKAConv2d(3, stride, 1, degree, kind)
 
         return shared
+    if not isinstance(family_kwargs, Mapping | None) or not all(isinstance(k, str) for k in family_kwargs or {}):
+        raise TypeError(f"family_kwargs must be a mapping of option names to values (or None), got {family_kwargs!r}")
     if kan_type is not None:
         raise ValueError(
             f"give kan_type (the shared filter's basis) or family (a kanconvs family), not both; "
             f"got kan_type={kan_type!r}, family={family!r}"
         )
     takes_degree = "degree" in declared_options(family)  # raises for unknown families
+    if fixed := sorted(_FIXED_GEOMETRY & set(family_kwargs or {})):
+        raise ValueError(
+            f"family_kwargs cannot set {fixed}: the RKAN branch fixes the KA convolution's shape (3×3, the stage's "
+            "stride, padding 1; groups by depthwise=)"
+        )
     options = {"norm_layer": None, "activation": None, **(family_kwargs or {})}
 
     def full(channels: int, stride: int, degree: int) -> nn.Module:
@@ -244,14 +312,16 @@ def wrap(
     Args:
         backbone: a torchvision ResNet / ResNeXt / Wide ResNet, DenseNet, RegNet X/Y, VGG(-bn) or ConvNeXt.
         stages: 1-based stage numbers (an int, a list), ``"E"`` (stages 3–4) or ``"all"``.
-        mechanism: aggregation (:func:`~kanconvs.rkan.list_mechanisms`), or a ``{stage: mechanism}`` mapping.
+        mechanism: aggregation (:func:`~kanconvs.rkan.list_mechanisms`), or a ``{stage: mechanism}`` mapping with
+            one entry per wrapped stage (keys ints or digit strings, as JSON stores them).
         kan_type: basis of the reference's channel-shared 3×3 KA filter (``"chebyshev"`` by default; see
             :data:`~kanconvs.rkan.SHARED_BASES`).
         degree: polynomial degrees of the first and second KA convolutions (an int sets both).
         family: use a kanconvs family (:func:`kanconvs.list_families`) as the KA convolution instead.
         family_kwargs: options of that family (the defaults drop its norm and activation: BN follows anyway).
         depthwise: the family convolution is depthwise (``groups=C``) rather than full.
-        reduce_factor: ``C_mid = C_in // reduce_factor``; an int, one per backbone stage, or a mapping.
+        reduce_factor: ``C_mid = C_in // reduce_factor``; an int, one per backbone stage, or a mapping (as for
+            ``mechanism``).
         inverse_bottleneck: RKAN-L: ``C_mid = C_in · expansion`` instead.
         expansion: RKAN-L width factor (2, 4, 6 give 2×L, 4×L, 6×L).
         second_conv: put the second KA convolution on the backbone's last stage (the reference does).
@@ -283,11 +353,7 @@ def wrap(
         for s, r in _per_stage("reduce_factor", reduce_factor, chosen, n_stages).items()
     }
     _check_int("expansion", expansion)
-    degrees = (degree, degree) if isinstance(degree, int) else tuple(degree)
-    if len(degrees) != 2:
-        raise ValueError(f"degree must be an int or a pair (first, second KA conv), got {degree!r}")
-    for d in degrees:
-        _check_int("degree", d, 0)
+    degrees = _parse_degree(degree)
     make = _ka_conv_factory(kan_type, family, family_kwargs, depthwise)
 
     ref = next(backbone.parameters(), None)
@@ -308,7 +374,7 @@ def wrap(
             spec.stride,
             spec.index,
             make,
-            (degrees[0], degrees[1]),
+            degrees,
             mechanisms[spec.index],
             second_conv=second_conv and spec.index == n_stages,
             shortcut=shortcut,
