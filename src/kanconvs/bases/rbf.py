@@ -66,7 +66,7 @@ class RBFBasis(Basis):
     def reset_parameters(self, fan_in: int = 1) -> None:
         """Rebuild the centres (derived, but a meta-device module's ``to_empty()`` leaves them undefined)."""
         with torch.no_grad():
-            self.grid.copy_(torch.linspace(*self.grid_range, self.grid_size, dtype=torch.float64))
+            self.grid.copy_(torch.linspace(*self.grid_range, self.grid_size, dtype=self.grid.dtype))
 
     def evaluate(self, x: Tensor) -> Tensor:
         centres = broadcast_to_input(self.grid.to(x.dtype), x)
