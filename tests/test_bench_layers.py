@@ -59,3 +59,36 @@ def test_interleaved_medians_times_every_step_and_drops_a_failing_runner() -> No
     assert ok.count == 2 + 3 * 2 * 3
     with pytest.raises(RuntimeError, match="out of memory"):
         interleaved_medians({"bad": Fake("bad", fail_after=0)}, warmup=1, rounds=1, iters=1)
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--device", "foo"], "--device: expected cpu, cuda or cuda:N, got 'foo'"),
+        (["--device", "meta"], "--device: expected cpu, cuda or cuda:N, got 'meta'"),  # ran, timing nothing
+        (["--device", "cuda:99"], "--device 'cuda:99'"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["layers", "models"])
+def test_bad_device_is_a_one_line_error(
+    kind: str, option: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = ["--models", "simple_conv_4"] if kind == "models" else []
+    assert main(["bench", kind, *models, *option]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"kanconvs bench {kind}: error: " + err.split(": error: ", 1)[1] and err.count("\n") == 1
+    assert expected in err and out == ""
+
+
+@pytest.mark.parametrize("kind", ["layers", "models"])
+def test_markdown_path_is_checked_before_the_benchmark(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    models = ["--models", "simple_conv_4"] if kind == "models" else []
+    for markdown, expected in [(tmp_path, "is a directory: expected a file path"), (afile / "t.md", "not a directory")]:
+        assert main(["bench", kind, *models, "--device", "cpu", "--markdown", str(markdown)]) == 2
+        out, err = capsys.readouterr()
+        assert expected in err and err.count("\n") == 1
+        assert out == "" and "machine:" not in err  # refused before measuring anything

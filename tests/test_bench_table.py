@@ -60,6 +60,7 @@ def test_bench_writes_the_table_plots_and_report_and_resumes(tmp_path: Path, cap
     # train time: the epochs' training-loop seconds, so that a cell resumed across sessions counts all of them
     assert result["train_time_s"] > 0
     assert result["train_time_s"] == pytest.approx(sum(h["train_s"] for h in result["history"]))
+    assert result["fingerprint"]["epochs"] == 1 and result["fingerprint"]["model.name"] == "simple_kagn_4"
     assert "int8 val acc" in (out / "table.md").read_text() and "Int8 (" not in (out / "report.md").read_text()
     capsys.readouterr()
     # a second run with one more cell trains only that cell, here with its static int8 version evaluated on CPU
@@ -105,3 +106,55 @@ def test_bench_names_its_benchmarks_and_keeps_the_old_spellings() -> None:
     for argv, kind in [(["bench", "layers"], "layers"), (["bench-layers"], "layers"),
                        (["bench", "models", *models], "models"), (["bench-models", *models], "models")]:  # fmt: skip
         assert parser.parse_args(default_kind(argv)).func.args == (kind,)
+
+
+def test_bench_epochs_must_be_positive(capsys: pytest.CaptureFixture) -> None:
+    # --epochs 0 used to be ignored (falsy), silently training the recipe's 150 epochs
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--epochs", "0", "--models", "conv"])
+    assert exc.value.code == 2 and "--epochs: expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+def _done_cell(out: Path, fingerprint: dict | None) -> Path:
+    row = {"model": "simple_conv_4", "family": "conv", "depth": 4, "setting": "batch", "val_top1_best": 0.5,
+           "val_top1_final": 0.5, "params": 10, "eval_ms_per_image_model": 0.1, "diverged": "",
+           "history": [{"epoch": 1, "val_top1": 0.5, "train_top1": 0.4, "train_loss": 1.0}]}  # fmt: skip
+    if fingerprint is not None:
+        row["fingerprint"] = fingerprint
+    path = out / "cells" / "conv-4-batch.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(row))
+    return path
+
+
+def test_bench_refuses_a_done_cell_of_other_settings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from kanconvs.bench.table import cell_config, fingerprint
+
+    out = tmp_path / "bench"
+    argv = ["bench", "--output", str(out), "--models", "conv", "--norms", "batch", *TINY[6:]]
+    cell = plan_cells(["conv"], [4], ["batch"])[0]
+    settings = fingerprint(cell_config(cell, out, ["epochs=1", *TINY[8:]], "bench-seed"))
+    assert settings["epochs"] == 1 and settings["data.train_limit"] == 64 and "output_dir" not in settings
+    _done_cell(out, {**settings, "data.name": "fashion-mnist"})  # done earlier on another dataset
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cell conv-4-batch" in err and "trained with other settings" in err
+    assert "data.name 'fashion-mnist' -> 'mnist-10k'" in err and "--output" in err
+    assert not (out / "runs").exists() and not (out / "table.md").exists()  # refused before training anything
+
+
+def test_bench_keeps_done_cells_without_fingerprint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench"
+    _done_cell(out, None)  # written by an older version: counts as done, as before
+    assert main(["bench", "--output", str(out), "--models", "conv", "--norms", "batch", *TINY[6:]]) == 0
+    assert "done earlier, skipped" in capsys.readouterr().err and not (out / "runs").exists()
+    assert "| simple_conv_4 | batch | 50.00 % |" in (out / "table.md").read_text()
+    assert not list(out.glob(".*.tmp"))  # the outputs are written through temporary files, renamed
+
+
+def test_bench_output_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["bench", "--output", str(afile), "--models", "conv", *TINY[6:]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--output '{afile}' is a file: expected a directory" in err

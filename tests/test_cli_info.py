@@ -83,3 +83,10 @@ def test_list_models_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "families (" in out and "bases (" in out and "  simple_conv_8" in out
+
+
+def test_help_after_the_model_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "simple_kagn_4", "--help"]) == 0  # was: unrecognized arguments: --help, exit 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: kanconvs info") and "--input-size" in out and "configuration overrides" in out
+    assert main(["info", "simple_kagn_4", *TINY, "-h"]) == 0 and "usage: kanconvs info" in capsys.readouterr().out

@@ -69,6 +69,67 @@ def test_read_idx_round_trip_and_corrupt_files(tmp_path: Path) -> None:
         read_idx(tmp_path / "float-ubyte")
 
 
+def test_read_idx_names_the_path_of_a_corrupt_or_truncated_file(tmp_path: Path) -> None:
+    data = torch.randint(0, 256, (30, 28, 28), dtype=torch.uint8)
+    _write_idx(tmp_path / "a-ubyte.gz", data)
+    packed = (tmp_path / "a-ubyte.gz").read_bytes()
+    cases = {
+        "cut-ubyte.gz": packed[: len(packed) // 2],  # gzip stream ends early: EOFError before
+        "garbled-ubyte.gz": packed[:10] + bytes(b ^ 0xFF for b in packed[10:40]) + packed[40:],  # zlib.error before
+        "notgzip-ubyte.gz": b"this is not gzip data",  # BadGzipFile (OSError) before
+        "header-ubyte": b"\x00\x00\x08\x03\x00\x00",  # header cut inside the sizes: struct.error before
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=str(tmp_path / name)):
+            read_idx(tmp_path / name)
+    (tmp_path / "dir-ubyte").mkdir()
+    with pytest.raises(ValueError, match="dir-ubyte"):
+        read_idx(tmp_path / "dir-ubyte")
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "missing-ubyte")
+
+
+def _fashion_files(root: Path, images: bytes | None = None, labels: torch.Tensor | None = None) -> Path:
+    """A FashionMNIST folder of 6 random images per split; ``images``/``labels`` replace both splits' files."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        _write_idx(raw / f"{split}-images-idx3-ubyte.gz", torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8))
+        if images is not None:
+            (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(images)
+        labels_of_split = torch.arange(6, dtype=torch.uint8) if labels is None else labels
+        _write_idx(raw / f"{split}-labels-idx1-ubyte.gz", labels_of_split)
+    return raw
+
+
+def test_idx_images_and_labels_that_do_not_match_name_both_files(tmp_path: Path) -> None:
+    _fashion_files(tmp_path, labels=torch.arange(5, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz holds 6 images but .*t10k-labels-idx1-ubyte"):
+        create_dataset("fashion-mnist", "test", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_cli_reports_a_corrupt_dataset_file_in_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("accelerate")
+    from kanconvs.cli import main
+
+    raw = _fashion_files(tmp_path / "data", images=gzip.compress(b"\x00\x00\x08\x03" + bytes(200))[:-30])
+    run = tmp_path / "run"
+    run.mkdir()
+    config = run / "config.yaml"
+    config.write_text(
+        f"output_dir: {run}\nepochs: 1\nprogress: false\ntrackers: []\n"
+        f"data: {{name: fashion-mnist, data_dir: {tmp_path / 'data'}}}\nmodel: {{name: simple_conv_4}}\n"
+    )
+    code = main(["train", str(config)] if command == "train" else ["eval", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"kanconvs {command}: error: ") and err.count("\n") == 1
+    assert "-images-idx3-ubyte.gz" in err and str(raw) in err
+
+
 def test_mnist_family_found_in_torchvision_layout(tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -7,6 +7,7 @@ import json
 import re
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -377,3 +378,38 @@ def test_cli_gradcam_run_directory_index(saved: Path, tmp_path: Path, capsys: py
     _check_png(tmp_path / "phi.png")
     assert main(["gradcam", str(saved), "--index", "0"]) == 2
     assert "--index needs a dataset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["plot-functions", "gradcam"])
+def test_cli_output_path(
+    command: str, saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    image = tmp_path / "digit.png"
+    Image.fromarray((torch.rand(16, 16) * 255).byte().numpy()).save(image)
+    args = [command, str(saved), *(["--image", str(image)] if command == "gradcam" else [])]
+    # no suffix: matplotlib writes name.png, and that is the path reported
+    assert main([*args, "-o", str(tmp_path / "noext")]) == 0
+    assert str(tmp_path / "noext.png") in capsys.readouterr().out and not (tmp_path / "noext").exists()
+    _check_png(tmp_path / "noext.png")
+    # an existing directory, or a folder that is a file: one line, exit 2, before loading anything
+    (tmp_path / "afile").write_text("")
+    for output, message in [(tmp_path, "is a directory: expected a file path"), (tmp_path / "afile" / "x.png", "")]:
+        assert main([*args, "-o", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"kanconvs {command}: error: --output") and err.count("\n") == 1 and message in err
+    # written atomically: a save failing midway leaves the previous file whole, and no temporary file
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"previous")
+
+    def broken_savefig(self: Figure, fname: Any, **kwargs: Any) -> None:
+        Path(fname).write_bytes(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    assert main([*args, "-o", str(keep)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert keep.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.glob(".*")) == []

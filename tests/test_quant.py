@@ -4,13 +4,15 @@ sizes, state dicts and the errors."""
 from __future__ import annotations
 
 import copy
+import io
+import pathlib
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kanconvs import create_model, list_families
+from kanconvs import create_model, list_families, save_pretrained
 from kanconvs.layers import create_conv
 from kanconvs.quant import (
     Int8Conv,
@@ -111,6 +113,24 @@ def test_wavkan_convolutions_are_int8() -> None:
     assert (y - y32).abs().max() < 0.06 * (y32.max() - y32.min())
 
 
+@pytest.mark.parametrize("mode", ["static", "weight_only"])
+def test_wavkan_bias_is_kept(mode: str) -> None:
+    layer = create_conv("wavkan", 4, 8, 3, padding=1, bias=True, norm_layer=None, activation=None).eval()
+    bias = layer.bias
+    assert isinstance(bias, nn.Parameter)
+    with torch.no_grad():
+        bias.fill_(1.0)
+    x = torch.randn(4, 4, 8, 8)
+    qlayer = quantize_int8(layer, [x] if mode == "static" else None, mode=mode)  # type: ignore[arg-type]
+    with torch.no_grad():
+        y, y32 = qlayer(x), layer(x)
+    assert abs(float((y - y32).mean())) < 0.02  # the bias (1.0) was dropped before: mean offset 1.0
+    assert (y - y32).abs().max() < 0.06 * (y32.max() - y32.min())
+    if mode == "static":
+        assert isinstance(qlayer, Int8WavKANConv) and qlayer.layer.bias is None
+        assert torch.equal(qlayer.mix_conv.quantized.bias(), bias)
+
+
 def test_plain_conv_and_linear_match_the_naive_reference() -> None:
     conv = nn.Conv2d(6, 8, 3, padding=1, padding_mode="reflect", groups=2)
     linear = nn.Linear(8, 5)
@@ -158,6 +178,34 @@ def test_static_state_dict_round_trip() -> None:
     x = torch.randn(2, 1, 16, 16)
     with torch.no_grad():
         assert torch.equal(other(x), qmodel(x)) and torch.equal(copy.deepcopy(qmodel)(x), qmodel(x))
+
+
+@pytest.mark.parametrize("name", ["simple_kagn_4", "simple_conv_4", "simple_wavkan_4"])
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated:UserWarning")  # torch.load of quantized tensors
+def test_static_model_pickles_whole(name: str) -> None:
+    qmodel = quantize_int8(create_model(name, widths=SMALL), torch.randn(4, 1, 16, 16))
+    buffer = io.BytesIO()
+    torch.save(qmodel, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    x = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), qmodel(x))
+    assert "Int8Conv" in repr(loaded)
+
+
+@pytest.mark.parametrize("mode", ["static", "weight_only"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_quantised_model_is_not_saved_as_the_float_architecture(
+    tmp_path: pathlib.Path, mode: str, inplace: bool
+) -> None:
+    model = create_model("simple_kagn_4", widths=SMALL)
+    qmodel = quantize_int8(model, torch.randn(2, 1, 12, 12), mode=mode, inplace=inplace)  # type: ignore[arg-type]
+    assert not hasattr(qmodel, "pretrained_cfg")
+    assert hasattr(model, "pretrained_cfg") != inplace  # the float model keeps it unless converted in place
+    with pytest.raises(ValueError, match="no pretrained_cfg"):
+        save_pretrained(qmodel, tmp_path / "q")
+    assert not (tmp_path / "q" / "model.safetensors").exists()
 
 
 def test_weight_only_int8() -> None:

@@ -35,7 +35,10 @@ override ``forward`` and the subclasses of ``nn.ConvNd``/``nn.Linear`` (their fo
 Quantised models are for inference: their forward raises in training mode, dropout is the identity and activation
 penalties (``activation_l1``/``l2``) are not recorded. ``state_dict()`` holds the int8 weights; it loads into a
 model quantised the same way (same mode, same engine): for ``"static"`` build that model with
-:func:`quantize_int8` and any calibration batch, then ``load_state_dict``. PyTorch 2.14 has no PT2E export
+:func:`quantize_int8` and any calibration batch, then ``load_state_dict``. ``torch.save(qmodel)`` and
+``torch.load(..., weights_only=False)`` work too. The quantised model has no ``pretrained_cfg`` (its weights are not
+the float architecture's), so :func:`~kanconvs.save_pretrained` refuses it: save the float model, or the
+``state_dict()``. PyTorch 2.14 has no PT2E export
 quantisation (``torch.ao.quantization.quantize_pt2e``); this module uses the eager quantized modules, which
 PyTorch marks as deprecated (creating quantized tensors warns once).
 """
@@ -146,6 +149,26 @@ class _StaticOp(nn.Module):
         self.quantized.scale, self.quantized.zero_point = float(out_scale), int(out_zero)
         self._float = None
         del self.input_observer, self.output_observer
+
+    def __getstate__(self) -> dict[str, Any]:
+        # PyTorch's quantized ConvNd pickles its own state but unpickles without nn.Module.__init__ (no hook dicts,
+        # no _modules): keep that state aside and rebuild the module as its __deepcopy__ does.
+        state = dict(self.__dict__)
+        q = self._modules.get("quantized")
+        if isinstance(q, (nnq.Conv1d, nnq.Conv2d, nnq.Conv3d)):
+            state["_modules"] = {k: v for k, v in self._modules.items() if k != "quantized"}
+            state["_quantized_conv"] = (type(q), q.__getstate__())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        conv = state.pop("_quantized_conv", None)
+        super().__setstate__(state)
+        if conv is not None:
+            cls, conv_state = conv
+            q = cls.__new__(cls)
+            nn.Module.__init__(q)
+            q.__setstate__(conv_state)
+            self._modules["quantized"] = q
 
     def weight(self) -> Tensor:
         """The quantised weight (``torch.qint8``, per output channel)."""
@@ -280,14 +303,15 @@ class Int8WavKANConv(nn.Module):
 
     def __init__(self, layer: WavKANConvNd) -> None:
         super().__init__()
-        params = _strip(layer, _WAVKAN_WEIGHTS)
+        params = _strip(layer, (*_WAVKAN_WEIGHTS, "bias"))
         self.layer = layer
         nd, geometry, ones = layer.ndim, (layer.stride, layer.padding, layer.dilation), (1,) * layer.ndim
         base = params.get("base_weight")
         self.base_conv = Int8Conv(nd, base, None, *geometry, layer.groups) if base is not None else None
         # One c_in → 1 convolution per output channel, then the grouped 1×1 mix, as the float layer.
         self.wavelet_conv = Int8Conv(nd, params["wavelet_weight"], None, *geometry, layer.out_channels)
-        self.mix_conv = Int8Conv(nd, params["out_weight"], None, ones, (0,) * nd, ones, layer.groups)
+        # The layer's bias is added to the mixed output (before the base branch and the norm), as the float layer.
+        self.mix_conv = Int8Conv(nd, params["out_weight"], params.get("bias"), ones, (0,) * nd, ones, layer.groups)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_inference(self)
@@ -479,6 +503,8 @@ def quantize_int8(
             f"model ({type(model).__name__}) has no module to quantise: expected KAConvNd, WavKANConvNd, "
             "nn.Conv1d/2d/3d or nn.Linear layers (already quantised ones are skipped)"
         )
+    for module in target.modules():  # int8 weights now: save_pretrained must not describe them as the float model
+        module.__dict__.pop("pretrained_cfg", None)
     if mode == "static":
         seen = 0
         with torch.no_grad():

@@ -34,6 +34,7 @@ __all__ = [
     "machine",
     "markdown_report",
     "non_negative_int",
+    "parse_device",
     "per_device_help",
     "positive_int",
     "report",
@@ -87,15 +88,38 @@ def add_timing_arguments(parser: argparse.ArgumentParser, defaults: Defaults) ->
     parser.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="also write the table here")
 
 
+def parse_device(text: str | None) -> torch.device:
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (``None``: cuda if available, else cpu).
+
+    Raises:
+        ValueError: another device (``meta`` has no timings), a malformed name, or a CUDA device this machine lacks.
+    """
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device: expected cpu, cuda or cuda:N, got {text!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {text!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {text!r}: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                f"cuda:{torch.cuda.device_count() - 1}"
+            )
+    return device
+
+
 def resolve_timing(args: argparse.Namespace, defaults: Defaults) -> tuple[torch.device, dict[str, int]]:
     """The device, and every option of ``defaults`` with the device's default where it was not given.
 
     Raises:
-        ValueError: a CUDA device requested where none is available.
+        ValueError: a device other than ``cpu``, ``cuda`` or ``cuda:N``, or a CUDA device this machine lacks.
     """
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine")
+    device = parse_device(args.device)
     chosen = defaults["cuda" if device.type == "cuda" else "cpu"]
     return device, {k: d if getattr(args, k) is None else int(getattr(args, k)) for k, d in chosen.items()}
 

@@ -3,8 +3,9 @@
 Each cell is a ``simple_<family>_<depth>`` network trained by :class:`kanconvs.train.Trainer` with the seed's recipe
 (AdamW lr 1e-4, weight decay 1e-5, ExponentialLR 0.975 per epoch, batch 128, the dataset's seed augmentations,
 bf16 on a GPU) unless overridden. Results go to ``<output>/cells/<cell>.json`` as each cell finishes, so an
-interrupted bench resumes where it stopped; the table (Markdown and CSV), plots (PNG, with matplotlib) and a
-Markdown report are rebuilt from those files.
+interrupted bench resumes where it stopped; each records the :func:`fingerprint` of its settings (dataset, recipe,
+overrides), and a re-run with other settings refuses a cell done with the old ones rather than report it. The table
+(Markdown and CSV), plots (PNG, with matplotlib) and a Markdown report are rebuilt from those files, atomically.
 
 Eval time is measured after training, on the validation split, with 2 warm-up batches and CUDA synchronisation:
 once over the loader (data loading included) and once over batches already on the device (model only).
@@ -30,11 +31,12 @@ from typing import Any
 
 import torch
 
+from .._io import atomic_write
 from ._common import command_line, machine, synchronize, version
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["NORMS", "Cell", "finished_rows", "plan_cells", "run_bench", "write_outputs"]
+__all__ = ["NORMS", "Cell", "cell_config", "fingerprint", "finished_rows", "plan_cells", "run_bench", "write_outputs"]
 
 #: The seed table's norm settings: model overrides of ``simple_<family>_<depth>``.
 NORMS: dict[str, dict[str, Any]] = {
@@ -191,21 +193,59 @@ def train_seconds(history: Sequence[dict[str, Any]], samples_per_epoch: int) -> 
     return total
 
 
-def run_cell(
-    cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False, recipe: str | Path | None = None
-) -> dict[str, Any]:
-    """Train and measure one cell (``int8``: also its static int8 version on CPU, see :func:`_int8_eval`); returns
-    its result row (also written to ``cells/<cell>.json``). ``recipe``: the training config the cell starts from (a
-    YAML file or shipped name, e.g. ``"bench-seed"``; ``None``: the defaults), then the cell's model, then
-    ``overrides``."""
-    from ..train import Trainer, load_config
-    from ..train.checkpoint import latest_checkpoint
+def cell_config(cell: Cell, output: Path, overrides: Sequence[str], recipe: str | Path | None = None) -> Any:
+    """The training config of ``cell``: ``recipe``, then the cell's model, then ``overrides``."""
+    from ..train import load_config
 
     cfg = load_config(recipe, [
         f"model.name={cell.model}", "trackers=[jsonl,csv]", "checkpoint.keep_last=1",
         *(f"model.kwargs.{k}={v}" for k, v in cell.model_kwargs().items()), *overrides,
     ])  # fmt: skip
     cfg.output_dir = str(output / "runs" / cell.name)
+    return cfg
+
+
+def fingerprint(cfg: Any) -> dict[str, Any]:
+    """The settings a cell's result depends on (:func:`kanconvs.train.config.config_fingerprint`, with how long it
+    trains and what it is evaluated on); stored in the cell's JSON, so that a re-run with other settings does not
+    take an old result for its own."""
+    from ..train.config import config_fingerprint
+
+    return config_fingerprint(cfg, include=("epochs", "max_steps", "eval_every", "data.val_limit"))
+
+
+def _check_done(cell: Cell, path: Path, expected: dict[str, Any]) -> bool:
+    """Whether ``cell`` is done (``path`` exists); ``ValueError`` if it was trained with other settings than
+    ``expected`` (results without a fingerprint, from older versions, count as done)."""
+    if not path.is_file():
+        return False
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"cannot read the result of cell {cell.name} in {path}: {err}") from None
+    if stored is None or stored == expected:
+        return True
+    keys = sorted(k for k in {*stored, *expected} if stored.get(k) != expected.get(k))
+    diffs = ", ".join(f"{k} {stored.get(k)!r} -> {expected.get(k)!r}" for k in keys[:4])
+    more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
+    raise ValueError(
+        f"cell {cell.name} in {path.parent.parent} was trained with other settings ({diffs}{more}): use another "
+        f"output folder (--output), or delete {path} to train it again"
+    )
+
+
+def run_cell(
+    cell: Cell, output: Path, overrides: Sequence[str], int8: bool = False, recipe: str | Path | None = None
+) -> dict[str, Any]:
+    """Train and measure one cell (``int8``: also its static int8 version on CPU, see :func:`_int8_eval`); returns
+    its result row (also written to ``cells/<cell>.json``, with the :func:`fingerprint` of its config). ``recipe``:
+    the training config the cell starts from (a YAML file or shipped name, e.g. ``"bench-seed"``; ``None``: the
+    defaults), then the cell's model, then ``overrides``."""
+    from ..train import Trainer
+    from ..train.checkpoint import latest_checkpoint
+
+    cfg = cell_config(cell, output, overrides, recipe)
+    settings = fingerprint(cfg)
     # a cell interrupted mid-training continues from its last checkpoint
     cfg.resume = latest_checkpoint(Path(cfg.output_dir) / "checkpoints") is not None
     trainer = Trainer(cfg)
@@ -227,15 +267,14 @@ def run_cell(
         "epochs": len(history), "diverged": _diverged(history, trainer.num_classes), "history": history,
         # where and how the cell ran (a resumed bench may mix machines)
         "machine": machine(trainer.accelerator.device), "torch": torch.__version__, "kanconvs": version(),
-        "command": command_line(),
+        "command": command_line(), "fingerprint": settings,
     }  # fmt: skip
     if int8:
         row.update(_int8_eval(trainer))
     cells = output / "cells"
     cells.mkdir(parents=True, exist_ok=True)
-    tmp = cells / f".{cell.name}.json.tmp"
-    tmp.write_text(json.dumps(row, indent=1), encoding="utf-8")
-    tmp.replace(cells / f"{cell.name}.json")  # atomic: a half-written result never counts as done
+    # atomic: a half-written result never counts as done
+    _write_text(cells / f"{cell.name}.json", json.dumps(row, indent=1))
     return row
 
 
@@ -245,9 +284,14 @@ def run_bench(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Run every cell not already done (``cells/<cell>.json`` exists), rebuild the outputs over every finished cell
     in ``output`` and return the rows of ``cells``; ``int8``: quantise each newly trained cell to static int8 and
-    evaluate it on CPU too (cells done earlier keep what they have)."""
+    evaluate it on CPU too (cells done earlier keep what they have).
+
+    ``ValueError``, before anything is trained, if a done cell was trained with other settings (dataset, recipe,
+    overrides: its :func:`fingerprint`) than this call's: its result would not be this call's.
+    """
+    settings = {c: fingerprint(cell_config(c, output, overrides, recipe)) for c in cells}
+    todo = [c for c in cells if not _check_done(c, output / "cells" / f"{c.name}.json", settings[c])]
     output.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if not (output / "cells" / f"{c.name}.json").is_file()]
     spent: list[float] = []  # seconds per cell run here, for the estimate of what is left
     for i, cell in enumerate(cells, 1):
         if cell not in todo:
@@ -309,11 +353,15 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
     lines = [header, "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(k, r.get(k)) for k, _ in COLUMNS) + " |" for r in rows]
     table = "\n".join(lines) + "\n"
-    (output / "table.md").write_text(table, encoding="utf-8")
-    with (output / "table.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[k for k, _ in COLUMNS])
-        writer.writeheader()
-        writer.writerows({k: r.get(k) for k, _ in COLUMNS} for r in rows)
+    _write_text(output / "table.md", table)
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=[k for k, _ in COLUMNS])
+            writer.writeheader()
+            writer.writerows({k: r.get(k) for k, _ in COLUMNS} for r in rows)
+
+    atomic_write(output / "table.csv", write_csv)
     plots = _plot(rows, output)
     report = ["# KA convolution benchmark", "", table]
     report += [
@@ -343,7 +391,15 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
             "",
         ]
     report += [f"![{p.stem}]({p.name})\n" for p in plots]
-    (output / "report.md").write_text("\n".join(report), encoding="utf-8")
+    _write_text(output / "report.md", "\n".join(report))
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
 
 
 def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
@@ -386,7 +442,7 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
     fig.suptitle("accuracy per epoch (solid: validation, dashed: training)")
     paths.append(output / "curves.png")
     fig.tight_layout()
-    fig.savefig(paths[-1], dpi=120)
+    _savefig(fig, paths[-1])
     plt.close(fig)
     for key, label, name in (
         ("params", "parameters", "accuracy_vs_params.png"),
@@ -400,6 +456,6 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
         ax.set(xscale="log", xlabel=label, ylabel="best val top-1")
         paths.append(output / name)
         fig.tight_layout()
-        fig.savefig(paths[-1], dpi=120)
+        _savefig(fig, paths[-1])
         plt.close(fig)
     return paths

@@ -7,7 +7,8 @@ Trains every (family, depth, norm) cell of ``simple_<family>_<depth>`` networks 
 shipped config ``bench-seed`` (AdamW lr 1e-4, weight decay 1e-5, ExponentialLR 0.975 per epoch, batch 128, 150
 epochs, the dataset's seed augmentations; bf16 on a GPU) or the config ``--recipe`` names, then writes
 ``table.md``, ``table.csv``, plots and ``report.md`` into ``--output``. Re-running the same command skips the cells
-already done (an interrupted bench resumes). Extra ``key=value`` arguments override the training config of every
+already done (an interrupted bench resumes); a cell done there with other settings (dataset, recipe, overrides) is
+refused: give another ``--output``. Extra ``key=value`` arguments override the training config of every
 cell (e.g. ``data.num_workers=8``).
 
 ``--int8``: after training, quantise each new cell to static int8 (``kanconvs.quant.quantize_int8``, calibrated on 4
@@ -94,23 +95,30 @@ def run_timing(kind: str, args: argparse.Namespace) -> int:
     (and CSV) reports asked for. Exit code 1 if one of our cells failed, 2 for a bad option."""
     from kanconvs.bench._common import command_line, log
     from kanconvs.cli import fail
+    from kanconvs.cli._output import output_file, write_text
 
     module = _timing_module(kind)
     try:
         config = module.resolve_config(args)
+        # the report paths are checked before the benchmark runs, not found unwritable after it
+        markdown = None if args.markdown is None else output_file(args.markdown, "--markdown")
+        csv = None if getattr(args, "csv", None) is None else output_file(args.csv, "--csv")  # vs-reference
     except ValueError as err:
         return fail(f"bench {kind}", err)
     results = module.run_benchmark(config, log)  # logs the machine line first
     print(module.format_table(results, config))
     command = args.command_line or command_line()
-    reports = [(args.markdown, module.format_markdown(results, config, command))]
-    if getattr(args, "csv", None) is not None:  # vs-reference
-        reports.append((args.csv, module.format_csv(results, config)))
+    reports = []
+    if markdown is not None:
+        reports.append((markdown, module.format_markdown(results, config, command)))
+    if csv is not None:
+        reports.append((csv, module.format_csv(results, config)))
     for path, text in reports:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
+        try:
+            write_text(path, text)
+        except OSError as err:
+            return fail(f"bench {kind}", f"cannot write {path}: {err}")
+        print(f"wrote {path}")
     return 1 if module.failed(results) else 0
 
 
@@ -124,6 +132,8 @@ def script_main(kind: str, script: str, argv: Sequence[str] | None = None) -> in
 
 def _add_table(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register ``bench table``."""
+    from kanconvs.bench._common import positive_int
+
     parser = subparsers.add_parser(
         "table", help="train and tabulate family × depth × norm cells (the default)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -139,7 +149,7 @@ def _add_table(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "KACN; --quick: batch)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs per cell (default: the recipe's, 150; --quick: 6)"
+        "--epochs", type=positive_int, default=None, help="epochs per cell (default: the recipe's, 150; --quick: 6)"
     )
     parser.add_argument("--output", default="runs/bench", help="run directory (default runs/bench)")
     parser.add_argument("--quick", action="store_true", help="small, fast settings (see above)")
@@ -163,8 +173,11 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = args.recipe or ("bench-quick" if args.quick else "bench-seed")
     overrides = [f"mixed_precision={'bf16' if torch.cuda.is_available() else 'no'}"]
-    overrides += [f"epochs={args.epochs}"] if args.epochs else []
+    overrides += [f"epochs={args.epochs}"] if args.epochs is not None else []
     overrides += [f"data.name={args.dataset}"] if args.dataset else []
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        return fail("bench", f"--output {args.output!r} is a file: expected a directory (new or from an earlier bench)")
     try:
         depths = [int(d) for d in args.depth.split(",")]
         norms = args.norms.split(",") if args.norms else (["batch"] if args.quick else None)
@@ -172,12 +185,12 @@ def run(args: argparse.Namespace) -> int:
         if families == ["all"]:
             families = sorted({name.split("_")[1] for name in list_models("simple_*")})
         cells = plan_cells(families, depths, norms)
-        rows = run_bench(cells, Path(args.output), [*overrides, *args.overrides], int8=args.int8, recipe=recipe)
+        rows = run_bench(cells, output, [*overrides, *args.overrides], int8=args.int8, recipe=recipe)
     except (ValueError, ConfigError, FileNotFoundError) as err:
         return fail("bench", err)
-    print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
+    print((output / "table.md").read_text(encoding="utf-8"))
     flagged = [r["model"] + " " + r["setting"] for r in rows if r["diverged"]]
     if flagged:
         print("diverged: " + ", ".join(flagged))
-    print(f"report: {Path(args.output) / 'report.md'}")
+    print(f"report: {output / 'report.md'}")
     return 0

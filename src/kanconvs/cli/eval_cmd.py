@@ -1,7 +1,8 @@
 """``kanconvs eval RUN [key=value ...]``: evaluate a run's best (or final) weights on its validation split.
 
 ``RUN`` is a run directory written by ``kanconvs train`` (its ``config.yaml`` says how to rebuild the model and
-data); ``--weights`` picks ``best`` (default), ``final``, or a path to a weights file or checkpoint directory.
+data); ``--weights`` picks ``best`` (default; ``final`` for runs without best weights), ``final``, or a path to a
+weights file or checkpoint directory.
 Overrides change the evaluation set-up (e.g. ``data.val_limit=1000``).
 """
 
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 __all__ = ["add_parser", "evaluate_run", "run"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -39,6 +43,9 @@ def evaluate_run(run_dir: str | Path, weights: str = "best", overrides: list[str
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
     cfg = load_config(config, [*(overrides or []), "resume=false", "trackers=[]", "progress=false"])
     source = run_dir / weights if weights in ("best", "final") else Path(weights)
+    if weights == "best" and not source.exists() and (run_dir / "final").exists():
+        source = run_dir / "final"  # runs without a best metric keep only their final weights
+        _LOGGER.info(f"{run_dir} has no best/ weights: evaluating final/")
     trainer = Trainer(cfg)
     load_weights(trainer.unwrapped, source)  # a directory with model.safetensors (exports, checkpoints) or a file
     return trainer.evaluate()

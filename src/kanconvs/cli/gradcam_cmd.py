@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kanconvs.cli.plot_functions import add_checkpoint_arguments
@@ -46,7 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--mean", type=float, nargs="+", help="normalisation mean (default: the dataset's, or 0.5)")
     parser.add_argument("--std", type=float, nargs="+", help="normalisation std (default: the dataset's, or 0.5)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (default 0.5)")
-    parser.add_argument("--output", "-o", default="gradcam.png", help="PNG to write (default gradcam.png)")
+    parser.add_argument(
+        "--output", "-o", default="gradcam.png",
+        help="PNG to write (default gradcam.png; .png is added to a name without suffix)",
+    )  # fmt: skip
     parser.add_argument("--dpi", type=int, default=120)
     parser.set_defaults(func=run)
     return parser
@@ -112,11 +114,13 @@ def _load_input(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple[T
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from kanconvs.cli._output import output_file, save_figure
     from kanconvs.cli.info import parse_overrides
     from kanconvs.interpret import grad_cam, plot_gradcam
     from kanconvs.interpret._checkpoint import load_model
 
     try:
+        out = output_file(args.output, "--output", suffix=".png")  # before the work; .png as matplotlib would add
         loaded = load_model(args.checkpoint, args.weights, args.model, parse_overrides(args.model_kwargs))
         model = loaded.model.eval()
         image, mean, std, label = _load_input(args, model, loaded.run_config)
@@ -136,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
         title = f"class {target} (p = {float(probs[target]):.2f}); predicted {predicted}"
         title += f"; label {int(label)}" if label is not None else ""
         fig = plot_gradcam(shown, cam, title=title, alpha=args.alpha)
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=args.dpi)
+        save_figure(fig, out, args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
         from kanconvs.cli import fail
 

@@ -161,7 +161,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_options(parser)
     parser.add_argument("model", metavar="MODEL", help="a registered model name (see `kanconvs list --models`)")
     parser.add_argument("rest", nargs=argparse.REMAINDER, metavar="key=value", help="configuration overrides")
-    parser.set_defaults(func=run)
+    # options after MODEL land in ``rest`` (parsed by _parse_rest): ``kanconvs info MODEL --help`` needs this help
+    parser.set_defaults(func=run, format_help=parser.format_help)
     return parser
 
 
@@ -174,6 +175,9 @@ def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     """Print the model's description; exit 2 on a bad model name or configuration, 1 if the forward pass fails."""
+    if "-h" in args.rest or "--help" in args.rest:
+        print(args.format_help(), end="")
+        return 0
     args = _parse_rest(args)
     try:
         overrides = parse_overrides(args.overrides)

@@ -18,7 +18,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--taps", choices=("sum", "center", "all"), default="sum", help="kernel taps (default sum)")
     parser.add_argument("--x-range", nargs=2, type=float, metavar=("LOW", "HIGH"), help="x range (default: the basis')")
     parser.add_argument("--num-points", type=int, default=201, help="points per curve (default 201)")
-    parser.add_argument("--output", "-o", default="phi.png", help="PNG to write (default phi.png)")
+    parser.add_argument(
+        "--output", "-o", default="phi.png", help="PNG to write (default phi.png; .png added to a name without suffix)"
+    )
     parser.add_argument("--dpi", type=int, default=120)
     parser.set_defaults(func=run)
     return parser
@@ -76,11 +77,13 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kanconvs.cli._output import output_file, save_figure
     from kanconvs.cli.info import parse_overrides
     from kanconvs.interpret import find_layer, plot_functions
     from kanconvs.interpret._checkpoint import load_model
 
     try:
+        output = output_file(args.output, "--output", suffix=".png")  # before the work; .png as matplotlib would add
         loaded = load_model(args.checkpoint, args.weights, args.model, parse_overrides(args.model_kwargs))
         model = loaded.model
         if args.list_layers:
@@ -91,10 +94,8 @@ def run(args: argparse.Namespace) -> int:
         x_range = tuple(args.x_range) if args.x_range else None
         title = f"{name or type(model).__name__} ({type(layer).__name__}): learned φ"
         fig = plot_functions(layer, pairs, x=x_range, taps=args.taps, num_points=args.num_points, title=title)
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(output, dpi=args.dpi)
-    except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError) as err:
+        save_figure(fig, output, args.dpi)
+    except (ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
         from kanconvs.cli import fail
 
         return fail("plot-functions", err)

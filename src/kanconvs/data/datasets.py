@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from .._registry import Registry
 from .embedded import load_embedded_mnist
-from .idx import read_idx
+from .idx import read_idx_pair
 
 __all__ = [
     "DatasetInfo",
@@ -195,8 +195,7 @@ def _idx_loader(tv_name: str, system_dirs: Sequence[str], hint: str) -> Callable
                 f"{tv_name}: no {images_stem}[.gz] / {labels_stem}[.gz] in {looked}. Get it with download=True "
                 f"(torchvision, needs internet), copy the IDX files into one of those folders{hint}"
             )
-        images = read_idx(images_path).unsqueeze(1)
-        return TensorImageDataset(images, read_idx(labels_path).long(), transform)
+        return TensorImageDataset(*read_idx_pair(images_path, labels_path), transform)
 
     return load
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from .idx import read_idx
+from .idx import read_idx_pair
 
 __all__ = ["ASSETS", "EMBEDDED_TRAIN_SIZE", "load_embedded_mnist"]
 
@@ -25,8 +25,7 @@ def load_embedded_mnist(split: str = "train") -> tuple[Tensor, Tensor]:
         >>> images.shape, labels.shape
         (torch.Size([2000, 1, 28, 28]), torch.Size([2000]))
     """
-    images = read_idx(ASSETS / "mnist10k-images-idx3-ubyte.gz").unsqueeze(1)
-    labels = read_idx(ASSETS / "mnist10k-labels-idx1-ubyte.gz").long()
+    images, labels = read_idx_pair(ASSETS / "mnist10k-images-idx3-ubyte.gz", ASSETS / "mnist10k-labels-idx1-ubyte.gz")
     parts = {
         "train": slice(0, EMBEDDED_TRAIN_SIZE),
         "test": slice(EMBEDDED_TRAIN_SIZE, None),

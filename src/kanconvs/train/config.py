@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "CONFIG_DIR",
+    "RESUMABLE",
     "CheckpointConfig",
     "ConfigError",
     "DataConfig",
@@ -26,6 +28,7 @@ __all__ = [
     "ScheduleConfig",
     "TrainConfig",
     "config_dict",
+    "config_fingerprint",
     "config_to_yaml",
     "list_configs",
     "load_config",
@@ -286,6 +289,28 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
 
     result: dict[str, Any] = plain(asdict(cfg))
     return result
+
+
+#: Settings a resumed run may change: where and how it runs, how long, what it records and evaluates on; not what it
+#: trains.
+RESUMABLE = frozenset({
+    "output_dir", "epochs", "max_steps", "mixed_precision", "cpu", "eval_every", "metrics", "trackers", "project",
+    "progress", "resume", "resume_from", "checkpoint", "model.compile", "data.data_dir", "data.download",
+    "data.num_workers", "data.eval_batch_size", "data.val_limit",
+})  # fmt: skip
+
+
+def config_fingerprint(cfg: TrainConfig, include: Sequence[str] = ()) -> dict[str, Any]:
+    """The settings that shape the training (every one but :data:`RESUMABLE`'s, and those of them named in
+    ``include``), as JSON values under ``section.key``: what a resumed run must share with its checkpoint, and (with
+    how long it trains, ``include``) what a benchmark result depends on."""
+    flat: dict[str, Any] = {}
+    for section, values in config_dict(cfg).items():
+        for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
+            name = section if key is None else f"{section}.{key}"
+            if (name not in RESUMABLE and section not in RESUMABLE) or name in include:
+                flat[name] = value
+    return flat
 
 
 def config_to_yaml(cfg: TrainConfig) -> str:

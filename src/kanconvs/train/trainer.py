@@ -36,7 +36,7 @@ from .checkpoint import (
     save_checkpoint,
     set_aside,
 )
-from .config import ConfigError, TrainConfig, config_dict, config_to_yaml
+from .config import ConfigError, TrainConfig, config_fingerprint, config_to_yaml
 from .faults import fault_point
 from .losses import create_loss, list_losses
 from .metrics import classification_metrics, segmentation_metrics
@@ -225,16 +225,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ checkpoints
     def _fingerprint(self) -> dict[str, Any]:
-        """What a resumed run must share with the run that wrote the checkpoint: every setting that shapes the
-        training (model, data and its order, optimiser, schedule, loss, seed), as ``section.key``; only
-        :data:`RESUMABLE` settings may change."""
-        flat: dict[str, Any] = {}
-        for section, values in config_dict(self.cfg).items():
-            for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
-                name = section if key is None else f"{section}.{key}"
-                if name not in RESUMABLE and section not in RESUMABLE:
-                    flat[name] = value
-        return flat
+        """What a resumed run must share with the run that wrote the checkpoint (:func:`config_fingerprint`)."""
+        return config_fingerprint(self.cfg)
 
     def _checkpoint(self) -> None:
         acc, step = self.accelerator, self.state.global_step
@@ -566,14 +558,6 @@ class Trainer:
 
         # disable=None: no bar when stderr is not a terminal (a log file would fill with carriage-return frames)
         return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, disable=None)
-
-
-#: Settings a resumed run may change: where and how it runs, how long, what it records; not what it trains.
-RESUMABLE = frozenset({
-    "output_dir", "epochs", "max_steps", "mixed_precision", "cpu", "eval_every", "metrics", "trackers", "project",
-    "progress", "resume", "resume_from", "checkpoint", "model.compile", "data.data_dir", "data.download",
-    "data.num_workers", "data.eval_batch_size", "data.val_limit",
-})  # fmt: skip
 
 
 def _flat_config(cfg: TrainConfig) -> dict[str, Any]:
