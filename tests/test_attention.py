@@ -562,3 +562,10 @@ def test_cuda_matches_cpu(dtype: torch.dtype) -> None:
         # bf16 keeps 8 mantissa bits: through several KA layers and a softmax one element of 1,584 was 0.09 off (H100)
         tol = {torch.float32: 1e-4, torch.float16: 5e-2, torch.bfloat16: 1.5e-1}[dtype]
         torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_self_attention_takes_an_empty_batch(rope: bool) -> None:
+    """A batch of 0, as every conv takes (the head reshape used to infer its length from no elements)."""
+    attn = KASelfAttention2d(8, 3, family="kagn", rope=rope, num_heads=2)
+    assert attn(torch.randn(0, 8, 4, 4)).shape == (0, 8, 4, 4)

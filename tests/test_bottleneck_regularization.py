@@ -55,7 +55,7 @@ def test_bottleneck_parameter_count_formula() -> None:
 
 
 def test_bottleneck_errors() -> None:
-    with pytest.raises(ValueError, match="dim_reduction must be > 0, got 0"):
+    with pytest.raises(ValueError, match="dim_reduction must be a number > 0, got 0"):
         kanconvs.BottleneckKAConv2d(8, 8, 3, dim_reduction=0)
     with pytest.raises(ValueError, match="min_internal must be an integer >= 1, got 0"):
         kanconvs.BottleneckKAConv2d(8, 8, 3, min_internal=0)
@@ -219,3 +219,24 @@ def test_layers_with_recorded_penalties_copy_and_pickle() -> None:
     assert clone._activation_penalty is None
     restored = pickle.loads(pickle.dumps(layer))
     torch.testing.assert_close(restored.weight, layer.weight)
+
+
+def test_noise_on_single_value_channels_is_finite() -> None:
+    """A channel with one value (batch 1 and a 1×1 map, or one sample inside an MoE expert) has no spread: no noise,
+    not the NaN of an unbiased std that turned the whole output into NaN."""
+    x = torch.randn(1, 4, 1, 1)
+    torch.testing.assert_close(NoiseInjection(p=0.5).train()(x), x)
+    layer = kanconvs.create_conv("bottleneck_kagn", 8, 8, 3, padding=1, ndim=2, norm_layer="layer", dropout=0.5)
+    assert torch.isfinite(layer.train()(torch.randn(1, 8, 1, 1))).all()
+    moe = kanconvs.create_conv(
+        "moe_kagn", 8, 8, 1, ndim=2, num_experts=2, k=1, dropout=0.5, dropout_type="noise", norm_layer="layer"
+    )
+    assert torch.isfinite(moe.train()(torch.randn(8, 8, 1, 1))).all()
+
+
+def test_bottleneck_width_rule_is_the_references() -> None:
+    """Below min_internal the width is min(min_internal, c_in, c_out), which can be smaller than the quotient."""
+    assert bottleneck_width(2, 56, 4, 16) == 2  # 14 < 16 → min(16, 2, 56)
+    assert bottleneck_width(2, 64, 4, 16) == 16
+    with pytest.raises(ValueError, match="dim_reduction must be a number > 0, got '4'"):
+        bottleneck_width(8, 8, "4", 16)  # type: ignore[arg-type]

@@ -464,7 +464,7 @@ def test_compat_bottleneck_forward_and_pregate() -> None:
         ({"k": 5, "num_experts": 4}, r"k must be <= num_experts \(4\), got k=5"),
         ({"k": 0}, "k must be a positive integer, got 0"),
         ({"num_experts": 0}, "num_experts must be a positive integer, got 0"),
-        ({"loss_coef": -1.0}, "loss_coef must be a number >= 0, got -1.0"),
+        ({"loss_coef": -1.0}, "loss_coef must be a finite number >= 0, got -1.0"),
         ({"noisy_gating": 1}, "noisy_gating must be a bool, got 1"),
         ({"family": "nope"}, "unknown family 'nope'"),
         ({"norm_layer": "batch"}, "norm_layer: .*BatchNorm2d with running statistics"),
@@ -511,3 +511,36 @@ def test_moe_layer_runs_on_the_meta_device() -> None:
     size = kanconvs.models.min_input_size(model, 3)
     assert size is not None and size < 64  # it used to give up (None) at every size
     assert model(torch.randn(1, 3, size, size)).shape == (1, 3)
+
+
+def test_moe_layers_initialise_from_the_meta_device() -> None:
+    """FSDP / accelerate deferred initialisation: build on meta, to_empty, reset_parameters(); the experts are then
+    initialised where the stack lives, independently of each other."""
+    for name in ("moe_kagn", "moe_bottleneck_kagn"):
+        layer = kanconvs.create_conv(name, 16, 16, 3, padding=1, ndim=2, num_experts=3, k=2, device="meta")
+        layer = layer.to_empty(device="cpu")
+        layer.reset_parameters()
+        experts = next(m for m in layer.modules() if isinstance(m, StackedExperts))
+        weight = experts.stacked_tensor("weight")
+        assert torch.isfinite(weight).all() and not torch.equal(weight[0], weight[1])
+        assert torch.isfinite(layer.eval()(torch.randn(2, 16, 5, 5))).all()
+
+
+@pytest.mark.parametrize("family", ["kagn", "wavkan"])
+def test_moe_1d_converts_to_channels_last(family: str) -> None:
+    """The stacked (E, *shape) tensors of 4-D expert tensors are 5-D: they convert as 4-D ones."""
+    kw = {"norm_layer": "instance"} if family == "wavkan" else {}
+    layer = kanconvs.create_conv(f"moe_{family}", 4, 4, 3, padding=1, ndim=1, num_experts=2, k=1, **kw).eval()
+    x = torch.randn(2, 4, 9)
+    y = layer(x)
+    torch.testing.assert_close(layer.to(memory_format=torch.channels_last)(x), y)
+
+
+def test_bottleneck_moe_penalises_the_expert_weights_not_their_biases() -> None:
+    layer = kanconvs.create_conv("moe_bottleneck_kagn", 8, 8, 3, padding=1, ndim=2, num_experts=2, k=1, bias=True,
+                                 weight_l2=1e-3)  # fmt: skip
+    names = {id(p): n for n, p in layer.named_parameters()}
+    penalised = sorted(names[id(p)] for p in layer._penalised_weights())
+    assert penalised == ["base_weight", "expand_weight", "inner.experts.weight", "squeeze_weight"]
+    with pytest.raises(ValueError, match="loss_coef must be a finite number >= 0, got inf"):
+        kanconvs.create_conv("moe_kagn", 4, 4, 3, ndim=2, num_experts=2, k=1, loss_coef=float("inf"))

@@ -514,3 +514,25 @@ def test_compat_peft_has_the_reference_parameters_and_fuses_exactly(
     assert {n for n in shapes if getattr(peft, n) is not None and getattr(peft, n).grad is not None} == {
         n for n, u in used.items() if u
     }
+
+
+def test_extra_degrees_beyond_the_gram_limit_are_refused_up_front() -> None:
+    """fuse() could not build a Gram layer above degree 26: the PEFT layer refuses it when built, not after training."""
+    layer = KAGNConv2d(4, 4, 3, padding=1, degree=24)
+    PEFTKAGNConv(layer, extra_degrees=2)  # degree 26: allowed
+    with pytest.raises(ValueError, match="extra_degrees=3 would raise the degree to 27, above the Gram basis limit 26"):
+        PEFTKAGNConv(layer, extra_degrees=3)
+
+
+def test_peft_model_converts_to_channels_last() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(KAGNConv2d(4, 6, 3, padding=1, degree=2), KAGNConv2d(6, 6, 3, padding=1, degree=2))
+    peft = wrap_kagn(model, trainable_degrees=(2,), extra_degrees=1)
+    with torch.no_grad():
+        for p in peft.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.1)
+    x = torch.randn(2, 4, 5, 5)
+    y = peft.eval()(x)
+    y_cl = peft.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-5)

@@ -353,7 +353,7 @@ class KASelfAttentionNd(nn.Module):
         b, c, *spatial = v.shape
 
         def heads(t: Tensor) -> Tensor:
-            return t.reshape(b, self.num_heads, self.head_dim, -1).transpose(-1, -2)  # (B, h, N, d)
+            return t.reshape(b, self.num_heads, self.head_dim, math.prod(spatial)).transpose(-1, -2)  # (B, h, N, d)
 
         q, k, v = heads(q), heads(k), heads(v)
         if self.rope is not None:

@@ -39,6 +39,18 @@ _INITS = ("kaiming", "kaiming_stacked", "normal")
 _HALF = (torch.float16, torch.bfloat16)
 
 
+def as_conv_weight(fn: Callable[[Tensor], Tensor], ndim: int) -> Callable[[Tensor], Tensor]:
+    """``fn`` (a ``Module._apply`` conversion) applied to stacked KA weights ``(C_out, C_in / g, F, *k)`` as the
+    convolution sees them, ``(C_out, C_in·F / g, *k)``: they have one dim more than a conv weight, so memory formats
+    (``model.to(memory_format=torch.channels_last)``) would refuse them otherwise."""
+    stacked = ndim + 3
+
+    def convert(t: Tensor) -> Tensor:
+        return fn(t.flatten(1, 2)).unflatten(1, t.shape[1:3]) if t.dim() == stacked else fn(t)
+
+    return convert
+
+
 class KAConvNd(ConvBase):
     r"""Kolmogorov–Arnold convolution over 1, 2 or 3 spatial dimensions.
 
@@ -147,15 +159,7 @@ class KAConvNd(ConvBase):
         self.reset_parameters()
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> KAConvNd:
-        # The stacked weight (C_out, C_in / g, F, *k) has one dim more than a conv weight: casts and memory formats
-        # (``model.to(memory_format=torch.channels_last)``) apply to it as the convolution sees it, (C_out, C_in·F / g,
-        # *k), which is also how forward reads it.
-        stacked = self.ndim + 3
-
-        def convert(t: Tensor) -> Tensor:
-            return fn(t.flatten(1, 2)).unflatten(1, t.shape[1:3]) if t.dim() == stacked else fn(t)
-
-        return super()._apply(convert, recurse)
+        return super()._apply(as_conv_weight(fn, self.ndim), recurse)
 
     def reset_parameters(self) -> None:
         receptive = math.prod(self.kernel_size)

@@ -119,8 +119,12 @@ class NoisyTopKGate(nn.Module):
             raise ValueError(f"k must be <= num_experts ({num_experts}), got k={k!r}")
         if not isinstance(noisy_gating, bool):
             raise ValueError(f"noisy_gating must be a bool, got {noisy_gating!r}")
-        if isinstance(noise_epsilon, bool) or not isinstance(noise_epsilon, (int, float)) or noise_epsilon <= 0:
-            raise ValueError(f"noise_epsilon must be a number > 0, got {noise_epsilon!r}")
+        if (
+            isinstance(noise_epsilon, bool)
+            or not isinstance(noise_epsilon, (int, float))
+            or not 0 < noise_epsilon < math.inf
+        ):
+            raise ValueError(f"noise_epsilon must be a finite number > 0, got {noise_epsilon!r}")
         if pregate is not None and not isinstance(pregate, nn.Module):
             raise TypeError(f"pregate must be an nn.Module or None, got {type(pregate).__name__}")
         pregate_out = getattr(pregate, "out_features", in_features)
@@ -314,8 +318,23 @@ class StackedExperts(nn.Module):
     # -- nn.Module API
     def reset_parameters(self) -> None:
         """Re-initialise every expert independently (each one as a freshly built expert)."""
+        device = next(iter(self.stacked().values())).device
         for e in range(self.num_experts):
-            self._fill(e, self._build_checked())
+            expert = self._build_checked()
+            if device.type != "meta" and any(t.is_meta for t in expert.parameters()):
+                # built with device="meta" (deferred initialisation), the stack since materialised (to_empty):
+                # initialise the expert where the stack lives
+                expert = expert.to_empty(device=device)
+                _reset(expert)
+            self._fill(e, expert)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> StackedExperts:
+        # A stack (E, *shape) of an expert's 4-D tensors is 5-D, which memory formats (channels_last) would read as
+        # a 3-D conv weight and refuse: it converts as E·shape[0] 4-D tensors.
+        def convert(t: Tensor) -> Tensor:
+            return fn(t.flatten(0, 1)).unflatten(0, t.shape[:2]) if t.dim() == 5 else fn(t)
+
+        return super()._apply(convert, recurse)
 
     def train(self, mode: bool = True) -> StackedExperts:
         super().train(mode)
@@ -355,6 +374,16 @@ def _holder(root: nn.Module, path: str) -> nn.Module:
             module.add_module(part, _Holder())
         module = module._modules[part]  # type: ignore[assignment]
     return module
+
+
+def _reset(module: nn.Module) -> None:
+    """``module.reset_parameters()``, or that of each sub-module where the module has none."""
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset):
+        reset()
+        return
+    for child in module.children():
+        _reset(child)
 
 
 def _disable_checkpointing(module: nn.Module) -> list[tuple[str, str]]:
@@ -448,8 +477,8 @@ class MoEKAConvNd(ConvBase):
         check_positive("k", k)
         if k > num_experts:
             raise ValueError(f"k must be <= num_experts ({num_experts}), got k={k!r}")
-        if isinstance(loss_coef, bool) or not isinstance(loss_coef, (int, float)) or not loss_coef >= 0:
-            raise ValueError(f"loss_coef must be a number >= 0, got {loss_coef!r}")
+        if isinstance(loss_coef, bool) or not isinstance(loss_coef, (int, float)) or not 0 <= loss_coef < math.inf:
+            raise ValueError(f"loss_coef must be a finite number >= 0, got {loss_coef!r}")
         self.num_experts, self.k, self.loss_coef = num_experts, k, float(loss_coef)
         self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)
         options = {"ndim": self.ndim, "device": device, "dtype": dtype, **family_kwargs}
@@ -613,8 +642,11 @@ class MoEBottleneckKAConvNd(BottleneckKAConvNd):
         return cast(MoEKAConvNd, self.inner)
 
     def _penalised_weights(self) -> list[Tensor]:
-        gate = {id(p) for p in self.moe.gate.parameters()}  # weight penalties are for convolutions, not the router
-        return [p for p in super()._penalised_weights() if id(p) not in gate]
+        # The squeeze, expand and base convolutions by the generic rule; the inner experts by their own rule (not
+        # their stacked biases or norms); never the router.
+        inner = {id(p) for p in self.moe.parameters()}
+        own = [p for p in super()._penalised_weights() if id(p) not in inner]
+        return own + self.moe._penalised_weights()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", num_experts={self.moe.num_experts}, k={self.moe.k}"

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..bases import Basis
 from ..bases.gram import GramBasis, gram_functions
 from .families import KAGNConvNd
+from .kan_conv import as_conv_weight
 
 __all__ = ["PEFTKAGNConv", "count_trainable_parameters", "merge_kagn", "wrap_kagn"]
 
@@ -118,6 +119,12 @@ class PEFTKAGNConv(nn.Module):
         degree = layer.basis.degree
         if isinstance(extra_degrees, bool) or not isinstance(extra_degrees, int) or extra_degrees < 0:
             raise ValueError(f"extra_degrees must be an integer >= 0, got {extra_degrees!r}")
+        max_degree = GramBasis.max_degree
+        if max_degree is not None and degree + extra_degrees > max_degree[0]:
+            raise ValueError(
+                f"extra_degrees={extra_degrees} would raise the degree to {degree + extra_degrees}, above the Gram "
+                f"basis limit {max_degree[0]} ({max_degree[1]}): fuse() could not build that layer"
+            )
         if finetune_base and not layer.use_base:
             raise ValueError("finetune_base=True needs a layer with a base branch, got use_base=False")
         self.layer = layer
@@ -156,6 +163,9 @@ class PEFTKAGNConv(nn.Module):
         # Derived from the configuration, so not saved.
         self.register_buffer("weight_index", torch.tensor(weight_index, device=weight.device), persistent=False)
         self.register_buffer("beta_index", torch.tensor(beta_index, device=beta.device), persistent=False)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> PEFTKAGNConv:
+        return super()._apply(as_conv_weight(fn, self.ndim), recurse)  # weight_delta / weight_extra are stacked
 
     def reset_parameters(self) -> None:
         """Zero the trainable additions: the module then computes the wrapped layer's output again."""

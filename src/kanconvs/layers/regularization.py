@@ -34,8 +34,11 @@ def regularization_loss(model: nn.Module) -> Tensor:
 
 
 def _channel_std(x: Tensor) -> Tensor:
-    """Per-channel standard deviation over every other axis (batch and positions), detached: a noise scale."""
+    """Per-channel standard deviation over every other axis (batch and positions), detached: a noise scale; 0 for a
+    channel with a single value (the unbiased estimate would be NaN and turn the whole output into NaN)."""
     dims = tuple(d for d in range(x.dim()) if d != 1)
+    if x.numel() <= x.shape[1]:  # one value per channel (batch 1 and a 1×1 map, or an MoE expert's sample)
+        return x.new_zeros((1, x.shape[1], *([1] * (x.dim() - 2))))
     return x.detach().float().std(dim=dims, keepdim=True).to(x.dtype)
 
 
