@@ -240,3 +240,10 @@ def test_bottleneck_width_rule_is_the_references() -> None:
     assert bottleneck_width(2, 64, 4, 16) == 16
     with pytest.raises(ValueError, match="dim_reduction must be a number > 0, got '4'"):
         bottleneck_width(8, 8, "4", 16)  # type: ignore[arg-type]
+
+
+def test_wavkan_weight_penalty_leaves_the_wavelet_scales_alone() -> None:
+    """Scales and translations are basis parameters (an L2 term would pull the scales, which divide, towards 0)."""
+    layer = kanconvs.WavKANConv2d(3, 4, 3, weight_l2=1e-2)
+    expected = sum(w.square().sum() for w in (layer.wavelet_weight, layer.base_weight, layer.out_weight)) * 1e-2
+    torch.testing.assert_close(layer.regularization_loss(), expected)

@@ -152,6 +152,11 @@ class WavKANConvNd(ConvBase):
         y = self.act(self.norm(z if base is None else z + base))
         return self._record_activation(y)
 
+    def _penalised_weights(self) -> list[Tensor]:
+        # The convolution weights, not the wavelets' scales and translations (basis parameters: an L2 term would
+        # pull the scales, which divide, towards 0).
+        return [w for w in (self.wavelet_weight, self.base_weight, self.out_weight) if w is not None]
+
     def extra_repr(self) -> str:
         return f"{self.conv_repr()}, wavelet_type={self.wavelet_type!r}" + (
             ", bias=True" if self.bias is not None else ""
