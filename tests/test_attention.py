@@ -569,3 +569,14 @@ def test_self_attention_takes_an_empty_batch(rope: bool) -> None:
     """A batch of 0, as every conv takes (the head reshape used to infer its length from no elements)."""
     attn = KASelfAttention2d(8, 3, family="kagn", rope=rope, num_heads=2)
     assert attn(torch.randn(0, 8, 4, 4)).shape == (0, 8, 4, 4)
+
+
+def test_rope_attention_builds_under_a_float64_default_dtype() -> None:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        attn = KASelfAttention2d(8, 3, family="kagn", rope=True)
+        assert attn.rope.freqs.dtype == torch.float64
+        assert attn(torch.randn(1, 8, 4, 5)).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)

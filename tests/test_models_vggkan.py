@@ -298,3 +298,11 @@ def test_compat_bad_arguments() -> None:
         compat_vgg.vggkagn(3, 10, head_type="MLP")
     with pytest.raises(ValueError, match="wav_version must be 'base', 'fast' or 'fast_plus_one', got 'slow'"):
         compat_vgg.vgg_wav_kan(3, 10, wav_version="slow")
+
+
+def test_compat_vgg_has_the_reference_attribute_names() -> None:
+    """The reference's fine-tuning and CAM scripts read ``model.classifier`` and ``model.expected_feature_shape``."""
+    from kanconvs import compat
+
+    model = compat.vggkagn(3, 10, vgg_type="VGG11", width_scale=1, expected_feature_shape=(1, 1))
+    assert model.classifier is model.head and model.expected_feature_shape == (1, 1)

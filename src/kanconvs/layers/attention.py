@@ -210,9 +210,10 @@ class AxialRoPE(nn.Module):
     def reset_parameters(self) -> None:
         if self.freqs is None:
             return
-        axial = self.axial_frequencies()  # (ndim, 1, d/2)
+        device, dtype = self.freqs.device, self.freqs.dtype
+        axial = self.axial_frequencies(device, dtype)  # (ndim, 1, d/2)
         # One random orthogonal change of axes per head (a plain rotation by a uniform angle in 2-D, as RoPE-Mixed).
-        q, r = torch.linalg.qr(torch.randn(self.num_heads, self.ndim, self.ndim))
+        q, r = torch.linalg.qr(torch.randn(self.num_heads, self.ndim, self.ndim, device=device, dtype=dtype))
         q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
         with torch.no_grad():
             self.freqs.copy_(torch.einsum("hab,bhj->ahj", q, axial.expand(-1, self.num_heads, -1)))

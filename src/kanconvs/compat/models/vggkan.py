@@ -66,6 +66,16 @@ class _ReferenceVGG(ReferenceCheckpoints, VGGKANet):
             last_attention=last_attention, attention_projection=sa_inner_projection, **conv_kwargs,
         )  # fmt: skip
 
+    @property
+    def classifier(self) -> nn.Module:
+        """The reference's name of the head (read by its fine-tuning and CAM scripts)."""
+        return self.head
+
+    @property
+    def expected_feature_shape(self) -> tuple[int, ...]:
+        """The reference's name of the pooled feature size."""
+        return tuple(self.pool_size)
+
 
 class _ReferenceMoEVGG(_ReferenceVGG):
     def forward(self, x: Tensor) -> Any:
