@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from .layers.attention import KAFocalModulationNd, KASelfAttentionNd
+
 __all__ = [
+    "convert_kagn_v2_layer",
     "convert_layer_state_dict",
     "convert_reference_state_dict",
     "is_reference_layout",
@@ -314,14 +318,77 @@ def _kan_mlp_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], pr
 
 
 def _vggkan_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
-    """VGG-KAN: the L1 wrappers, ``classifier`` → ``head``, attention ``norm_layer`` → ``norm``."""
-    from .layers.attention import KASelfAttentionNd
-
+    """VGG-KAN: the L1 wrappers, ``classifier`` → ``head`` (its attention blocks: :func:`_self_attention_keys`)."""
     strip_l1_wrappers(state_dict, prefix)
     rename_prefix(state_dict, prefix + "classifier.", prefix + "head.")
-    for name, sub in module.named_modules(prefix=prefix.rstrip(".")):
-        if isinstance(sub, KASelfAttentionNd):
-            rename_prefix(state_dict, f"{name}.norm_layer.", f"{name}.norm.")
+
+
+# ------------------------------------------------------------------------- attention: self-attention, focal modulation
+def convert_kagn_v2_layer(state_dict: MutableMapping[str, Tensor], prefix: str = "") -> MutableMapping[str, Tensor]:
+    """Rewrite, in place, one torch-conv-kan ``KAGNConv*DLayerV2`` under ``prefix`` into a KAGN convolution's keys.
+
+    The v2 layer keeps one grouped ``base_conv.weight (C_out, c_in, *k)`` and ``poly_conv.weight (C_out,
+    c_in·(D+1), *k)`` whose features are channel-major within a group (``c·(D+1) + j``, the layout the layer
+    intended); they become our ``weight (C_out, c_in, D+2, *k)`` (base first). ``beta_weights`` →
+    ``basis.beta_weights`` and the single norm ``layer_norm.*`` (running statistics included) → ``norm.*``. Keys
+    without a v2 layer under ``prefix`` are left alone. Returns ``state_dict``.
+
+    Examples:
+        >>> sd = {
+        ...     "base_conv.weight": torch.zeros(4, 1, 3, 3),
+        ...     "poly_conv.weight": torch.ones(4, 4, 3, 3),
+        ...     "beta_weights": torch.zeros(4),
+        ...     "layer_norm.weight": torch.ones(4),
+        ... }
+        >>> sorted((k, tuple(v.shape)) for k, v in convert_kagn_v2_layer(sd).items())
+        [('basis.beta_weights', (4,)), ('norm.weight', (4,)), ('weight', (4, 1, 5, 3, 3))]
+    """
+    sd = state_dict
+    if prefix + "poly_conv.weight" not in sd or prefix + "base_conv.weight" not in sd:
+        return sd
+    base = sd.pop(prefix + "base_conv.weight")
+    poly = sd.pop(prefix + "poly_conv.weight")
+    c_out, c_in = base.shape[:2]
+    if poly.shape[0] != c_out or poly.shape[1] % c_in or poly.shape[2:] != base.shape[2:]:
+        raise ValueError(
+            f"'{prefix}poly_conv.weight' {tuple(poly.shape)} does not fit '{prefix}base_conv.weight' "
+            f"{tuple(base.shape)}: expected (C_out, c_in·(degree + 1), *kernel)"
+        )
+    poly = poly.reshape(c_out, c_in, poly.shape[1] // c_in, *poly.shape[2:])
+    sd[prefix + "weight"] = torch.cat([base.unsqueeze(2), poly], dim=2)
+    if prefix + "beta_weights" in sd:
+        sd[prefix + "basis.beta_weights"] = sd.pop(prefix + "beta_weights")
+    rename_prefix(sd, prefix + "layer_norm.", prefix + "norm.")
+    return sd
+
+
+def _self_attention_keys(module: KASelfAttentionNd, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """Self-attention: the outer ``norm_layer`` → ``norm``; the RoPE variants' learned frequencies in 2-D.
+
+    The reference's ``freqs (2, d/2)`` (rows: the x = column and y = row axes of its grid, one head) are the same
+    quantity as our ``rope.freqs (ndim=2, heads=1, d/2)`` (rows: axis 0 = row, axis 1 = column), axes swapped; its
+    ``freqs_t_x`` / ``freqs_t_y`` are the positions of its fixed 14×14 grid, which ours computes from the input.
+    In 1-D and 3-D the reference still learns 2-D frequencies (of a square grid it assumes), which have no
+    counterpart here: those keys are left, so a strict load names them.
+    """
+    sd = state_dict
+    rename_prefix(sd, prefix + "norm_layer.", prefix + "norm.")
+    rope, key = module.rope, prefix + "freqs"
+    if rope is None or rope.freqs is None or key not in sd:
+        return
+    freqs = sd[key]
+    if rope.ndim == 2 and rope.num_heads == 1 and tuple(freqs.shape) == (2, rope.head_dim // 2):
+        sd[prefix + "rope.freqs"] = sd.pop(key).flip(0).unsqueeze(1)  # (x, y) → (row, column), one head
+        sd.pop(prefix + "freqs_t_x", None)
+        sd.pop(prefix + "freqs_t_y", None)
+
+
+def _focal_modulation_keys(module: KAFocalModulationNd, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
+    """Focal modulation: the depthwise KAGN v2 focal levels (:func:`convert_kagn_v2_layer`) and the
+    post-modulation ``norm_layer`` → ``post_norm``; ``f``, ``h`` and ``proj`` are plain reference layers."""
+    for index in range(len(module.focal_layers)):
+        convert_kagn_v2_layer(state_dict, f"{prefix}focal_layers.{index}.")
+    rename_prefix(state_dict, prefix + "norm_layer.", prefix + "post_norm.")
 
 
 def _u2kanet_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], prefix: str) -> None:
@@ -338,11 +405,18 @@ def _u2kanet_keys(module: nn.Module, state_dict: MutableMapping[str, Tensor], pr
 
 def _architecture_keys() -> list[tuple[type[nn.Module], Any]]:
     """Per architecture, the key renames of its torch-conv-kan checkpoints (applied before the layers')."""
+    from .layers.attention import KAFocalModulationNd, KASelfAttentionNd
     from .models.kan_mlp import KANMLP
     from .models.u2kanet import ResidualUBlock
     from .models.vggkan import VGGKANet
 
-    return [(VGGKANet, _vggkan_keys), (ResidualUBlock, _u2kanet_keys), (KANMLP, _kan_mlp_keys)]
+    return [
+        (VGGKANet, _vggkan_keys),
+        (ResidualUBlock, _u2kanet_keys),
+        (KANMLP, _kan_mlp_keys),
+        (KASelfAttentionNd, _self_attention_keys),
+        (KAFocalModulationNd, _focal_modulation_keys),
+    ]
 
 
 def convert_in_place(state_dict: MutableMapping[str, Tensor], model: nn.Module, prefix: str = "") -> None:

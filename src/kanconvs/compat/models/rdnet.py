@@ -5,31 +5,17 @@ differ (the reference was broken): docs/migrating.md, "Differences, module by mo
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ...convert import convert_kagn_v2_layer
 from ...models.rdnet import RDNET_CONFIGS, BlockType, RDNet, RDNetBlock
 from .._generate import ReferenceCheckpoints, Values, exports, reference_function, reference_init
 
 _BLOCK_TYPES: dict[str, BlockType] = {"Block": "block", "BlockESE": "ese"}
-
-
-def _convert_depthwise_v2(sd: MutableMapping[str, Tensor], prefix: str) -> None:
-    """KAGN v2 ``base_conv.weight (C_o, c_i, k…)``, ``poly_conv.weight (C_o, c_i·(D+1), k…)`` → ``weight (C_o, c_i,
-    D+2, k…)``: within a group the poly features are channel-major (``c·(D+1) + j``), as the v2 layer intended."""
-    base = sd.pop(prefix + "base_conv.weight")
-    poly = sd.pop(prefix + "poly_conv.weight")
-    c_out, c_in = base.shape[:2]
-    poly = poly.reshape(c_out, c_in, poly.shape[1] // c_in, *poly.shape[2:])
-    sd[prefix + "weight"] = torch.cat([base.unsqueeze(2), poly], dim=2)
-    sd[prefix + "basis.beta_weights"] = sd.pop(prefix + "beta_weights")
-    for name in ("weight", "bias"):
-        if prefix + "layer_norm." + name in sd:
-            sd[prefix + "norm." + name] = sd.pop(prefix + "layer_norm." + name)
 
 
 class KAGNRDNet(ReferenceCheckpoints, RDNet):
@@ -70,7 +56,7 @@ class KAGNRDNet(ReferenceCheckpoints, RDNet):
     def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
         for name, sub in self.named_modules():
             if isinstance(sub, RDNetBlock) and f"{prefix}{name}.layers.0.poly_conv.weight" in state_dict:
-                _convert_depthwise_v2(state_dict, f"{prefix}{name}.layers.0.")
+                convert_kagn_v2_layer(state_dict, f"{prefix}{name}.layers.0.")
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def get_classifier(self) -> nn.Module:
