@@ -218,3 +218,30 @@ def test_resume_may_extend_the_run_and_change_how_it_runs(tmp_path: Path) -> Non
     summary = _run(tmp_path, "epochs=2", "resume=true", "data.num_workers=0", "eval_every=2", "trackers=[jsonl,csv]")
     assert [r["epoch"] for r in summary["history"]] == [1, 2]
     assert "epochs: 2" in (tmp_path / "config.yaml").read_text()
+
+
+def test_a_cosine_run_stopped_by_max_steps_continues_on_the_uninterrupted_schedule(tmp_path: Path) -> None:
+    """The schedule spans the configured epochs; max_steps only stops the loop (it used to squeeze the whole decay
+    into the steps before the stop, so the continued run differed from an uninterrupted one)."""
+    straight = _run(tmp_path / "straight", "epochs=1", "schedule.name=cosine")
+    _run(tmp_path / "cut", "epochs=1", "schedule.name=cosine", "max_steps=2")
+    resumed = _run(tmp_path / "cut", "epochs=1", "schedule.name=cosine", "resume=true")
+    assert _untimed(resumed["history"]) == _untimed(straight["history"])
+    with pytest.raises(CheckpointError, match="it was written with epochs=1"):  # the schedule spans the epochs
+        _run(tmp_path / "cut", "epochs=2", "schedule.name=cosine", "resume=true")
+
+
+def test_the_short_last_accumulation_group_takes_the_mean_of_its_losses(tmp_path: Path) -> None:
+    """With 5 batches and accumulation 2, the 5th batch makes a step alone. Accelerate divides every loss by 2, so
+    that batch's loss is scaled by 2 first: its step's gradient is its loss's, not half of it."""
+    from kanconvs.train import Trainer
+
+    base = ["optim.name=sgd", "optim.lr=0.1", "data.train_limit=80", "data.augment=none", "epochs=1"]  # 5 batches
+    cfg = _cfg(tmp_path / "acc", *base, "optim.accumulation_steps=2")
+    trainer = Trainer(cfg)
+    assert len(trainer.train_loader) == 5
+    scales = []
+    for index in range(5):
+        trainer.state.batch_in_epoch = index
+        scales.append(trainer._tail_scale())
+    assert scales == [1.0, 1.0, 1.0, 1.0, 2.0]

@@ -236,7 +236,12 @@ def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype, 
     config = basis.fused_key()
     if config is None:
         return None
-    key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype, chunks)
+    if x.shape[0] == 0:  # nothing to compute: no graph specialised on it
+        return None
+    # One compiled code object per rank and memory layout too: each would otherwise recompile the shared one (with
+    # batch 1 and size-1 axes, which dynamo specialises) up to its recompile limit, and compilation would stop.
+    layout = "contiguous" if x.is_contiguous() else "channels_last" if _is_channels_last(x) else "strided"
+    key = ("fused_basis", type(basis), config, plan, x.dtype, out_dtype, chunks, x.dim(), layout)
     if key not in _CPU_PASSES:
         proto = copy.deepcopy(basis)
 
@@ -253,6 +258,11 @@ def _compiled(basis: Any, plan: FeaturePlan, x: Tensor, out_dtype: torch.dtype, 
 
 
 _CPU_PASSES: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    return x.dim() in formats and x.is_contiguous(memory_format=formats[x.dim()])
 
 
 class _FusedFeatures(torch.autograd.Function):

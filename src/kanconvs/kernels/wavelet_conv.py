@@ -120,20 +120,24 @@ class _TiledWaveletConv(torch.autograd.Function):
         x, scale, translation, weight, window = ctx.saved_tensors
         geo: _Geometry = ctx.geo
         inputs = (x, scale, translation, weight)
-        leaves = [v.detach().requires_grad_(n) for v, n in zip(inputs, ctx.needs_input_grad[:4], strict=True)]
-        wanted = [v for v in leaves if v.requires_grad]
+        needs = ctx.needs_input_grad[:4]
+        # create_graph=True (a gradient penalty): the recomputed tiles are differentiated from the saved tensors
+        # themselves, with a graph, so that the gradient can be differentiated again.
+        double = torch.is_grad_enabled()
+        leaves = list(inputs) if double else [v.detach().requires_grad_(n) for v, n in zip(inputs, needs, strict=True)]
+        wanted = [v for v, n in zip(leaves, needs, strict=True) if n]
         totals: list[Tensor | None] = [None] * len(wanted)
         c_out = scale.shape[0] // geo.groups
         for lo, hi in _tiles(c_out, geo.tile):
             with torch.enable_grad():
                 z, index = _tile_maps(leaves[0], leaves[1], leaves[2], leaves[3], window, geo, lo, hi)
             g = grad if index is None else grad.index_select(1, index)
-            for i, d in enumerate(torch.autograd.grad(z, wanted, g, allow_unused=True)):
+            for i, d in enumerate(torch.autograd.grad(z, wanted, g, allow_unused=True, create_graph=double)):
                 if d is not None:
                     prev = totals[i]
                     totals[i] = d if prev is None else prev + d
         found = iter(totals)
-        return (*(next(found) if v.requires_grad else None for v in leaves), None, None)
+        return (*(next(found) if n else None for n in needs), None, None)
 
 
 def _assemble(parts: list[tuple[Tensor, Tensor | None]]) -> Tensor:

@@ -304,11 +304,13 @@ def config_fingerprint(cfg: TrainConfig, include: Sequence[str] = ()) -> dict[st
     """The settings that shape the training (every one but :data:`RESUMABLE`'s, and those of them named in
     ``include``), as JSON values under ``section.key``: what a resumed run must share with its checkpoint, and (with
     how long it trains, ``include``) what a benchmark result depends on."""
+    # A cosine or polynomial schedule spans the configured epochs: with it, epochs may not change either.
+    spans_epochs = ("epochs",) if cfg.schedule.name not in ("constant", "exponential") else ()
     flat: dict[str, Any] = {}
     for section, values in config_dict(cfg).items():
         for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
             name = section if key is None else f"{section}.{key}"
-            if (name not in RESUMABLE and section not in RESUMABLE) or name in include:
+            if (name not in RESUMABLE and section not in RESUMABLE) or name in include or name in spans_epochs:
                 flat[name] = value
     return flat
 

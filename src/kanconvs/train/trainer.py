@@ -182,13 +182,15 @@ class Trainer:
         )
         self.steps_per_epoch = math.ceil(len(self.train_loader) / cfg.optim.accumulation_steps)
         total = cfg.epochs * self.steps_per_epoch
+        # The schedule spans the configured epochs; max_steps only stops the loop, so a run it stopped continues on
+        # the same schedule (and ends where an uninterrupted run ends).
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         # Stepped by us once per optimiser step (not prepared: Accelerate would step it once per process).
         schedule_kwargs = dict(cfg.schedule.kwargs)
         if cfg.schedule.name == "exponential":  # its gamma is per epoch
             schedule_kwargs.setdefault("steps_per_epoch", self.steps_per_epoch)
         self.scheduler = create_scheduler(
-            self.optimizer, cfg.schedule.name, total_steps=self.total_steps, warmup_steps=cfg.schedule.warmup_steps,
+            self.optimizer, cfg.schedule.name, total_steps=total, warmup_steps=cfg.schedule.warmup_steps,
             **schedule_kwargs,
         )  # fmt: skip
         default_loss = "dice_bce" if self.task == "segmentation" else "cross_entropy"
@@ -444,7 +446,7 @@ class Trainer:
                 output = self._forward(self.model, inputs)
                 loss = self._loss(output, targets)
                 hits = self._hits(_first(output), targets)
-                acc.backward(loss)
+                acc.backward(loss * self._tail_scale())
                 if acc.sync_gradients:
                     fault_point("mid-step", self.state.global_step + 1)
                 if acc.sync_gradients and cfg.optim.grad_clip:
@@ -456,6 +458,13 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
         return loss.detach(), hits
+
+    def _tail_scale(self) -> float:
+        """Accelerate divides every loss by ``accumulation_steps``; an epoch's short last group of ``r`` micro-batches
+        needs ``accumulation_steps / r`` for its step to take the mean of its losses, like every other step."""
+        accum, batches = self.cfg.optim.accumulation_steps, len(self.train_loader)
+        tail = batches % accum
+        return accum / tail if tail and self.state.batch_in_epoch >= batches - tail else 1.0
 
     def _forward(self, model: nn.Module, inputs: Tensor) -> Any:
         try:
