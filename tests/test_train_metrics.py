@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -209,3 +210,24 @@ def test_segmentation_errors() -> None:
         metrics.update(torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="class-index masks must have shape"):
         metrics.update(torch.randn(1, 3, 4, 4), torch.zeros(1, 4, 5, dtype=torch.long))
+
+
+def test_macro_auroc_averages_the_classes_present() -> None:
+    """A class absent from the targets has no ROC: it is left out of the macro average, not scored 0 (checked against
+    a naive Mann-Whitney AUC per class)."""
+    torch.manual_seed(0)
+    logits, target = torch.randn(12, 4), torch.randint(0, 3, (12,))  # class 3 never occurs
+    metric = classification_metrics(4, full=True)
+    metric.update(logits, target)
+    probs = logits.softmax(1)
+
+    def auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
+        return float(((pos[:, None] > neg[None]).float() + 0.5 * (pos[:, None] == neg[None]).float()).mean())
+
+    present = [c for c in range(4) if (target == c).any()]
+    assert 3 not in present
+    naive = [auc(probs[target == c, c], probs[target != c, c]) for c in present]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchmetrics warns about the absent class
+        value = metric.compute()["auroc"]
+    assert float(value) == pytest.approx(sum(naive) / len(naive), abs=1e-6)

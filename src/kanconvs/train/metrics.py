@@ -63,8 +63,32 @@ def classification_metrics(num_classes: int, full: bool = False) -> MetricCollec
     if full:
         metrics["f1_macro"] = MulticlassF1Score(num_classes, average="macro")
         metrics["recall_macro"] = MulticlassRecall(num_classes, average="macro")
-        metrics["auroc"] = MulticlassAUROC(num_classes, average="macro")
+        metrics["auroc"] = _present_class_auroc(MulticlassAUROC, num_classes)
     return tm.MetricCollection(metrics, compute_groups=False)
+
+
+def _present_class_auroc(base: Any, num_classes: int) -> Metric:
+    """Macro AUROC over the classes that have both positives and negatives in what was seen (``base`` is
+    torchmetrics' ``MulticlassAUROC``): a class absent from the targets has no ROC, and torchmetrics would score it 0
+    and average it in (a small or limited validation set lacking one class pulled the macro down). NaN when no class
+    qualifies, as scikit-learn."""
+
+    class PresentClassAUROC(base):
+        def __init__(self) -> None:
+            super().__init__(num_classes, average=None)
+            self.add_state("support", default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+        def update(self, preds: Tensor, target: Tensor) -> None:
+            super().update(preds, target)
+            self.support += torch.bincount(target.flatten().long(), minlength=num_classes)[:num_classes]
+
+        def compute(self) -> Tensor:
+            per_class = super().compute()
+            present = (self.support > 0) & (self.support < self.support.sum())
+            return per_class[present].mean() if bool(present.any()) else per_class.new_tensor(float("nan"))
+
+    result: Metric = PresentClassAUROC()
+    return result
 
 
 def _hard_masks(preds: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
