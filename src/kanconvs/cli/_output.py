@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kanconvs._io import atomic_write
+from .._io import atomic_write
 
 __all__ = ["output_file", "save_figure", "write_text"]
 
