@@ -245,3 +245,10 @@ def test_the_short_last_accumulation_group_takes_the_mean_of_its_losses(tmp_path
         trainer.state.batch_in_epoch = index
         scales.append(trainer._tail_scale())
     assert scales == [1.0, 1.0, 1.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("loss", ["bce", "dice", "dice_bce", "tversky"])
+def test_a_mask_loss_on_a_classification_run_is_a_config_error(tmp_path: Path, loss: str) -> None:
+    """Mask losses on integer labels used to train and then fail in the first evaluation."""
+    with pytest.raises(ConfigError, match=f"loss.name='{loss}' takes segmentation masks"):
+        Trainer(_cfg(tmp_path, f"loss.name={loss}"))

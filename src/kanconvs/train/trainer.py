@@ -197,6 +197,11 @@ class Trainer:
         loss_name = cfg.loss.name or default_loss
         if loss_name not in list_losses():
             raise ConfigError(f"loss.name={loss_name!r} is not a loss; expected one of {list_losses()}")
+        if self.task != "segmentation" and loss_name in _MASK_LOSSES:
+            raise ConfigError(
+                f"loss.name={loss_name!r} takes segmentation masks; a classification run (integer labels) takes "
+                "'cross_entropy' or 'focal'"
+            )
         try:
             self.loss_fn = create_loss(loss_name, **cfg.loss.kwargs).to(acc.device)  # class weights live there too
         except (TypeError, ValueError) as err:
@@ -567,6 +572,10 @@ class Trainer:
 
         # disable=None: no bar when stderr is not a terminal (a log file would fill with carriage-return frames)
         return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, disable=None)
+
+
+#: Losses of mask targets (``(B, 1, *S)`` or class-index maps), not of one integer label per sample.
+_MASK_LOSSES = ("bce", "dice", "dice_bce", "tversky")
 
 
 def _flat_config(cfg: TrainConfig) -> dict[str, Any]:
