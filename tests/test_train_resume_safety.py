@@ -252,3 +252,10 @@ def test_a_mask_loss_on_a_classification_run_is_a_config_error(tmp_path: Path, l
     """Mask losses on integer labels used to train and then fail in the first evaluation."""
     with pytest.raises(ConfigError, match=f"loss.name='{loss}' takes segmentation masks"):
         Trainer(_cfg(tmp_path, f"loss.name={loss}"))
+
+
+def test_the_recorded_lr_is_the_one_the_epoch_trained_with(tmp_path: Path) -> None:
+    """With an exponential schedule (×0.5 per epoch) epoch 1 trains at lr and epoch 2 at lr/2: the records say so
+    (they used to show the next epoch's rate)."""
+    history = _run(tmp_path, "epochs=2", "optim.lr=0.01", "schedule.name=exponential", "schedule.kwargs.gamma=0.5")
+    assert [r["lr"] for r in history["history"]] == pytest.approx([0.01, 0.005])

@@ -221,6 +221,7 @@ class Trainer:
         self.sums = torch.zeros(2, device=acc.device)
         self.seen, self.elapsed = 0, 0.0
         self.partial: dict[str, Any] | None = None  # the record of an epoch that max_steps cut short
+        self.step_lr: float | None = None
         if self.task == "segmentation":
             self.metrics = segmentation_metrics(self.num_classes)
         else:
@@ -388,7 +389,7 @@ class Trainer:
             record: dict[str, Any] = {
                 "epoch": self.state.epoch,
                 "step": self.state.global_step,
-                "lr": self._lr(),
+                "lr": self.step_lr if self.step_lr is not None else self._lr(),  # of the epoch's last step
                 "train_loss": float(totals[0] / totals[1].clamp_min(1)),
                 # on the augmented (and mixed) training batches, in training mode, as the weights moved
                 "train_top1": float(totals[2] / totals[1].clamp_min(1)) if self.task == "classification" else None,
@@ -459,6 +460,7 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
             if acc.sync_gradients:
+                self.step_lr = self._lr()  # the rate this step used (the record's; the scheduler moves on now)
                 self.scheduler.step()
                 if self.ema is not None:
                     self.ema.update_parameters(self.unwrapped)  # type: ignore[operator]
