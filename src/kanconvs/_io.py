@@ -6,8 +6,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_savefig", "atomic_write", "atomic_write_text"]
 
 
 def _proc_umask() -> int | None:
@@ -59,3 +60,17 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str, newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=newline))
+
+
+def atomic_savefig(fig: Any, path: Path, dpi: int) -> None:
+    """``fig.savefig`` (a matplotlib figure) to ``path`` through :func:`atomic_write`, in the format of its suffix
+    (PNG without one), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix[1:].lower() or "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))

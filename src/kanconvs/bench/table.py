@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_savefig, atomic_write, atomic_write_text
 from ._common import command_line, machine, synchronize, version
 
 _LOGGER = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ def run_cell(
     cells = output / "cells"
     cells.mkdir(parents=True, exist_ok=True)
     # atomic: a half-written result never counts as done
-    _write_text(cells / f"{cell.name}.json", json.dumps(row, indent=1))
+    atomic_write_text(cells / f"{cell.name}.json", json.dumps(row, indent=1))
     return row
 
 
@@ -353,7 +353,7 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
     lines = [header, "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(k, r.get(k)) for k, _ in COLUMNS) + " |" for r in rows]
     table = "\n".join(lines) + "\n"
-    _write_text(output / "table.md", table)
+    atomic_write_text(output / "table.md", table)
 
     def write_csv(tmp: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -391,15 +391,7 @@ def write_outputs(rows: list[dict[str, Any]], output: Path) -> None:
             "",
         ]
     report += [f"![{p.stem}]({p.name})\n" for p in plots]
-    _write_text(output / "report.md", "\n".join(report))
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def _savefig(fig: Any, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    atomic_write_text(output / "report.md", "\n".join(report))
 
 
 def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
@@ -442,7 +434,7 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
     fig.suptitle("accuracy per epoch (solid: validation, dashed: training)")
     paths.append(output / "curves.png")
     fig.tight_layout()
-    _savefig(fig, paths[-1])
+    atomic_savefig(fig, paths[-1], dpi=120)
     plt.close(fig)
     for key, label, name in (
         ("params", "parameters", "accuracy_vs_params.png"),
@@ -456,6 +448,6 @@ def _plot(rows: list[dict[str, Any]], output: Path) -> list[Path]:
         ax.set(xscale="log", xlabel=label, ylabel="best val top-1")
         paths.append(output / name)
         fig.tight_layout()
-        _savefig(fig, paths[-1])
+        atomic_savefig(fig, paths[-1], dpi=120)
         plt.close(fig)
     return paths

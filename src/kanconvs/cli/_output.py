@@ -1,14 +1,11 @@
-"""Output paths of the commands: checked before the work that fills them, written atomically."""
+"""Output paths of the commands, checked before the work that fills them (written by :mod:`kanconvs._io`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from .._io import atomic_write
-
-__all__ = ["output_file", "save_figure", "write_text"]
+__all__ = ["output_file"]
 
 
 def output_file(text: str | os.PathLike[str], option: str, suffix: str | None = None) -> Path:
@@ -30,16 +27,3 @@ def output_file(text: str | os.PathLike[str], option: str, suffix: str | None = 
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {str(text)!r}: cannot write in {str(existing)!r} (permission denied)")
     return path
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def save_figure(fig: Any, path: Path, dpi: int) -> None:
-    """``fig.savefig`` to ``path`` atomically (format from its suffix), creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix[1:].lower() or "png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))

@@ -93,9 +93,10 @@ def _add_timing(
 def run_timing(kind: str, args: argparse.Namespace) -> int:
     """Run a timing benchmark (``layers``, ``models``, ``vs-reference``): print its table, write the Markdown
     (and CSV) reports asked for. Exit code 1 if one of our cells failed, 2 for a bad option."""
+    from kanconvs._io import atomic_write_text
     from kanconvs.bench._common import command_line, log
     from kanconvs.cli import fail
-    from kanconvs.cli._output import output_file, write_text
+    from kanconvs.cli._output import output_file
 
     module = _timing_module(kind)
     try:
@@ -115,7 +116,7 @@ def run_timing(kind: str, args: argparse.Namespace) -> int:
         reports.append((csv, module.format_csv(results, config)))
     for path, text in reports:
         try:
-            write_text(path, text)
+            atomic_write_text(path, text)
         except OSError as err:
             return fail(f"bench {kind}", f"cannot write {path}: {err}")
         print(f"wrote {path}")

@@ -114,7 +114,8 @@ def _load_input(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple[T
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from kanconvs.cli._output import output_file, save_figure
+    from kanconvs._io import atomic_savefig
+    from kanconvs.cli._output import output_file
     from kanconvs.cli.info import parse_overrides
     from kanconvs.interpret import grad_cam, plot_gradcam
     from kanconvs.interpret._checkpoint import load_model
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         title = f"class {target} (p = {float(probs[target]):.2f}); predicted {predicted}"
         title += f"; label {int(label)}" if label is not None else ""
         fig = plot_gradcam(shown, cam, title=title, alpha=args.alpha)
-        save_figure(fig, out, args.dpi)
+        atomic_savefig(fig, out, args.dpi)
     except (FileNotFoundError, ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
         from kanconvs.cli import fail
 

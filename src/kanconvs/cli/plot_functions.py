@@ -77,7 +77,8 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kanconvs.cli._output import output_file, save_figure
+    from kanconvs._io import atomic_savefig
+    from kanconvs.cli._output import output_file
     from kanconvs.cli.info import parse_overrides
     from kanconvs.interpret import find_layer, plot_functions
     from kanconvs.interpret._checkpoint import load_model
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         x_range = tuple(args.x_range) if args.x_range else None
         title = f"{name or type(model).__name__} ({type(layer).__name__}): learned φ"
         fig = plot_functions(layer, pairs, x=x_range, taps=args.taps, num_points=args.num_points, title=title)
-        save_figure(fig, output, args.dpi)
+        atomic_savefig(fig, output, args.dpi)
     except (ImportError, ValueError, TypeError, RuntimeError, OSError) as err:
         from kanconvs.cli import fail
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write
+from .._io import atomic_write_text
 
 __all__ = ["RunLogger", "format_table"]
 
@@ -45,14 +45,14 @@ class RunLogger:
             return
         if self.jsonl is not None:
             lines = [json.dumps({"kind": "epoch", "step": r["step"], **r}) + "\n" for r in self.rows]
-            atomic_write(self.jsonl, lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"))
+            atomic_write_text(self.jsonl, "".join(lines))
         if self.csv is not None:
             columns = list(dict.fromkeys(k for row in self.rows for k in row))  # evaluation epochs add columns
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
-            atomic_write(self.csv, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8", newline=""))
+            atomic_write_text(self.csv, buffer.getvalue(), newline="")
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._io import atomic_write
+from .._io import atomic_write_text
 from ..data import build_transforms, create_dataset, create_loader, dataset_info
 from ..models import create_model, save_pretrained
 from .checkpoint import (
@@ -327,7 +327,7 @@ class Trainer:
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             text = config_to_yaml(cfg)  # on resume, differs from the checkpoint's run only in RESUMABLE settings
-            atomic_write(self.out / "config.yaml", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+            atomic_write_text(self.out / "config.yaml", text)
         # The files hold the checkpoint's epochs exactly: rows a killed process logged after it are dropped.
         self.logger.restore(self.state.history)
         if any(t in cfg.trackers for t in ("tensorboard", "wandb")):
