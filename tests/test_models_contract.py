@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from kanconvs.models import create_model, from_pretrained, save_pretrained
+from test_models_registry import _build
 
 SIMPLE: dict[str, Any] = {"widths": (4, 8, 8, 16), "num_classes": 3}
 X1 = torch.randn(2, 1, 16, 16)
@@ -106,36 +107,25 @@ def test_create_model_checks_the_weights_path_before_building(tmp_path: Path, mo
 
 
 # ------------------------------------------------------------------------------------------- classifier
-CLASSIFIERS: list[tuple[str, dict[str, Any], str]] = [
-    ("simple_kagn_4", {"widths": (4, 8, 8, 16), "in_channels": 3}, "head"),
-    ("reskanet18_x32p", {"layers": (1, 1, 1, 1)}, "fc"),
-    ("densekanet_tiny", {"growth_rate": 2, "num_init_features": 4, "block_config": (1, 2)}, "classifier"),
-    (
-        "rdnet_kan_tiny",
-        {
-            "num_init_features": 8,
-            "growth_rates": (8, 8),
-            "num_blocks": (1, 2),
-            "downsample": (False, True),
-            "block_types": ("block", "ese"),
-            "degree": 2,
-        },
-        "head.fc",
-    ),
-    ("vggkan11", {"width_scale": 0.125, "pool_size": 1}, "head"),
+# (model, its classifier's path); built small by the registry tests' table (test_models_registry.SMALL)
+CLASSIFIERS = [
+    ("simple_kagn_4", "head"),
+    ("reskanet18_x32p", "fc"),
+    ("densekanet_tiny", "classifier"),
+    ("rdnet_kan_tiny", "head.fc"),
+    ("vggkan11", "head"),
 ]
 
 
-@pytest.mark.parametrize(("name", "kwargs", "where"), CLASSIFIERS, ids=[c[0] for c in CLASSIFIERS])
-def test_get_classifier_and_reset_classifier_keep_the_mode(name: str, kwargs: dict[str, Any], where: str) -> None:
-    model = create_model(name, num_classes=3, **kwargs)
+@pytest.mark.parametrize(("name", "where"), CLASSIFIERS, ids=[c[0] for c in CLASSIFIERS])
+def test_get_classifier_and_reset_classifier_keep_the_mode(name: str, where: str) -> None:
+    model, x = _build(name)
     assert model.get_classifier() is model.get_submodule(where)
     model.eval()
     model.reset_classifier(7)
     classifier = model.get_classifier()
     assert classifier is model.get_submodule(where) and not isinstance(classifier, nn.Identity)
     assert not any(m.training for m in model.modules()), "reset_classifier built a head in training mode"
-    x = torch.randn(2, 3, 32 if name != "vggkan11" else 64, 32 if name != "vggkan11" else 64)
     with torch.no_grad():
         y = model(x)
         assert y.shape == (2, 7) and torch.equal(y, model(x))  # no dropout in eval mode
