@@ -271,10 +271,8 @@ def run_cell(
     }  # fmt: skip
     if int8:
         row.update(_int8_eval(trainer))
-    cells = output / "cells"
-    cells.mkdir(parents=True, exist_ok=True)
     # atomic: a half-written result never counts as done
-    atomic_write_text(cells / f"{cell.name}.json", json.dumps(row, indent=1))
+    atomic_write_text(output / "cells" / f"{cell.name}.json", json.dumps(row, indent=1))
     return row
 
 
