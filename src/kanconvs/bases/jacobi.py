@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .._checks import is_real
 from ._base import register_basis
 from ._recurrence import RecurrenceBasis
 
@@ -31,7 +32,7 @@ class JacobiBasis(RecurrenceBasis):
         dtype: torch.dtype | None = None,
     ) -> None:
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 < value < math.inf:
+            if not is_real(value) or not -1 < value < math.inf:
                 raise ValueError(f"{name} must be a finite number > -1, got {value!r}")
         self.alpha = float(alpha)  # set first: the recurrence table is built from them
         self.beta = float(beta)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .._checks import is_real
 from ..kernels.triton_lang import jit, tl
 from ._base import Basis, broadcast_to_input, check_positive_int, check_range, register_basis
 
@@ -56,7 +57,7 @@ class RBFBasis(Basis):
         self.grid_range = lo, hi = check_range("grid_range", grid_range)
         if denominator is None:
             denominator = (hi - lo) / max(grid_size - 1, 1)
-        if isinstance(denominator, bool) or not isinstance(denominator, (int, float)) or not 0 < denominator < math.inf:
+        if not is_real(denominator) or not 0 < denominator < math.inf:
             raise ValueError(f"denominator must be a finite number > 0, got {denominator!r}")
         self.denominator = float(denominator)
         self.register_buffer("grid", torch.empty(grid_size, device=device, dtype=dtype))

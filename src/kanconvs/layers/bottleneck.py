@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import is_real
 from ._conv_base import ConvBase
 from .factories import (
     ActLayer,
@@ -36,7 +37,7 @@ def bottleneck_width(in_channels: int, out_channels: int, dim_reduction: float, 
     """The reference's inner width rule, per group: ``⌊max(c_in, c_out) / r⌋``, replaced by
     ``min(min_internal, c_in, c_out)`` when it falls below ``min_internal``. Kept so that reference checkpoints load;
     note that the replacement can be smaller (``c_in=2, c_out=56, r=4``: 2, not 14)."""
-    if isinstance(dim_reduction, bool) or not isinstance(dim_reduction, (int, float)) or not dim_reduction > 0:
+    if not is_real(dim_reduction) or not dim_reduction > 0:
         raise ValueError(f"dim_reduction must be a number > 0, got {dim_reduction!r}")
     if isinstance(min_internal, bool) or not isinstance(min_internal, int) or min_internal < 1:
         raise ValueError(f"min_internal must be an integer >= 1, got {min_internal!r}")

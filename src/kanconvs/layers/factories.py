@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import is_real
 from ..bases import Basis, get_basis_class
 from .ranks import rank
 from .regularization import MultiplicativeNoiseInjection, NoiseInjection
@@ -213,7 +214,7 @@ DROPOUT_TYPES = ("dropout", "noise", "multiplicative_noise")
 def create_dropout(p: float, ndim: int, kind: str = "dropout", name: str = "dropout") -> nn.Module:
     """Identity for ``p == 0``; else ``kind``: channel-wise dropout (``DropoutNd``, as the reference), ``"noise"``
     (:class:`NoiseInjection`) or ``"multiplicative_noise"`` (:class:`MultiplicativeNoiseInjection`)."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+    if not is_real(p) or not 0.0 <= p < 1.0:
         raise ValueError(f"{name} must be a float in [0, 1), got {p!r}")
     if kind not in DROPOUT_TYPES:
         raise ValueError(f"dropout_type must be one of {DROPOUT_TYPES}, got {kind!r}")

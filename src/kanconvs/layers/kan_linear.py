@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import is_real
 from .._registry import Registry
 from ..bases import Basis
 from ..bases.wavelet import get_wavelet, safe_scale
@@ -547,7 +548,7 @@ class BottleNeckKAGNLinear(nn.Module):
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_features = check_positive("in_features", in_features)
         self.out_features = check_positive("out_features", out_features)
-        if isinstance(dim_reduction, bool) or not isinstance(dim_reduction, (int, float)) or not dim_reduction > 0:
+        if not is_real(dim_reduction) or not dim_reduction > 0:
             raise ValueError(f"dim_reduction must be a number > 0, got {dim_reduction!r}")
         check_positive("min_internal", min_internal)
         self.degree = degree

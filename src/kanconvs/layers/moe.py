@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from .._checks import is_real
 from ._conv_base import ConvBase, check_positive
 from .bottleneck import BottleneckKAConvNd
 from .factories import reset_parameters_of
@@ -119,11 +120,7 @@ class NoisyTopKGate(nn.Module):
             raise ValueError(f"k must be <= num_experts ({num_experts}), got k={k!r}")
         if not isinstance(noisy_gating, bool):
             raise ValueError(f"noisy_gating must be a bool, got {noisy_gating!r}")
-        if (
-            isinstance(noise_epsilon, bool)
-            or not isinstance(noise_epsilon, (int, float))
-            or not 0 < noise_epsilon < math.inf
-        ):
+        if not is_real(noise_epsilon) or not 0 < noise_epsilon < math.inf:
             raise ValueError(f"noise_epsilon must be a finite number > 0, got {noise_epsilon!r}")
         if pregate is not None and not isinstance(pregate, nn.Module):
             raise TypeError(f"pregate must be an nn.Module or None, got {type(pregate).__name__}")
@@ -477,7 +474,7 @@ class MoEKAConvNd(ConvBase):
         check_positive("k", k)
         if k > num_experts:
             raise ValueError(f"k must be <= num_experts ({num_experts}), got k={k!r}")
-        if isinstance(loss_coef, bool) or not isinstance(loss_coef, (int, float)) or not 0 <= loss_coef < math.inf:
+        if not is_real(loss_coef) or not 0 <= loss_coef < math.inf:
             raise ValueError(f"loss_coef must be a finite number >= 0, got {loss_coef!r}")
         self.num_experts, self.k, self.loss_coef = num_experts, k, float(loss_coef)
         self._init_penalties(activation_l1, activation_l2, weight_l1, weight_l2)

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import is_real
+
 __all__ = ["MultiplicativeNoiseInjection", "NoiseInjection", "PenaltyMixin", "regularization_loss"]
 
 
@@ -113,7 +115,7 @@ class PenaltyMixin:
             ("weight_l1", weight_l1),
             ("weight_l2", weight_l2),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            if not is_real(value) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
             setattr(self, name, float(value))
         self._activation_penalty = None

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .._checks import is_real
 from ..layers.factories import create_norm
 from ..layers.kan_linear import list_linear_families
 from ..layers.ranks import rank
@@ -183,7 +184,7 @@ class DenseKANet(ClassifierMixin, nn.Module):
         for name, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features)):
             _check_positive(name, value)
         _check_positive("bn_size", bn_size)
-        if isinstance(compression, bool) or not isinstance(compression, (int, float)) or not 0 < compression <= 1:
+        if not is_real(compression) or not 0 < compression <= 1:
             raise ValueError(f"compression must be a float in (0, 1], got {compression!r}")
         rank(ndim)  # raises for a bad ndim
         if not (head in ("linear", "kan") or callable(head)):

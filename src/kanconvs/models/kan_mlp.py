@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import is_real
 from ..layers.kan_linear import get_linear_family
 
 __all__ = ["KANMLP", "create_kan_mlp"]
@@ -68,9 +69,9 @@ class KANMLP(nn.Module):
     ) -> None:
         super().__init__()
         widths = _check_widths(layers_hidden)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        if not is_real(dropout) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-        if isinstance(l1_decay, bool) or not isinstance(l1_decay, (int, float)) or not l1_decay >= 0.0:
+        if not is_real(l1_decay) or not l1_decay >= 0.0:
             raise ValueError(f"l1_decay must be a float >= 0, got {l1_decay!r}")
         if isinstance(family, str):
             cls = get_linear_family(family)

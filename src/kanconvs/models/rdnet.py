@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
 
+from .._checks import is_real
 from ..layers.attention import KASelfAttentionNd
 from ._factory import ClassifierMixin, ConvFactory, check_num_classes, conv_factory, family_options, parse_family
 from ._registry import register_model
@@ -114,10 +115,6 @@ class RDNetHead(nn.Module):
         return x if pre_logits else self.fc(x)
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _round8(value: float) -> int:
     return int(value / 8) * 8
 
@@ -204,9 +201,9 @@ class RDNet(ClassifierMixin, nn.Module):
         for kind in block_types:
             if kind not in ("block", "ese"):
                 raise ValueError(f"block_types entries must be 'block' or 'ese', got {kind!r}")
-        if not _is_real(drop_path_rate) or not 0.0 <= drop_path_rate < 1.0:
+        if not is_real(drop_path_rate) or not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be a number in [0, 1), got {drop_path_rate!r}")
-        if not _is_real(ls_init_value) or not 0.0 <= ls_init_value < math.inf:
+        if not is_real(ls_init_value) or not 0.0 <= ls_init_value < math.inf:
             raise ValueError(f"ls_init_value must be a finite number >= 0 (0: no layer scale), got {ls_init_value!r}")
         self.family = family
         options = {**family_kwargs, "dropout": dropout}

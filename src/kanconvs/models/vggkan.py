@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import is_real
 from ..layers.attention import KASelfAttentionNd
 from ._factory import ClassifierMixin, check_num_classes, conv_factory, family_options, parse_family
 from ._registry import register_model
@@ -132,7 +133,7 @@ class VGGKANet(ClassifierMixin, nn.Module):
     ) -> None:
         super().__init__()
         cfg = self._check_layers(layers)
-        if isinstance(width_scale, bool) or not isinstance(width_scale, (int, float)) or not width_scale > 0:
+        if not is_real(width_scale) or not width_scale > 0:
             raise ValueError(f"width_scale must be a number > 0, got {width_scale!r}")
         if head not in HEAD_TYPES:
             raise ValueError(f"head must be one of {HEAD_TYPES}, got {head!r}")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..._checks import is_real
 from .._generate import Values, exports, reference_class, reference_init
 from ..kan_convs import (
     FastKANConv2DLayer,
@@ -46,7 +47,7 @@ class L1(nn.Module):
 
     def __init__(self, module: nn.Module, weight_decay: float) -> None:
         super().__init__()
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+        if not is_real(weight_decay) or not weight_decay >= 0:
             raise ValueError(f"weight_decay (l1_penalty) must be a number >= 0, got {weight_decay!r}")
         self.module = module
         self.weight_decay = float(weight_decay)
